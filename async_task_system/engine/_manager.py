@@ -1,0 +1,745 @@
+"""The TaskManager: the one owner of task state, and the policy of what runs when."""
+
+from __future__ import annotations
+
+import contextvars
+import heapq
+import itertools
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal, NamedTuple
+
+from ..errors import (
+    InvalidArgumentError,
+    QueueFullError,
+    ShutdownError,
+    TaskCancelledError,
+    TaskFailedError,
+    TaskTimeoutError,
+    UnknownTaskError,
+)
+from ._call import Executor, TaskCall, TaskObserver
+from ._cancel import CancelToken
+from ._placeholders import find_references, resolve
+from ._record import FINAL_STATES, TaskError, TaskEvent, TaskInfo, TaskStatus
+from ._retry import Backoff, ExponentialBackoff, RetryOn, should_retry
+from ._stats import Samples
+from ._validate import check_ids, check_int, check_limits, check_retry_on, check_seconds
+
+__all__ = ["TaskManager", "WaitResult"]
+
+ReturnWhen = Literal["ALL_COMPLETED", "FIRST_COMPLETED"]
+_RETURN_WHEN = {"ALL_COMPLETED", "FIRST_COMPLETED"}
+_Effect = Callable[[], None]
+
+
+class WaitResult(NamedTuple):
+    """What ``wait()`` returns: the ids that are final and the ids that are not."""
+
+    done: set[str]
+    not_done: set[str]
+
+
+class _Waiter:
+    """One blocked ``wait()`` call. Counted down under the manager's lock."""
+
+    __slots__ = ("remaining", "event")
+
+    def __init__(self, remaining: int) -> None:
+        self.remaining = remaining
+        self.event = threading.Event()
+
+    def task_done(self) -> None:
+        self.remaining -= 1
+        if self.remaining <= 0:
+            self.event.set()
+
+
+class _Task:
+    """The manager's own record of a task. Guarded by ``TaskManager._lock``; never handed out."""
+
+    __slots__ = (
+        "id", "name", "fn", "args", "kwargs", "priority", "timeout", "max_retries", "retry_on",
+        "backoff", "depends_on", "metadata", "status", "created_at", "started_at", "finished_at",
+        "finished_mono", "attempts", "result", "error", "events", "token", "context", "seq",
+        "waiters", "dependents", "unmet", "inflight", "holds_slot", "result_read", "callbacks",
+    )
+
+    def __init__(self, **fields: Any) -> None:
+        for key, value in fields.items():
+            setattr(self, key, value)
+        self.started_at = None
+        self.finished_at = None
+        self.finished_mono = 0.0
+        self.attempts = 0
+        self.result = None
+        self.error = None
+        self.events = []
+        self.waiters = []  # _Waiter objects blocked on this task
+        self.dependents = []  # _Task objects waiting for this one
+        self.inflight = 0  # attempt number handed to the executor and not yet ended, else 0
+        self.holds_slot = False  # invariant: True iff inflight and the task is not final
+        self.result_read = False
+        self.callbacks = []
+
+
+class TaskManager:
+    """Runs Python callables in the background with priorities, dependencies, limits,
+    timeouts, retries and cancellation. Thread-safe; usable as a context manager.
+
+    >>> with TaskManager(max_workers=4) as tm:
+    ...     t1 = tm.submit(pow, (2, 10))
+    ...     t2 = tm.submit(str, ("$t1",))          # gets t1's result: depends on t1
+    ...     tm.wait([t1, t2]); tm.get(t2).result
+    '1024'
+
+    Timeouts and cancellation of a *running* task take effect at once in its record,
+    and its ``CancelToken`` is cancelled; the thread itself runs on until the callable
+    returns (threads cannot be killed). Its worker slot is given back at once and the
+    thread runs on as an *abandoned* thread on spare capacity (``max_abandoned``, by
+    default as many as ``max_workers``); once the spare is used up, new tasks wait
+    for abandoned threads to return. A result that arrives late is discarded and logged.
+    """
+
+    def __init__(
+        self,
+        max_workers: int = 4,
+        *,
+        executor: Executor | None = None,
+        name_limits: Mapping[str, int] | None = None,
+        max_unfinished: int = 10_000,
+        max_finished: int = 10_000,
+        result_ttl: float | None = 3600.0,
+        max_abandoned: int | None = None,
+        propagate_context: bool = True,
+        observers: Sequence[TaskObserver] | None = None,
+        id_prefix: str = "t",
+        default_backoff: Backoff | None = None,
+    ) -> None:
+        self.max_workers = check_int("max_workers", max_workers, minimum=1)
+        self.name_limits = check_limits(name_limits)
+        self.max_unfinished = check_int("max_unfinished", max_unfinished, minimum=1)
+        self.max_finished = check_int("max_finished", max_finished, minimum=0)
+        self.result_ttl = check_seconds("result_ttl", result_ttl)
+        spare = max_workers if max_abandoned is None else check_int("max_abandoned", max_abandoned, minimum=0)
+        if not isinstance(id_prefix, str) or not id_prefix.isidentifier():
+            raise InvalidArgumentError(f"id_prefix must be a short identifier such as 't', got {id_prefix!r}")
+        self.id_prefix = id_prefix
+        self.propagate_context = bool(propagate_context)
+        if executor is None:
+            from ..executors._thread import ThreadExecutor
+
+            executor = ThreadExecutor(self.max_workers + spare)
+        elif not isinstance(executor, Executor):
+            raise InvalidArgumentError(
+                f"executor must be an async_task_system.executors.Executor, got {type(executor).__name__}"
+            )
+        self.executor = executor
+        if observers is None:
+            from ..tracing import default_observers
+
+            observers = default_observers()
+        self._observers = tuple(observers)
+        self._scopes = tuple(
+            o.attempt_scope for o in self._observers if type(o).attempt_scope is not TaskObserver.attempt_scope
+        )
+        self._default_backoff = default_backoff or ExponentialBackoff()
+
+        self._lock = threading.Lock()
+        self._timer_cv = threading.Condition(self._lock)
+        self._tasks: dict[str, _Task] = {}
+        self._ids = itertools.count(1)
+        self._seq = itertools.count()
+        self._ready: list[tuple[int, int, _Task]] = []  # heap of (-priority, seq, task)
+        self._parked: dict[str, list[tuple[int, int, _Task]]] = {}  # ready, but over their name limit
+        self._timers: list[tuple[float, int, str, _Task, int]] = []  # (due, seq, kind, task, attempt)
+        self._finished: deque[_Task] = deque()  # retained final records, oldest first
+        self._prune_at = 0  # scan _finished again only once it is longer than this
+        self._running_slots = 0
+        self._running_by_name: dict[str, int] = {}
+        self._abandoned = 0  # threads still running an attempt whose task already ended
+        self._unfinished = 0
+        self._submitted = 0
+        self._counts = {status: 0 for status in TaskStatus}
+        self._queue_wait = Samples()
+        self._run_time = Samples()
+        self._late_results = 0
+        self._closing = False
+        self._closed = threading.Event()
+        self._timer_thread = threading.Thread(target=self._timer_loop, name="task-timer", daemon=True)
+        self._timer_thread.start()
+
+    # ------------------------------------------------------------------ public API
+
+    def submit(
+        self,
+        fn: Callable[..., Any],
+        args: Sequence[Any] = (),
+        kwargs: Mapping[str, Any] | None = None,
+        *,
+        name: str | None = None,
+        priority: int = 0,
+        timeout: float | None = None,
+        max_retries: int = 0,
+        retry_on: RetryOn = (Exception,),
+        backoff: Backoff | None = None,
+        depends_on: Iterable[str] | str = (),
+        metadata: Mapping[str, Any] | None = None,
+    ) -> str:
+        """Queue ``fn(*args, **kwargs)`` and return its task id at once.
+
+        ``priority``: higher starts first among ready tasks; ties in submission order.
+        ``timeout``: seconds each attempt may run. ``max_retries``: extra attempts after
+        a failure matching ``retry_on``, spaced by ``backoff(attempt)`` seconds.
+        ``depends_on``: ids that must complete first; placeholders in the arguments
+        (``"$t1"``, ``"${t1}"``, ``ResultOf("t1")``) receive their results and add themselves.
+        """
+        if not callable(fn):
+            raise InvalidArgumentError(f"fn must be callable, got {type(fn).__name__} {fn!r}")
+        if isinstance(args, (str, bytes, Mapping)) or not isinstance(args, (tuple, list)):
+            raise InvalidArgumentError(
+                f"args must be a tuple or list of positional arguments, got {type(args).__name__} {args!r}"
+            )
+        if kwargs is None:
+            kwargs = {}
+        elif not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
+            raise InvalidArgumentError(f"kwargs must be a dict with str keys, got {kwargs!r}")
+        if name is None:
+            name = getattr(fn, "__name__", None) or type(fn).__name__
+        elif not isinstance(name, str) or not name:
+            raise InvalidArgumentError(f"name must be a non-empty str, got {name!r}")
+        check_int("priority", priority)
+        timeout = check_seconds("timeout", timeout)
+        check_int("max_retries", max_retries, minimum=0)
+        retry_on = check_retry_on(retry_on)
+        if backoff is not None and not callable(backoff):
+            raise InvalidArgumentError(f"backoff must be a callable attempt -> seconds, got {backoff!r}")
+        deps = list(dict.fromkeys(check_ids("depends_on", depends_on)))
+        refs = find_references(args, kwargs, self.id_prefix)
+        deps += [ref for ref in sorted(refs) if ref not in deps]
+        context = contextvars.copy_context() if self.propagate_context else None
+
+        effects: list[_Effect] = []
+        with self._lock:
+            if self._closing:
+                raise ShutdownError("cannot submit new tasks after shutdown() was called")
+            if self._unfinished >= self.max_unfinished:
+                raise QueueFullError(
+                    f"{self._unfinished} tasks are unfinished, the limit (max_unfinished) is "
+                    f"{self.max_unfinished}; wait for some to finish, or cancel some, then submit again"
+                )
+            dep_tasks = []
+            for dep in deps:
+                dep_task = self._tasks.get(dep)
+                if dep_task is None:
+                    raise UnknownTaskError(self._unknown_message(dep, "depends_on"))
+                dep_tasks.append(dep_task)
+            task_id = f"{self.id_prefix}{next(self._ids)}"
+            task = _Task(
+                id=task_id, name=name, fn=fn, args=tuple(args), kwargs=dict(kwargs), priority=priority,
+                timeout=timeout, max_retries=max_retries, retry_on=retry_on,
+                backoff=backoff or self._default_backoff, depends_on=tuple(deps),
+                metadata=dict(metadata or {}), status=TaskStatus.PENDING, created_at=time.time(),
+                token=CancelToken(), context=context, seq=next(self._seq), unmet=0,
+            )
+            self._tasks[task_id] = task
+            self._submitted += 1
+            self._unfinished += 1
+            self._counts[TaskStatus.PENDING] += 1
+            self._log(task, TaskStatus.PENDING.value, "submitted", effects)
+            broken = None
+            for dep_task in dep_tasks:
+                if dep_task.status is TaskStatus.COMPLETED:
+                    continue
+                if dep_task.status in FINAL_STATES:
+                    broken = dep_task
+                    break
+                task.unmet += 1
+                dep_task.dependents.append(task)
+            if broken is not None:
+                self._finalize(task, TaskStatus.CANCELLED, self._dependency_reason(broken), effects)
+            elif task.unmet:
+                self._move(task, TaskStatus.WAITING, f"waiting for {', '.join(task.depends_on)}", effects)
+            else:
+                self._make_ready(task)
+                self._dispatch(effects)
+        self._run(effects)
+        return task_id
+
+    def wait(
+        self,
+        task_ids: Iterable[str] | str,
+        timeout: float | None = None,
+        return_when: ReturnWhen = "ALL_COMPLETED",
+    ) -> WaitResult:
+        """Block until all (or the first) of ``task_ids`` are final, or ``timeout`` seconds pass.
+
+        Returns ``(done, not_done)`` id sets. Wakes as soon as the deciding task ends.
+        """
+        ids = check_ids("task_ids", task_ids)
+        timeout = check_seconds("timeout", timeout, allow_zero=True)
+        if return_when not in _RETURN_WHEN:
+            raise InvalidArgumentError(
+                f"return_when must be 'ALL_COMPLETED' or 'FIRST_COMPLETED', got {return_when!r}"
+            )
+        with self._lock:
+            tasks = [self._require(task_id) for task_id in ids]
+            pending = [t for t in tasks if t.status not in FINAL_STATES]
+            if not pending or (return_when == "FIRST_COMPLETED" and len(pending) < len(tasks)) or timeout == 0:
+                return self._split(ids)
+            waiter = _Waiter(len(pending) if return_when == "ALL_COMPLETED" else 1)
+            for task in pending:
+                task.waiters.append(waiter)
+        try:
+            waiter.event.wait(timeout)
+        finally:
+            with self._lock:
+                for task in pending:
+                    if waiter in task.waiters:
+                        task.waiters.remove(waiter)
+                result = self._split(ids)
+        return result
+
+    def get(self, task_id: str) -> TaskInfo:
+        """A snapshot of the task's record (status, result, error, times, events)."""
+        with self._lock:
+            task = self._require(task_id)
+            if task.status in FINAL_STATES:
+                task.result_read = True
+            return self._snapshot(task)
+
+    def result(self, task_id: str, timeout: float | None = None) -> Any:
+        """Wait for the task and return its result, or raise what happened to it.
+
+        Raises ``TimeoutError`` if it is still unfinished after ``timeout`` seconds,
+        ``TaskFailedError`` (cause: the task's error), ``TaskTimeoutError`` or ``TaskCancelledError``.
+        """
+        done, _ = self.wait([task_id], timeout)
+        if not done:
+            raise TimeoutError(f"task {task_id} is still unfinished after {timeout}s")
+        info = self.get(task_id)
+        if info.status is TaskStatus.COMPLETED:
+            return info.result
+        if info.status is TaskStatus.TIMEOUT:
+            raise TaskTimeoutError(f"task {task_id} ({info.name}) timed out: {info.reason}")
+        if info.status is TaskStatus.CANCELLED:
+            raise TaskCancelledError(f"task {task_id} ({info.name}) was cancelled: {info.reason}")
+        raise TaskFailedError(f"task {task_id} ({info.name}) failed: {info.error}")
+
+    def cancel(self, task_id: str, reason: str | None = None) -> bool:
+        """Cancel a task. Idempotent: False if it had already ended.
+
+        A pending or waiting task never runs. A running one is marked cancelled at
+        once and its ``CancelToken`` is cancelled; its late result is discarded.
+        """
+        effects: list[_Effect] = []
+        with self._lock:
+            task = self._require(task_id)
+            if task.status in FINAL_STATES:
+                return False
+            self._finalize(task, TaskStatus.CANCELLED, reason or "cancelled by the caller", effects)
+            self._dispatch(effects)
+        self._run(effects)
+        return True
+
+    def tasks(self, status: TaskStatus | str | None = None, limit: int | None = None) -> list[TaskInfo]:
+        """Snapshots of retained tasks, newest first, optionally of one status."""
+        wanted = None if status is None else self._status(status)
+        with self._lock:
+            selected = [t for t in reversed(self._tasks.values()) if wanted is None or t.status is wanted]
+            if limit is not None:
+                selected = selected[: check_int("limit", limit, minimum=0)]
+            return [self._snapshot(t) for t in selected]
+
+    def add_done_callback(self, task_id: str, callback: Callable[[TaskInfo], object]) -> None:
+        """Call ``callback(info)`` once the task is final (at once, in this thread, if it is)."""
+        with self._lock:
+            task = self._require(task_id)
+            if task.status not in FINAL_STATES:
+                task.callbacks.append(callback)
+                return
+            info = self._snapshot(task)
+        callback(info)
+
+    def get_statistics(self) -> dict[str, Any]:
+        """Counts per status (they add up to ``total``), ``queued``, ``running`` and latency percentiles."""
+        with self._lock:
+            self._prune(time.monotonic())
+            stats: dict[str, Any] = {status.value: count for status, count in self._counts.items()}
+            stats.update(
+                total=self._submitted,
+                queued=self._counts[TaskStatus.PENDING] + self._counts[TaskStatus.WAITING],
+                unfinished=self._unfinished,
+                max_workers=self.max_workers,
+                busy_slots=self._running_slots,
+                abandoned_threads=self._abandoned,
+                late_results_discarded=self._late_results,
+                retained_records=len(self._tasks),
+                queue_wait_seconds=self._queue_wait.summary(),
+                run_time_seconds=self._run_time.summary(),
+            )
+            return stats
+
+    def shutdown(self, wait: bool = True, cancel_pending: bool = False) -> None:
+        """Take no new tasks; optionally cancel those not yet running; with ``wait``,
+        return when every task is final and every worker thread has exited."""
+        effects: list[_Effect] = []
+        with self._lock:
+            self._closing = True
+            if cancel_pending:
+                for task in list(self._tasks.values()):
+                    if task.status in (TaskStatus.PENDING, TaskStatus.WAITING):
+                        self._finalize(task, TaskStatus.CANCELLED, "the task manager was shut down", effects)
+            if self._unfinished == 0:
+                effects.append(self._close)
+            unfinished = [t.id for t in self._tasks.values() if t.status not in FINAL_STATES]
+        self._run(effects)
+        if wait:
+            if unfinished:
+                self.wait(unfinished)
+            self._closed.wait()
+            self.executor.shutdown(wait=True)
+            self._timer_thread.join()
+
+    @property
+    def is_shutdown(self) -> bool:
+        return self._closing
+
+    def __enter__(self) -> TaskManager:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown(wait=True, cancel_pending=exc_info[0] is not None)
+
+    def __repr__(self) -> str:
+        return (
+            f"<TaskManager {self.executor.describe()} max_workers={self.max_workers} "
+            f"unfinished={self._unfinished} total={self._submitted}{' shut down' if self._closing else ''}>"
+        )
+
+    # ------------------------------------------------------------ executor callbacks
+
+    def begin(self, call: TaskCall) -> bool:
+        """Executor callback: may this attempt run? Marks the task running if so."""
+        effects: list[_Effect] = []
+        with self._lock:
+            task = self._tasks.get(call.task_id)
+            if task is None or task.inflight != call.attempt or task.status in FINAL_STATES:
+                # Cancelled between dispatch and start: the thread is free again at once.
+                self._abandoned -= 1
+                self._dispatch(effects)
+                runnable = False
+            else:
+                now = time.time()
+                if task.started_at is None:
+                    task.started_at = now
+                    self._queue_wait.add(now - task.created_at)
+                task.attempts = call.attempt
+                self._move(task, TaskStatus.RUNNING, f"attempt {call.attempt} started", effects, call.attempt)
+                if task.timeout is not None:
+                    self._add_timer(time.monotonic() + task.timeout, "deadline", task, call.attempt)
+                runnable = True
+        self._run(effects)
+        return runnable
+
+    def end(self, call: TaskCall, ok: bool, value: Any) -> None:
+        """Executor callback: the attempt returned ``value`` (``ok``) or raised it."""
+        effects: list[_Effect] = []
+        with self._lock:
+            task = self._tasks.get(call.task_id)
+            if task is None or task.inflight != call.attempt or task.status in FINAL_STATES:
+                self._abandoned -= 1
+                self._late_results += 1
+                if task is not None:
+                    what = "result" if ok else f"error ({type(value).__name__})"
+                    self._log(task, "late_result_discarded", f"attempt {call.attempt} returned a {what} "
+                              f"after the task was already {task.status.value}", effects, call.attempt)
+            else:
+                task.inflight = 0
+                self._release_slot(task)
+                if ok:
+                    task.result = value
+                    self._finalize(task, TaskStatus.COMPLETED, f"attempt {call.attempt} returned", effects)
+                else:
+                    self._attempt_failed(task, call.attempt, value, effects)
+            self._dispatch(effects)
+        self._run(effects)
+
+    # ------------------------------------------------------------ policy, under the lock
+
+    def _attempt_failed(self, task: _Task, attempt: int, exc: BaseException, effects: list[_Effect]) -> None:
+        error = TaskError.from_exception(exc)
+        retryable = isinstance(exc, Exception) and should_retry(task.retry_on, exc)
+        if attempt <= task.max_retries and retryable and not self._closing:
+            delay = max(0.0, float(task.backoff(attempt)))
+            task.error = error
+            self._move(task, TaskStatus.PENDING, f"attempt {attempt} failed with {error}; "
+                       f"retry {attempt} of {task.max_retries} in {delay:.3f}s", effects, attempt)
+            self._log(task, "retry_scheduled", f"in {delay:.3f}s", effects, attempt)
+            self._add_timer(time.monotonic() + delay, "retry", task, attempt)
+            return
+        task.error = error
+        if attempt > 1:
+            why = f"failed after {attempt} attempts: {error}"
+        elif not retryable and task.max_retries:
+            why = f"failed with {error} (not retried: it does not match retry_on)"
+        else:
+            why = f"failed with {error}"
+        self._finalize(task, TaskStatus.FAILED, why, effects)
+
+    def _make_ready(self, task: _Task) -> None:
+        heapq.heappush(self._ready, (-task.priority, task.seq, task))
+
+    def _dispatch(self, effects: list[_Effect]) -> None:
+        """Hand ready tasks to the executor while it has free slots, best priority first."""
+        capacity = self.executor.capacity
+        while self._ready and self._running_slots < self.max_workers:
+            if capacity is not None and self._running_slots + self._abandoned >= capacity:
+                return
+            entry = heapq.heappop(self._ready)
+            task = entry[2]
+            if task.status is not TaskStatus.PENDING or task.inflight:
+                continue  # stale entry: cancelled while queued
+            limit = self.name_limits.get(task.name)
+            if limit is not None and self._running_by_name.get(task.name, 0) >= limit:
+                heapq.heappush(self._parked.setdefault(task.name, []), entry)
+                continue
+            self._running_slots += 1
+            self._running_by_name[task.name] = self._running_by_name.get(task.name, 0) + 1
+            task.holds_slot = True
+            task.inflight = task.attempts + 1
+            args, kwargs = task.args, task.kwargs
+            if task.depends_on:
+                results = {dep: self._tasks[dep].result for dep in task.depends_on if dep in self._tasks}
+                args = resolve(args, results, self.id_prefix)
+                kwargs = resolve(kwargs, results, self.id_prefix)
+            call = TaskCall(
+                task_id=task.id, name=task.name, attempt=task.inflight, fn=task.fn, args=args,
+                kwargs=kwargs, token=task.token, context=task.context, metadata=task.metadata,
+                priority=task.priority, scopes=self._scopes,
+            )
+            effects.append(lambda call=call: self._start(call))
+
+    def _start(self, call: TaskCall) -> None:
+        try:
+            self.executor.start(call, self)
+        except BaseException as exc:  # noqa: BLE001 - the executor refused: the task fails, nothing is lost
+            effects: list[_Effect] = []
+            with self._lock:
+                task = self._tasks.get(call.task_id)
+                if task is not None and task.inflight == call.attempt and task.status not in FINAL_STATES:
+                    task.inflight = 0
+                    self._release_slot(task)
+                    task.error = TaskError.from_exception(exc)
+                    self._finalize(task, TaskStatus.FAILED,
+                                   f"the executor could not start it: {task.error}", effects)
+                elif task is not None and task.inflight == call.attempt:
+                    self._abandoned -= 1
+                self._dispatch(effects)
+            self._run(effects)
+
+    def _release_slot(self, task: _Task) -> None:
+        if not task.holds_slot:
+            return
+        task.holds_slot = False
+        self._running_slots -= 1
+        left = self._running_by_name[task.name] - 1
+        if left:
+            self._running_by_name[task.name] = left
+        else:
+            del self._running_by_name[task.name]
+        parked = self._parked.get(task.name)
+        if parked:
+            heapq.heappush(self._ready, heapq.heappop(parked))
+            if not parked:
+                del self._parked[task.name]
+
+    def _finalize(self, task: _Task, status: TaskStatus, reason: str, effects: list[_Effect]) -> None:
+        """Move a task to its one final state and wake everything that waits for it."""
+        # Worklist, not recursion: cancelling a long chain of dependents must not overflow the stack.
+        work = [(task, status, reason)]
+        while work:
+            task, status, reason = work.pop()
+            if task.status in FINAL_STATES:
+                continue
+            # A slot still held means an attempt is in flight (running, or dispatched and about to
+            # begin): its thread cannot be stopped, so it becomes abandoned until it reports back.
+            if task.holds_slot:
+                self._release_slot(task)
+                self._abandoned += 1
+            cancelled_running = task.inflight != 0
+            task.finished_at = time.time()
+            task.finished_mono = time.monotonic()
+            if task.started_at is not None:
+                self._run_time.add(task.finished_at - task.started_at)
+            self._move(task, status, reason, effects, task.attempts)
+            self._unfinished -= 1
+            if status is not TaskStatus.COMPLETED:
+                token = task.token
+                if cancelled_running:
+                    effects.append(lambda token=token, reason=reason: token.cancel(reason))
+                else:
+                    token.cancel(reason)  # nobody listens yet: no callbacks to run
+            for waiter in task.waiters:
+                waiter.task_done()
+            task.waiters = []
+            for dependent in task.dependents:
+                if status is TaskStatus.COMPLETED:
+                    dependent.unmet -= 1
+                    if dependent.unmet == 0 and dependent.status is TaskStatus.WAITING:
+                        self._move(dependent, TaskStatus.PENDING, "dependencies completed", effects)
+                        self._make_ready(dependent)
+                else:
+                    work.append((dependent, TaskStatus.CANCELLED, self._dependency_reason(task)))
+            task.dependents = []
+            if task.callbacks or self._observers:
+                info = self._snapshot(task)
+                for callback in task.callbacks:
+                    effects.append(lambda callback=callback, info=info: callback(info))
+                for observer in self._observers:
+                    event = task.events[-1]
+                    effects.append(lambda o=observer, e=event, i=info: o.on_event(i.id, e, i))
+                task.callbacks = []
+            # Free what the record no longer needs; the result stays until read or expired.
+            task.fn = task.args = task.kwargs = task.context = None
+            self._finished.append(task)
+        self._prune(time.monotonic())
+        if self._closing and self._unfinished == 0:
+            effects.append(self._close)
+
+    def _dependency_reason(self, dep: _Task) -> str:
+        what = {TaskStatus.FAILED: f"failed ({dep.error})", TaskStatus.TIMEOUT: "timed out",
+                TaskStatus.CANCELLED: "was cancelled"}[dep.status]
+        return f"dependency {dep.id} ({dep.name}) {what}"
+
+    def _move(self, task: _Task, status: TaskStatus, reason: str, effects: list[_Effect], attempt: int = 0) -> None:
+        self._counts[task.status] -= 1
+        self._counts[status] += 1
+        task.status = status
+        self._log(task, status.value, reason, effects, attempt, final=status in FINAL_STATES)
+
+    def _log(self, task: _Task, kind: str, reason: str, effects: list[_Effect], attempt: int = 0,
+             final: bool = False) -> None:
+        event = TaskEvent(time.time(), kind, reason, attempt)
+        task.events.append(event)
+        if self._observers and not final:  # final events are reported with a snapshot by _finalize
+            for observer in self._observers:
+                effects.append(lambda o=observer, e=event, i=task.id: o.on_event(i, e, None))
+
+    def _add_timer(self, due: float, kind: str, task: _Task, attempt: int) -> None:
+        entry = (due, next(self._seq), kind, task, attempt)
+        heapq.heappush(self._timers, entry)
+        if self._timers[0] is entry:
+            self._timer_cv.notify()
+
+    def _timer_loop(self) -> None:
+        """Fire deadlines and retry backoffs at their time: one thread, a heap, condition waits."""
+        while True:
+            effects: list[_Effect] = []
+            with self._lock:
+                while True:
+                    if self._closed.is_set():
+                        return
+                    now = time.monotonic()
+                    if self._timers and self._timers[0][0] <= now:
+                        break
+                    wait = None if not self._timers else self._timers[0][0] - now
+                    if self.result_ttl is not None and self._finished:
+                        ttl_wait = self._finished[0].finished_mono + self.result_ttl - now
+                        wait = ttl_wait if wait is None else min(wait, ttl_wait)
+                        if wait <= 0:
+                            self._prune(now)
+                            continue
+                    self._timer_cv.wait(wait)
+                while self._timers and self._timers[0][0] <= now:
+                    _, _, kind, task, attempt = heapq.heappop(self._timers)
+                    if kind == "deadline":
+                        if task.inflight == attempt and task.status is TaskStatus.RUNNING:
+                            self._finalize(task, TaskStatus.TIMEOUT,
+                                           f"attempt {attempt} ran longer than its timeout of {task.timeout:g}s",
+                                           effects)
+                    elif task.status is TaskStatus.PENDING and task.attempts == attempt:
+                        self._make_ready(task)  # the retry's backoff is over
+                self._dispatch(effects)
+            self._run(effects)
+
+    def _prune(self, now: float) -> None:
+        """Forget finished records: past ``max_finished`` those already read, past ``result_ttl`` all."""
+        finished = self._finished
+        ttl = self.result_ttl
+        while finished and ttl is not None and now - finished[0].finished_mono >= ttl:
+            self._forget(finished.popleft())
+        if len(finished) <= max(self.max_finished, self._prune_at):
+            return  # scan in batches: amortised O(1) per task
+        excess = len(finished) - self.max_finished
+        kept: deque[_Task] = deque()
+        for task in finished:
+            if excess > 0 and task.result_read:
+                self._forget(task)
+                excess -= 1
+            else:
+                kept.append(task)
+        self._finished = kept
+        self._prune_at = len(kept) + max(1, self.max_finished // 10)
+
+    def _forget(self, task: _Task) -> None:
+        self._tasks.pop(task.id, None)
+
+    def _close(self) -> None:
+        with self._lock:
+            if self._closed.is_set():
+                return
+            self._closed.set()
+            self._timer_cv.notify_all()
+        self.executor.shutdown(wait=False)  # threads exit as their last attempts return
+
+    # ------------------------------------------------------------ helpers
+
+    def _run(self, effects: list[_Effect]) -> None:
+        """Run what was decided under the lock: executor starts, callbacks, observers."""
+        for effect in effects:
+            try:
+                effect()
+            except Exception:  # a broken callback must not break the manager
+                pass
+
+    def _require(self, task_id: Any) -> _Task:
+        if not isinstance(task_id, str):
+            raise InvalidArgumentError(f"task id must be a str such as 't1', got {type(task_id).__name__} {task_id!r}")
+        task = self._tasks.get(task_id)
+        if task is None:
+            raise UnknownTaskError(self._unknown_message(task_id, "task id"))
+        return task
+
+    def _unknown_message(self, task_id: str, what: str) -> str:
+        known = f"ids run from {self.id_prefix}1 to {self.id_prefix}{self._submitted}" if self._submitted \
+            else "no task has been submitted yet"
+        return (f"unknown {what} {task_id!r}: no such task here ({known}; a finished record is "
+                f"forgotten once read and over the {self.max_finished} kept, or after {self.result_ttl}s)")
+
+    def _split(self, ids: list[str]) -> WaitResult:
+        done, not_done = set(), set()
+        for task_id in ids:
+            task = self._tasks.get(task_id)
+            (done if task is None or task.status in FINAL_STATES else not_done).add(task_id)
+        return WaitResult(done, not_done)
+
+    @staticmethod
+    def _status(status: TaskStatus | str) -> TaskStatus:
+        try:
+            return TaskStatus(status)
+        except ValueError:
+            accepted = ", ".join(s.value for s in TaskStatus)
+            raise InvalidArgumentError(f"unknown status {status!r}; accepted: {accepted}") from None
+
+    @staticmethod
+    def _snapshot(task: _Task) -> TaskInfo:
+        return TaskInfo(
+            id=task.id, name=task.name, status=task.status, priority=task.priority,
+            created_at=task.created_at, started_at=task.started_at, finished_at=task.finished_at,
+            attempts=task.attempts, max_retries=task.max_retries, timeout=task.timeout,
+            depends_on=task.depends_on, result=task.result, error=task.error,
+            events=tuple(task.events), metadata=dict(task.metadata),
+        )
