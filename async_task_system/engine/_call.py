@@ -77,6 +77,10 @@ class Executor(abc.ABC):
         Raising here means the attempt could not be started: the task fails with that error.
         """
 
+    def check(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Called by ``submit`` before anything is queued: raise ``InvalidArgumentError`` naming
+        the object if this executor cannot run it (for instance, it does not pickle)."""
+
     def shutdown(self, wait: bool = True) -> None:
         """Release resources; with ``wait`` return only when every started attempt has ended."""
 

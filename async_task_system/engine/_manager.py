@@ -219,6 +219,7 @@ class TaskManager:
         deps = list(dict.fromkeys(check_ids("depends_on", depends_on)))
         refs = find_references(args, kwargs, self.id_prefix)
         deps += [ref for ref in sorted(refs) if ref not in deps]
+        self.executor.check(fn, tuple(args), dict(kwargs))
         context = contextvars.copy_context() if self.propagate_context else None
 
         effects: list[_Effect] = []
