@@ -1,0 +1,415 @@
+"""Run task attempts on a Dask distributed cluster.
+
+The ``TaskManager`` keeps all policy (priorities, dependencies, per-name limits,
+retries with backoff, timeouts); this executor only ships one attempt at a time
+to the cluster and reports back. Invariants:
+
+- The manager never hands it more attempts than ``capacity`` (the cluster's total
+  worker threads), so Dask's own queue stays (nearly) empty and priority order holds.
+- Each attempt is one Dask task with a unique key and ``pure=False``; the callable
+  and its arguments travel as *arguments* of a wrapper, so a tool's keyword
+  arguments named ``priority``, ``key``, ``retries``, ``pure``, ``workers`` reach it.
+- No Dask retries: the manager retries. A worker that dies mid-task makes Dask
+  re-run it elsewhere; after ``distributed.scheduler.allowed-failures`` deaths
+  the attempt fails with Dask's ``KilledWorker``.
+- Cancellation is cooperative: the task's ``CancelToken`` is mirrored on the worker
+  (``cancel_token()`` works remotely). A cancel is broadcast to the workers; a worker
+  remembers it for an attempt that has not started there yet.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import contextvars
+import os
+import threading
+import uuid
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from ..engine._call import AttemptReporter, Executor, TaskCall
+from ..engine._cancel import CancelToken, TaskContext, _current
+from ..errors import InvalidArgumentError, ShutdownError, TaskCancelledError
+from ..tracing._remote import (
+    attach_carrier,
+    capture_carrier,
+    carried_attributes,
+    configure_worker_tracing,
+    flush_worker_spans,
+)
+
+try:
+    import cloudpickle
+    import distributed
+    from distributed.diagnostics.plugin import WorkerPlugin
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        f"DaskExecutor needs dask.distributed ({exc}); install it with: "
+        'pip install "async_task_system[dask]"'
+    ) from exc
+
+__all__ = ["DaskExecutor", "WorkerTracingPlugin", "find_unpicklable"]
+
+_AUTO = "auto"
+
+
+class DaskExecutor(Executor):
+    """Runs each attempt as one task on a Dask cluster.
+
+    ``client_or_address``: a ``distributed.Client``, a scheduler address such as
+    ``"tcp://10.0.0.5:8786"``, a cluster object (``LocalCluster``), or None for the
+    ``DASK_SCHEDULER_ADDRESS`` environment variable. A client this executor creates
+    is closed by ``shutdown()``; a client it is given is left open.
+
+    ``trace_endpoint``: OTLP/HTTP URL the workers export their spans to (e.g.
+    ``http://127.0.0.1:6006/v1/traces``). ``"auto"`` takes it from
+    ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, ``OTEL_EXPORTER_OTLP_ENDPOINT`` or
+    ``PHOENIX_COLLECTOR_ENDPOINT`` if one is set; None turns worker export off.
+    ``instrumentors``: ``"module:Class"`` OpenTelemetry instrumentors to
+    ``instrument()`` on each worker along with tracing ("auto": smolagents', if installed).
+    """
+
+    def __init__(
+        self,
+        client_or_address: Any = None,
+        *,
+        trace_endpoint: str | None = _AUTO,
+        project_name: str | None = None,
+        instrumentors: Iterable[str] | str = _AUTO,
+        min_capacity: int = 1,
+    ) -> None:
+        self._client, self._owns_client = _connect(client_or_address)
+        if not isinstance(min_capacity, int) or min_capacity < 1:
+            raise InvalidArgumentError(f"min_capacity must be an int >= 1, got {min_capacity!r}")
+        self._min_capacity = min_capacity
+        self._lock = threading.Lock()
+        self._idle = threading.Condition(self._lock)
+        self._inflight: dict[str, distributed.Future] = {}  # key -> future of a started attempt
+        self._closing = False
+        self._closed = False
+        # Cancel broadcasts block on a round trip: one background thread sends them in order.
+        self._control = ThreadPoolExecutor(1, thread_name_prefix="dask-executor-control")
+        if not self._cluster_info().get("total_threads"):
+            self._client.scheduler_info(n_workers=0)  # fill the client's cache once, synchronously
+        self.trace_endpoint = _trace_endpoint(trace_endpoint)
+        if self.trace_endpoint:
+            if instrumentors == _AUTO:
+                instrumentors = _default_instrumentors()
+            elif isinstance(instrumentors, str):
+                instrumentors = (instrumentors,)
+            self._client.register_plugin(
+                WorkerTracingPlugin(self.trace_endpoint, project_name=project_name,
+                                    instrumentors=tuple(instrumentors)),
+                name="async_task_system-tracing",
+            )
+
+    # ------------------------------------------------------------ Executor interface
+
+    @property
+    def capacity(self) -> int:  # type: ignore[override]
+        """The cluster's total worker threads (at least ``min_capacity``).
+
+        Read from the client's cache of the scheduler's identity, which Dask refreshes
+        every ``distributed.client.scheduler-info-interval`` (2 s): workers that join
+        are used from the next dispatch on; when workers leave, running attempts go
+        on (Dask moves those of a lost worker) and new ones wait for a free thread.
+        """
+        threads = self._cluster_info().get("total_threads") or 0
+        return max(self._min_capacity, int(threads))
+
+    @property
+    def client(self) -> distributed.Client:
+        return self._client
+
+    def check(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Refuse, before anything is queued, a callable or argument that cannot travel to a worker."""
+        try:
+            cloudpickle.dumps((fn, args, kwargs))
+        except Exception as exc:  # noqa: BLE001 - any pickling failure is the caller's to fix
+            where, why = find_unpicklable({"fn": fn, "args": args, "kwargs": kwargs}, exc)
+            raise InvalidArgumentError(
+                f"cannot send {where} to a Dask worker: it does not pickle ({why}). Everything a task "
+                "uses must pickle with cloudpickle: build locks, open files, sockets and clients inside "
+                "the task, or run it on the thread executor (TaskManager without executor=)"
+            ) from exc
+
+    def start(self, call: TaskCall, reporter: AttemptReporter) -> None:
+        with self._lock:
+            if self._closing:
+                raise ShutdownError("cannot start new attempts after DaskExecutor.shutdown() was called")
+        if not reporter.begin(call):
+            return
+        key = f"{call.name}-{call.task_id}-a{call.attempt}-{uuid.uuid4().hex[:12]}"
+        # The attempt's observer scopes (the library's task span) are entered here, around the
+        # remote run, in a copy of the submitter's context; the carrier is taken inside them.
+        ctx = call.context.copy() if call.context is not None else contextvars.Context()
+        scopes = contextlib.ExitStack()
+        try:
+            ctx.run(_enter_scopes, call, scopes)
+            carrier = ctx.run(capture_carrier)
+            meta = {"key": key, "task_id": call.task_id, "name": call.name, "attempt": call.attempt,
+                    "carrier": carrier}
+            with self._lock:
+                future = self._client.submit(
+                    _run_attempt, call.fn, call.args, call.kwargs, meta,
+                    key=key, pure=False, priority=call.priority, retries=0,
+                )
+                self._inflight[key] = future
+        except BaseException as exc:  # noqa: BLE001 - could not ship it: this attempt fails
+            ctx.run(scopes.__exit__, type(exc), exc, exc.__traceback__)
+            reporter.end(call, False, exc)
+            return
+        call.token.add_callback(lambda reason: self._cancel_remote(key, reason))
+        future.add_done_callback(lambda fut: self._finished(fut, call, reporter, ctx, scopes))
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Take no new attempts; with ``wait``, return once every started one has ended.
+
+        Closes the client only if this executor created it (after its last attempt ends).
+        """
+        with self._lock:
+            self._closing = True
+            if wait:
+                while self._inflight:
+                    self._idle.wait()
+            close = not self._inflight and not self._closed
+            if close:
+                self._closed = True
+        if close:
+            self._close()
+
+    def describe(self) -> str:
+        return f"DaskExecutor(scheduler={self._client.scheduler.address!r}, threads={self.capacity})"
+
+    def __repr__(self) -> str:
+        return f"<{self.describe()}{' shut down' if self._closing else ''}>"
+
+    # ------------------------------------------------------------ internals
+
+    def _cluster_info(self) -> dict[str, Any]:
+        # Client caches the scheduler's identity and refreshes it periodically: a cheap read.
+        return getattr(self._client, "_scheduler_identity", None) or {}
+
+    def _finished(self, future: distributed.Future, call: TaskCall, reporter: AttemptReporter,
+                  ctx: contextvars.Context, scopes: contextlib.ExitStack) -> None:
+        """Dask's done callback (its callback thread): fetch the outcome, end scopes, report."""
+        try:
+            value, ok = future.result(), True
+        except BaseException as exc:  # noqa: BLE001 - the attempt's error, KilledWorker, cancelled
+            value, ok = exc, False
+        try:
+            if ok:
+                ctx.run(scopes.close)
+            else:
+                ctx.run(scopes.__exit__, type(value), value, value.__traceback__)
+        except Exception:  # noqa: BLE001 - a broken observer must not lose the result
+            pass
+        try:
+            reporter.end(call, ok, value)
+        finally:
+            with self._lock:
+                self._inflight.pop(future.key, None)
+                close = self._closing and not self._inflight and not self._closed
+                if close:
+                    self._closed = True
+                self._idle.notify_all()
+            future.release()
+            if close:  # not from Dask's callback thread: closing waits on it
+                threading.Thread(target=self._close, name="dask-executor-close", daemon=True).start()
+
+    def _cancel_remote(self, key: str, reason: str) -> None:
+        with self._lock:
+            if key not in self._inflight or self._closed:
+                return
+        with contextlib.suppress(RuntimeError):  # the control thread is already shut down
+            self._control.submit(self._broadcast_cancel, key, reason)
+
+    def _broadcast_cancel(self, key: str, reason: str) -> None:
+        with contextlib.suppress(Exception):  # a worker gone meanwhile has nothing to cancel
+            self._client.run(_cancel_on_worker, key, reason, on_error="ignore")
+
+    def _close(self) -> None:
+        self._control.shutdown(wait=False)
+        if self._owns_client:
+            with contextlib.suppress(Exception):
+                self._client.close()
+
+
+def _connect(target: Any) -> tuple[distributed.Client, bool]:
+    if isinstance(target, distributed.Client):
+        return target, False
+    if target is None:
+        target = os.environ.get("DASK_SCHEDULER_ADDRESS") or None
+        if target is None:
+            raise InvalidArgumentError(
+                "DaskExecutor needs a cluster: pass a distributed.Client, a scheduler address such as "
+                "'tcp://127.0.0.1:8786' (start one with `dask scheduler` and `dask worker ADDRESS`), "
+                "a cluster object, or set DASK_SCHEDULER_ADDRESS"
+            )
+    if isinstance(target, str):
+        if "://" not in target and ":" not in target:
+            raise InvalidArgumentError(
+                f"DaskExecutor: {target!r} is not a scheduler address; expected e.g. 'tcp://10.0.0.5:8786'"
+            )
+    elif not hasattr(target, "scheduler_address"):
+        raise InvalidArgumentError(
+            "DaskExecutor accepts a distributed.Client, a scheduler address str or a cluster object "
+            f"(LocalCluster, ...), got {type(target).__name__} {target!r}"
+        )
+    try:
+        client = distributed.Client(target, set_as_default=False)
+    except OSError as exc:
+        raise InvalidArgumentError(
+            f"DaskExecutor: could not reach the Dask scheduler at {target!r} ({exc}); is `dask scheduler` "
+            "running there?"
+        ) from exc
+    return client, True
+
+
+def _trace_endpoint(value: str | None) -> str | None:
+    if value != _AUTO:
+        if value is not None and not (isinstance(value, str) and value.startswith(("http://", "https://"))):
+            raise InvalidArgumentError(
+                f"trace_endpoint must be an OTLP/HTTP URL such as 'http://127.0.0.1:6006/v1/traces', "
+                f"'auto' or None, got {value!r}"
+            )
+        return value
+    env = os.environ
+    if env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        return env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+    for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "PHOENIX_COLLECTOR_ENDPOINT"):
+        base = env.get(name, "").rstrip("/")
+        if base.startswith(("http://", "https://")):
+            return base if base.endswith("/v1/traces") else f"{base}/v1/traces"
+    return None
+
+
+def _default_instrumentors() -> tuple[str, ...]:
+    import importlib.util
+
+    if importlib.util.find_spec("openinference.instrumentation.smolagents") is None:
+        return ()
+    return ("openinference.instrumentation.smolagents:SmolagentsInstrumentor",)
+
+
+def _enter_scopes(call: TaskCall, stack: contextlib.ExitStack) -> None:
+    _current.set(TaskContext(call.task_id, call.name, call.attempt, call.token))
+    for scope in call.scopes:
+        stack.enter_context(scope(call))
+
+
+# ---------------------------------------------------------------- unpicklable objects
+
+def find_unpicklable(root: dict[str, Any], error: BaseException, depth: int = 6) -> tuple[str, str]:
+    """The path of the innermost object under ``root`` that does not pickle, and why."""
+    path, why = "the task", f"{type(error).__name__}: {error}"
+    frontier: list[tuple[str, Any]] = [(name, value) for name, value in root.items()]
+    for _ in range(depth):
+        culprit = None
+        for name, value in frontier:
+            try:
+                cloudpickle.dumps(value)
+            except Exception as exc:  # noqa: BLE001
+                culprit = (name, value, exc)
+                break
+        if culprit is None:
+            break
+        name, value, exc = culprit
+        path, why = f"{name} ({type(value).__name__})", f"{type(exc).__name__}: {exc}"
+        frontier = list(_children(name, value))
+    return path, why
+
+
+def _children(name: str, value: Any) -> Iterable[tuple[str, Any]]:
+    if isinstance(value, dict):
+        return ((f"{name}[{k!r}]", v) for k, v in value.items())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return ((f"{name}[{i}]", v) for i, v in enumerate(value))
+    attrs = getattr(value, "__dict__", None)
+    if isinstance(attrs, dict):
+        return ((f"{name}.{k}", v) for k, v in attrs.items())
+    func = getattr(value, "__func__", None) or value
+    closure = getattr(func, "__closure__", None)
+    if closure:
+        names = func.__code__.co_freevars
+        return ((f"{name}.<closure {n}>", c.cell_contents) for n, c in zip(names, closure))
+    return ()
+
+
+# ---------------------------------------------------------------- the worker side
+
+_registry_lock = threading.Lock()
+_running: dict[str, CancelToken] = {}  # Dask key -> token of the attempt running here
+_cancelled: collections.OrderedDict[str, str] = collections.OrderedDict()  # key -> reason, bounded
+_MAX_CANCELLED = 10_000
+
+
+def _run_attempt(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                 meta: dict[str, Any]) -> Any:
+    """Runs in the worker: the attempt, as ``current_task()``, inside the submitter's trace context."""
+    key = meta["key"]
+    token = CancelToken()
+    with _registry_lock:
+        reason = _cancelled.get(key)
+        if reason is None:
+            _running[key] = token
+    if reason is not None:
+        raise TaskCancelledError(f"task {meta['task_id']} was cancelled before it started: {reason}")
+    try:
+        return contextvars.Context().run(_invoke, fn, args, kwargs, meta, token)
+    finally:
+        with _registry_lock:
+            _running.pop(key, None)
+        flush_worker_spans()
+
+
+def _invoke(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], meta: dict[str, Any],
+            token: CancelToken) -> Any:
+    from opentelemetry import trace
+
+    _current.set(TaskContext(meta["task_id"], meta["name"], meta["attempt"], token))
+    carrier = meta.get("carrier")
+    with attach_carrier(carrier):
+        attributes = {"task.id": meta["task_id"], "task.name": meta["name"], "task.attempt": meta["attempt"],
+                      "dask.key": meta["key"], "process.pid": os.getpid()}
+        with contextlib.suppress(ValueError):
+            attributes["dask.worker"] = distributed.get_worker().address
+        attributes.update(carried_attributes(carrier))
+        tracer = trace.get_tracer("async_task_system.dask")
+        with tracer.start_as_current_span(f"worker {meta['name']}", attributes=attributes):
+            return fn(*args, **kwargs)
+
+
+def _cancel_on_worker(key: str, reason: str) -> bool:
+    """Runs on every worker (``Client.run``): cancel the attempt's token here, or remember it."""
+    with _registry_lock:
+        _cancelled[key] = reason
+        while len(_cancelled) > _MAX_CANCELLED:
+            _cancelled.popitem(last=False)
+        token = _running.get(key)
+    if token is not None:  # its callbacks are user code: not on the worker's event loop
+        threading.Thread(target=token.cancel, args=(reason,), name="task-cancel", daemon=True).start()
+    return token is not None
+
+
+class WorkerTracingPlugin(WorkerPlugin):
+    """Sets up span export on every worker (present and future) of the cluster."""
+
+    def __init__(self, endpoint: str, *, project_name: str | None = None,
+                 instrumentors: tuple[str, ...] = ()) -> None:
+        self.endpoint = endpoint
+        self.project_name = project_name
+        self.instrumentors = instrumentors
+
+    def setup(self, worker: distributed.Worker) -> None:
+        if not configure_worker_tracing(self.endpoint, project_name=self.project_name):
+            return
+        import importlib
+
+        for spec in self.instrumentors:
+            module, _, cls = spec.partition(":")
+            instrumentor = getattr(importlib.import_module(module), cls)()
+            if not instrumentor.is_instrumented_by_opentelemetry:
+                instrumentor.instrument()
