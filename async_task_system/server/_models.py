@@ -1,0 +1,132 @@
+"""Request and response bodies of the task service (pydantic), as the OpenAPI schema shows them."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "TaskStatusName", "TaskRequest", "TaskView", "TaskPage", "ErrorInfo", "ErrorBody",
+    "RunRequest", "RunView", "SubtaskView", "TokenUsage", "Health", "TaskTypeView",
+]
+
+TaskStatusName = Literal["pending", "waiting", "running", "completed", "failed", "timeout", "cancelled", "lost"]
+RunStatusName = Literal["pending", "running", "completed", "failed", "timeout", "cancelled", "lost"]
+ResultEncoding = Literal["json", "repr", "truncated"]
+
+
+class TaskRequest(BaseModel):
+    """Run one registered tool or managed agent in the background."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    task_type: str = Field(min_length=1, max_length=200,
+                           description="the name of a registered tool or managed agent (see GET /task-types)")
+    description: str = Field("", max_length=20_000,
+                             description="what this task is for; for an agent, the task it is given")
+    parameters: dict[str, Any] = Field(default_factory=dict,
+                                       description="the tool's inputs by name; for an agent, its additional_args")
+    priority: int = Field(1, ge=1, le=10, description="1 (default) to 10; higher starts first")
+    timeout_seconds: float | None = Field(None, gt=0, le=86_400, description="limit on one attempt's run time")
+
+
+class ErrorInfo(BaseModel):
+    type: str
+    message: str
+
+
+class TaskView(BaseModel):
+    """A task record. ``result`` is the JSON result, or its ``repr()`` if it was not JSON."""
+
+    id: str
+    task_type: str
+    kind: Literal["tool", "agent"]
+    description: str
+    parameters: dict[str, Any]
+    priority: int
+    timeout_seconds: float | None
+    status: TaskStatusName
+    reason: str = Field(description="why it reached its final status (empty while unfinished)")
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    attempts: int
+    result: Any = None
+    result_encoding: ResultEncoding | None = Field(
+        None, description="json: the result as returned; repr: it was not JSON, this is its repr(); "
+        "truncated: it was over the size limit")
+    error: ErrorInfo | None = None
+
+
+class TaskPage(BaseModel):
+    items: list[TaskView]
+    total: int = Field(description="how many tasks match the filter")
+    limit: int
+    offset: int
+    next_offset: int | None = Field(description="offset of the next page, null on the last page")
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: a short code, a message a person can act on, and optional details."""
+
+    error: str
+    message: str
+    field: str | None = None
+    registered: list[str] | None = None
+    details: list[dict[str, Any]] | None = None
+
+
+class RunRequest(BaseModel):
+    """Run an AsyncAgent on a prompt in the background."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str = Field(min_length=1, max_length=50_000)
+    max_steps: int | None = Field(None, ge=1, le=100, description="model steps allowed (server default if null)")
+
+
+class SubtaskView(BaseModel):
+    id: str
+    name: str
+    status: str
+    reason: str = ""
+    run_time: float | None = None
+
+
+class TokenUsage(BaseModel):
+    input_tokens: int
+    output_tokens: int
+    total_tokens: int
+
+
+class RunView(BaseModel):
+    id: str
+    prompt: str
+    status: RunStatusName
+    reason: str
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    final_answer: Any = None
+    answer_encoding: ResultEncoding | None = None
+    subtasks: list[SubtaskView]
+    token_usage: TokenUsage | None = None
+    steps: int | None = None
+    error: ErrorInfo | None = None
+
+
+class Health(BaseModel):
+    status: Literal["ok", "overloaded"]
+    unfinished: int
+    max_unfinished: int
+    running: int
+    max_workers: int
+    counts: dict[str, int]
+
+
+class TaskTypeView(BaseModel):
+    name: str
+    kind: Literal["tool", "agent"]
+    description: str
+    inputs: dict[str, Any]

@@ -1,0 +1,134 @@
+"""What a REST caller may run: the tools and managed agents the operator registered, by name.
+
+A caller names a registered ``task_type`` and passes JSON parameters; nothing else
+(no module path, no code) can reach the server's Python. Parameters are checked
+against the tool's ``inputs`` before anything is queued.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["Registry", "TaskTypeError", "ParameterError", "Runnable"]
+
+# JSON value checks per smolagents input type. Images and audio cannot arrive as JSON.
+_TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "boolean": lambda v: isinstance(v, bool),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+    "array": lambda v: isinstance(v, list),
+    "object": lambda v: isinstance(v, dict),
+    "any": lambda v: True,
+    "null": lambda v: v is None,
+}
+
+
+class TaskTypeError(LookupError):
+    """The ``task_type`` is not registered. ``registered`` lists what is."""
+
+    def __init__(self, message: str, registered: list[str]) -> None:
+        super().__init__(message)
+        self.registered = registered
+
+
+class ParameterError(ValueError):
+    """A parameter is missing, unknown or of the wrong type. ``field`` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Runnable:
+    """A checked request: what to call in a worker thread, and what kind of task it is."""
+
+    kind: str  # "tool" or "agent"
+    name: str
+    call: Callable[[], Any]
+
+
+class Registry:
+    """The registered tools (smolagents ``Tool`` objects) and managed agents, by name."""
+
+    def __init__(self, tools: Iterable[Any] = (), managed_agents: Iterable[Any] = ()) -> None:
+        self.tools: dict[str, Any] = {}
+        self.agents: dict[str, Any] = {}
+        for kind, items, target in (("tool", tools, self.tools), ("agent", managed_agents, self.agents)):
+            for item in items:
+                name = getattr(item, "name", None)
+                if not isinstance(name, str) or not name:
+                    raise TypeError(f"every registered {kind} needs a non-empty str .name, got {item!r}")
+                if name in self.tools or name in self.agents:
+                    raise ValueError(f"the name {name!r} is registered twice; tool and agent names must be unique")
+                if kind == "tool" and not isinstance(getattr(item, "inputs", None), Mapping):
+                    raise TypeError(f"tool {name!r} has no .inputs dict; register smolagents Tool objects")
+                target[name] = item
+
+    @property
+    def names(self) -> list[str]:
+        return sorted([*self.tools, *self.agents])
+
+    def describe(self) -> list[dict[str, Any]]:
+        """The registered task types as a caller needs them: name, kind, description, inputs."""
+        out = [{"name": n, "kind": "tool", "description": str(getattr(t, "description", "")),
+                "inputs": dict(t.inputs)} for n, t in self.tools.items()]
+        out += [{"name": n, "kind": "agent", "description": str(getattr(a, "description", "")),
+                 "inputs": {"task": {"type": "string", "description": "the description field"},
+                            "additional_args": {"type": "object", "description": "the parameters field"}}}
+                for n, a in self.agents.items()]
+        return sorted(out, key=lambda d: d["name"])
+
+    def resolve(self, task_type: str, description: str, parameters: Mapping[str, Any]) -> Runnable:
+        """Check a request and bind it, or raise ``TaskTypeError`` / ``ParameterError``."""
+        if task_type in self.tools:
+            tool = self.tools[task_type]
+            kwargs = check_parameters(task_type, tool.inputs, parameters)
+            return Runnable("tool", task_type, lambda: tool(**kwargs))
+        if task_type in self.agents:
+            if not description.strip():
+                raise ParameterError("description", f"agent {task_type!r} needs a non-empty description: "
+                                     "it is the task the agent is given")
+            agent, extra = self.agents[task_type], dict(parameters) or None
+            return Runnable("agent", task_type, lambda: agent(task=description, additional_args=extra))
+        registered = self.names
+        raise TaskTypeError(
+            f"task_type {task_type!r} is not registered on this server; registered task types: "
+            f"{', '.join(registered) if registered else '(none)'}", registered)
+
+
+def check_parameters(tool_name: str, inputs: Mapping[str, Any], parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters as keyword arguments for the tool, checked against its ``inputs``."""
+    unknown = sorted(set(parameters) - set(inputs))
+    if unknown:
+        raise ParameterError(
+            f"parameters.{unknown[0]}",
+            f"tool {tool_name!r} has no input {unknown[0]!r}; its inputs are: {', '.join(inputs) or '(none)'}")
+    for name, spec in inputs.items():
+        types = spec.get("type", "any")
+        types = [types] if isinstance(types, str) else list(types)
+        nullable = bool(spec.get("nullable")) or "null" in types
+        if name not in parameters:
+            if not nullable:
+                raise ParameterError(f"parameters.{name}", f"tool {tool_name!r} needs the input {name!r} "
+                                     f"({'/'.join(types)}): {spec.get('description', '')}".rstrip(": "))
+            continue
+        value = parameters[name]
+        if value is None and nullable:
+            continue
+        if not any(_TYPE_CHECKS.get(t, lambda v: False)(value) for t in types):
+            raise ParameterError(
+                f"parameters.{name}",
+                f"input {name!r} of tool {tool_name!r} must be {' or '.join(types)}, "
+                f"got {_json_type(value)} {value!r:.80}")
+    return dict(parameters)
+
+
+def _json_type(value: Any) -> str:
+    for name in ("boolean", "integer", "number", "string", "array", "object", "null"):
+        if _TYPE_CHECKS[name](value):
+            return name
+    return type(value).__name__

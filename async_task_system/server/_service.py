@@ -1,0 +1,266 @@
+"""The task service: registered tools and agents run on a ``TaskManager``; every status
+change is written to the ``Store``; long-polls are woken when a record becomes final.
+
+Knows nothing of HTTP: ``_app`` maps requests onto these methods.
+Ids come from the engine with a per-boot prefix (``t3_17`` is task 17 of the third
+start on this store), so they never collide across restarts.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from ..engine import TaskInfo, TaskManager
+from ..engine._call import TaskObserver
+from ..errors import UnknownTaskError
+from ..tracing import default_observers
+from ._registry import Registry
+from ._store import FINAL, Store, encode_result
+
+__all__ = ["TaskService", "RunsUnavailableError"]
+
+_ENGINE_STATES = {"pending", "waiting", "running", "completed", "failed", "timeout", "cancelled"}
+
+
+class RunsUnavailableError(RuntimeError):
+    """``POST /runs`` on a server started without a model."""
+
+
+class _Persist(TaskObserver):
+    """Writes each status change of one manager's tasks to the store, then wakes watchers."""
+
+    def __init__(self, service: TaskService, table: str) -> None:
+        self.service, self.table = service, table
+
+    def on_event(self, task_id: str, event: Any, info: TaskInfo | None) -> None:
+        if event.kind not in _ENGINE_STATES:
+            return  # retry_scheduled, late_result_discarded: the status line says enough
+        service = self.service
+        with service._write_lock:
+            fields: dict[str, Any] = {"status": event.kind}
+            if event.kind == "running":
+                fields["attempts"] = event.attempt
+                if event.attempt == 1:
+                    fields["started_at"] = event.time
+            if info is not None:  # final
+                fields.update(service._final_fields(self.table, info))
+            if self.table == "tasks":
+                service.store.update_task(task_id, **fields)
+            else:
+                service.store.update_run(task_id, **fields)
+        if info is not None:
+            service._notify(task_id)
+
+
+class TaskService:
+    """Runs registered tools/agents for REST callers and keeps their records durable."""
+
+    def __init__(
+        self,
+        *,
+        tools: Iterable[Any] = (),
+        managed_agents: Iterable[Any] = (),
+        model: Any = None,
+        db_path: str = "async_agent.db",
+        max_workers: int = 4,
+        max_unfinished: int = 1000,
+        max_result_bytes: int = 1_000_000,
+        max_concurrent_runs: int = 1,
+        agent_kwargs: dict[str, Any] | None = None,
+    ) -> None:
+        self.registry = Registry(tools, managed_agents)
+        self.model = model
+        self.agent_kwargs = dict(agent_kwargs or {})
+        self.max_result_bytes = max_result_bytes
+        self.store = Store(db_path)
+        self._write_lock = threading.RLock()  # submit + insert, and observer writes, in order
+        self._watch_lock = threading.Lock()
+        self._watchers: dict[str, list[Callable[[], None]]] = {}
+        self._live_runs: dict[str, Any] = {}  # run id -> AsyncAgent while it runs
+        boot = self.store.boot
+        # A managed agent instance must not run twice at once (smolagents #1781): limit 1 per agent.
+        self.manager = TaskManager(
+            max_workers, name_limits={name: 1 for name in self.registry.agents}, max_unfinished=max_unfinished,
+            max_finished=1000, result_ttl=300, observers=[*default_observers(), _Persist(self, "tasks")],
+            id_prefix=f"t{boot}_",
+        )
+        self.run_manager = TaskManager(
+            max_concurrent_runs, max_unfinished=max(10, max_unfinished // 10), max_finished=100, result_ttl=300,
+            observers=[*default_observers(), _Persist(self, "runs")], id_prefix=f"r{boot}_",
+        )
+
+    # ------------------------------------------------------------------ tasks
+
+    def submit(self, task_type: str, description: str, parameters: dict[str, Any], priority: int,
+               timeout_seconds: float | None) -> dict[str, Any]:
+        """Check, queue and record a task; raises ``TaskTypeError``, ``ParameterError``, ``QueueFullError``."""
+        runnable = self.registry.resolve(task_type, description, parameters)
+        with self._write_lock:
+            task_id = self.manager.submit(
+                runnable.call, name=runnable.name, priority=priority, timeout=timeout_seconds,
+                metadata={"task_type": runnable.kind, "description": description},
+            )
+            info = self.manager.get(task_id)
+            record = {
+                "id": task_id, "task_type": task_type, "kind": runnable.kind, "description": description,
+                "parameters": parameters, "priority": priority, "timeout_seconds": timeout_seconds,
+                "status": info.status.value, "created_at": info.created_at, "started_at": info.started_at,
+                "attempts": info.attempts, "result": None, "result_encoding": None, "error": None,
+                "finished_at": None, "reason": "",
+            }
+            if info.done:
+                record.update(self._final_fields("tasks", info))
+            self.store.insert_task(record)
+        if info.done:
+            self._notify(task_id)
+        return self.store.get_task(task_id)
+
+    def get(self, task_id: str) -> dict[str, Any] | None:
+        return self.store.get_task(task_id)
+
+    def cancel(self, task_id: str) -> dict[str, Any] | None:
+        """Cancel an unfinished task (idempotent); None if the id is unknown."""
+        record = self.store.get_task(task_id)
+        if record is None:
+            return None
+        if record["status"] not in FINAL:
+            try:
+                self.manager.cancel(task_id, reason="cancelled through the API (DELETE /tasks)")
+            except UnknownTaskError:
+                pass  # already final and pruned from memory: the store has it
+            record = self.store.get_task(task_id)
+        return record
+
+    # ------------------------------------------------------------------ runs
+
+    def start_run(self, prompt: str, max_steps: int | None) -> dict[str, Any]:
+        """Queue an AsyncAgent run on ``prompt``; raises ``RunsUnavailableError`` without a model."""
+        if self.model is None:
+            raise RunsUnavailableError(
+                "this server was started without a model, so it cannot run agents; "
+                "start it with create_app(model=...) (or `async-agent serve --model module:attr`)")
+        with self._write_lock:
+            run_id = self.run_manager.submit(self._run_agent, (prompt, max_steps), name="run")
+            info = self.run_manager.get(run_id)
+            self.store.insert_run({"id": run_id, "prompt": prompt, "status": info.status.value,
+                                   "created_at": info.created_at, "started_at": info.started_at})
+            if info.done:
+                self.store.update_run(run_id, **self._final_fields("runs", info))
+        if info.done:
+            self._notify(run_id)
+        return self.get_run(run_id)
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        """The run's record; while it runs, its subtasks are read live from its agent."""
+        record = self.store.get_run(run_id)
+        agent = self._live_runs.get(run_id)
+        if record is not None and agent is not None and record["status"] not in FINAL:
+            record["subtasks"] = _subtasks(agent)
+        return record
+
+    def _run_agent(self, prompt: str, max_steps: int | None) -> dict[str, Any]:
+        """In a run worker: build a fresh AsyncAgent, run it, return what the record keeps."""
+        from ..agent import create_async_agent  # the agent layer, imported only when runs are used
+        from ..engine import current_task
+
+        run_id = current_task().task_id
+        kwargs = dict(self.agent_kwargs)
+        if max_steps is not None:
+            kwargs["max_steps"] = max_steps
+        agent = create_async_agent(tools=list(self.registry.tools.values()),
+                                   managed_agents=list(self.registry.agents.values()), model=self.model, **kwargs)
+        self._live_runs[run_id] = agent
+        outcome: Any = None
+        try:
+            outcome = agent.run(prompt, return_full_result=True)
+            return {"output": getattr(outcome, "output", outcome)}
+        finally:
+            self._live_runs.pop(run_id, None)
+            self.store.update_run(run_id, subtasks=_subtasks(agent), token_usage=_token_usage(agent, outcome),
+                                  steps=_steps(agent, outcome))
+            agent.shutdown()
+
+    def get_run(self, run_id: str) -> dict[str, Any] | None:
+        return self.store.get_run(run_id)
+
+    # ------------------------------------------------------------------ waiting
+
+    def watch(self, key: str, wake: Callable[[], None]) -> None:
+        """Call ``wake()`` (from any thread) when the record ``key`` becomes final."""
+        with self._watch_lock:
+            self._watchers.setdefault(key, []).append(wake)
+
+    def unwatch(self, key: str, wake: Callable[[], None]) -> None:
+        with self._watch_lock:
+            wakes = self._watchers.get(key)
+            if wakes and wake in wakes:
+                wakes.remove(wake)
+                if not wakes:
+                    del self._watchers[key]
+
+    def _notify(self, key: str) -> None:
+        with self._watch_lock:
+            wakes = list(self._watchers.get(key, ()))
+        for wake in wakes:
+            wake()
+
+    # ------------------------------------------------------------------ status
+
+    def health(self) -> dict[str, Any]:
+        stats = self.manager.get_statistics()
+        overloaded = stats["unfinished"] >= self.manager.max_unfinished
+        return {
+            "status": "overloaded" if overloaded else "ok", "unfinished": stats["unfinished"],
+            "max_unfinished": self.manager.max_unfinished, "running": stats["running"],
+            "max_workers": stats["max_workers"], "counts": {s: stats[s] for s in sorted(_ENGINE_STATES)},
+        }
+
+    def close(self) -> None:
+        """Cancel what is unfinished (recorded as cancelled), stop the managers, close the store."""
+        for manager in (self.run_manager, self.manager):
+            manager.shutdown(wait=False, cancel_pending=True)
+            for info in manager.tasks(status="running"):
+                manager.cancel(info.id, reason="the server shut down while it was running")
+        self.store.close()
+
+    # ------------------------------------------------------------------ helpers
+
+    def _final_fields(self, table: str, info: TaskInfo) -> dict[str, Any]:
+        fields: dict[str, Any] = {
+            "status": info.status.value, "reason": info.reason, "finished_at": info.finished_at,
+            "error": None if info.error is None else {"type": info.error.type, "message": info.error.message},
+        }
+        if table == "tasks":
+            fields["attempts"] = info.attempts
+            if info.status.value == "completed":
+                fields["result"], fields["result_encoding"] = encode_result(info.result, self.max_result_bytes)
+        elif info.status.value == "completed":
+            output = info.result["output"]
+            fields["final_answer"], fields["answer_encoding"] = encode_result(output, self.max_result_bytes)
+        return fields
+
+
+def _subtasks(agent: Any) -> list[dict[str, Any]]:
+    """The run's background tasks, oldest first, as ``SubtaskView`` dicts."""
+    return [{"id": t.id, "name": t.name, "status": t.status.value, "reason": t.reason, "run_time": t.run_time}
+            for t in reversed(agent.task_manager.tasks())]
+
+
+def _token_usage(agent: Any, outcome: Any) -> dict[str, int] | None:
+    usage = getattr(outcome, "token_usage", None)
+    if usage is None:
+        monitor = getattr(agent, "monitor", None) or getattr(getattr(agent, "agent", None), "monitor", None)
+        usage = monitor.get_total_token_counts() if monitor is not None else None
+    if usage is None:
+        return None
+    i, o = int(usage.input_tokens or 0), int(usage.output_tokens or 0)
+    return {"input_tokens": i, "output_tokens": o, "total_tokens": i + o}
+
+
+def _steps(agent: Any, outcome: Any) -> int | None:
+    steps = getattr(outcome, "steps", None)
+    return None if steps is None else sum(1 for s in steps if (s.get("step_number") if isinstance(s, dict)
+                                                              else getattr(s, "step_number", None)) is not None)

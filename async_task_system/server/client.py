@@ -1,0 +1,111 @@
+"""A small Python client for the task service (httpx). ``wait()`` long-polls: no busy polling."""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any
+
+import httpx
+
+__all__ = ["TaskClient", "ServiceError"]
+
+FINAL = frozenset({"completed", "failed", "timeout", "cancelled", "lost"})
+
+
+class ServiceError(Exception):
+    """The service answered with an error: ``status_code`` and its JSON ``body`` (``error``, ``message``)."""
+
+    def __init__(self, status_code: int, body: dict[str, Any]) -> None:
+        super().__init__(f"{status_code} {body.get('error', '')}: {body.get('message', body)}")
+        self.status_code, self.body = status_code, body
+
+
+class TaskClient:
+    """Talks to one task service. ``token`` defaults to the ``ASYNC_AGENT_TOKEN`` environment variable.
+
+    >>> with TaskClient("http://127.0.0.1:8000") as client:            # doctest: +SKIP
+    ...     task = client.submit("add", {"a": 1, "b": 2})
+    ...     client.wait(task["id"])["result"]
+    3
+    """
+
+    def __init__(self, base_url: str, token: str | None = None, *, timeout: float = 30.0,
+                 max_poll_seconds: float = 30.0) -> None:
+        token = token if token is not None else os.environ.get("ASYNC_AGENT_TOKEN")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        self.max_poll_seconds = max_poll_seconds
+        self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout + max_poll_seconds)
+
+    def submit(self, task_type: str, parameters: dict[str, Any] | None = None, *, description: str = "",
+               priority: int = 1, timeout_seconds: float | None = None) -> dict[str, Any]:
+        """Queue a task; returns its record (``id``, ``status``...)."""
+        body = {"task_type": task_type, "description": description, "parameters": parameters or {},
+                "priority": priority, "timeout_seconds": timeout_seconds}
+        return self._call("POST", "/tasks", json=body)
+
+    def get(self, task_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/tasks/{task_id}")
+
+    def list(self, status: str | None = None, *, limit: int = 50, offset: int = 0) -> dict[str, Any]:
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if status:
+            params["status"] = status
+        return self._call("GET", "/tasks", params=params)
+
+    def cancel(self, task_id: str) -> dict[str, Any]:
+        return self._call("DELETE", f"/tasks/{task_id}")
+
+    def wait(self, task_id: str, timeout: float | None = None) -> dict[str, Any]:
+        """Block until the task ends and return its record; ``TimeoutError`` after ``timeout`` seconds."""
+        return self._wait(f"/tasks/{task_id}", timeout)
+
+    def start_run(self, prompt: str, *, max_steps: int | None = None) -> dict[str, Any]:
+        """Start an AsyncAgent run on the server; returns its record."""
+        return self._call("POST", "/runs", json={"prompt": prompt, "max_steps": max_steps})
+
+    def get_run(self, run_id: str) -> dict[str, Any]:
+        return self._call("GET", f"/runs/{run_id}")
+
+    def wait_run(self, run_id: str, timeout: float | None = None) -> dict[str, Any]:
+        return self._wait(f"/runs/{run_id}", timeout)
+
+    def health(self) -> dict[str, Any]:
+        """The health body; 200 and 503 (queue full) both return it."""
+        response = self._http.get("/health")
+        if response.status_code not in (200, 503):
+            raise ServiceError(response.status_code, _body(response))
+        return response.json()
+
+    def _wait(self, path: str, timeout: float | None) -> dict[str, Any]:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            left = self.max_poll_seconds if deadline is None else deadline - time.monotonic()
+            record = self._call("GET", path, params={"wait": round(max(0.0, min(left, self.max_poll_seconds)), 3)})
+            if record["status"] in FINAL:
+                return record
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError(f"{path} is still {record['status']} after {timeout}s")
+
+    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        response = self._http.request(method, path, **kwargs)
+        if response.status_code >= 400:
+            raise ServiceError(response.status_code, _body(response))
+        return response.json()
+
+    def close(self) -> None:
+        self._http.close()
+
+    def __enter__(self) -> TaskClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def _body(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {"error": "not_json", "message": response.text[:500]}
+    return body if isinstance(body, dict) else {"error": "unexpected", "message": str(body)[:500]}
