@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextvars
+import logging
 import heapq
 import itertools
 import threading
@@ -29,6 +30,8 @@ from ._stats import Samples
 from ._validate import check_ids, check_int, check_limits, check_retry_on, check_seconds
 
 __all__ = ["TaskManager", "WaitResult"]
+
+_log = logging.getLogger("async_task_system")
 
 ReturnWhen = Literal["ALL_COMPLETED", "FIRST_COMPLETED"]
 _RETURN_WHEN = {"ALL_COMPLETED", "FIRST_COMPLETED"}
@@ -362,7 +365,7 @@ class TaskManager:
                 task.callbacks.append(callback)
                 return
             info = self._snapshot(task)
-        callback(info)
+        self._run([lambda: callback(info)])
 
     def get_statistics(self) -> dict[str, Any]:
         """Counts per status (they add up to ``total``), ``queued``, ``running`` and latency percentiles."""
@@ -704,7 +707,7 @@ class TaskManager:
             try:
                 effect()
             except Exception:  # a broken callback must not break the manager
-                pass
+                _log.exception("a task callback or observer raised; the manager carries on")
 
     def _require(self, task_id: Any) -> _Task:
         if not isinstance(task_id, str):

@@ -1,0 +1,71 @@
+"""Among ready tasks the higher priority starts first; equal priorities in submission order."""
+
+from __future__ import annotations
+
+import threading
+
+from async_task_system import TaskManager
+
+
+def test_priority_then_submission_order():
+    order: list[str] = []
+    gate = threading.Event()
+    with TaskManager(max_workers=1) as tm:
+        blocker = tm.submit(gate.wait, (5,))
+        specs = [("low-a", 0), ("high-a", 10), ("mid", 5), ("high-b", 10), ("low-b", 0), ("neg", -3)]
+        for name, prio in specs:
+            tm.submit(order.append, (name,), name=name, priority=prio)
+        gate.set()
+        tm.wait([blocker] + [t.id for t in tm.tasks()], timeout=5)
+    assert order == ["high-a", "high-b", "mid", "low-a", "low-b", "neg"]
+
+
+def test_never_more_running_than_max_workers():
+    lock = threading.Lock()
+    running = peak = 0
+
+    def work():
+        nonlocal running, peak
+        with lock:
+            running += 1
+            peak = max(peak, running)
+        threading.Event().wait(0.01)
+        with lock:
+            running -= 1
+
+    with TaskManager(max_workers=3) as tm:
+        tm.wait([tm.submit(work) for _ in range(30)], timeout=10)
+    assert peak == 3
+
+
+def test_per_name_limit_while_other_names_use_free_workers():
+    lock = threading.Lock()
+    running: dict[str, int] = {}
+    peaks: dict[str, int] = {}
+
+    def work(name: str):
+        with lock:
+            running[name] = running.get(name, 0) + 1
+            peaks[name] = max(peaks.get(name, 0), running[name])
+        threading.Event().wait(0.02)
+        with lock:
+            running[name] -= 1
+
+    with TaskManager(max_workers=4, name_limits={"web_search": 2}) as tm:
+        ids = [tm.submit(work, ("web_search",), name="web_search") for _ in range(10)]
+        ids += [tm.submit(work, ("compute",), name="compute") for _ in range(10)]
+        tm.wait(ids, timeout=10)
+        assert all(tm.get(i).status == "completed" for i in ids)
+    assert peaks["web_search"] == 2
+    assert peaks["compute"] >= 2  # the free workers were used, not left idle behind the limit
+
+
+def test_parked_tasks_keep_priority_order():
+    order: list[int] = []
+    gate = threading.Event()
+    with TaskManager(max_workers=3, name_limits={"api": 1}) as tm:
+        first = tm.submit(gate.wait, (5,), name="api")
+        ids = [tm.submit(order.append, (p,), name="api", priority=p) for p in (1, 3, 2, 5, 4)]
+        gate.set()
+        tm.wait([first, *ids], timeout=5)
+    assert order == [5, 4, 3, 2, 1]
