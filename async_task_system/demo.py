@@ -23,11 +23,11 @@ from pathlib import Path
 from typing import Any
 
 from smolagents import CodeAgent, Tool
-from smolagents.models import ChatMessage, MessageRole, Model
-from smolagents.monitoring import LogLevel, TokenUsage
+from smolagents.models import ChatMessage, Model
+from smolagents.monitoring import LogLevel
 
 __all__ = [
-    "SCENARIOS", "Scenario", "scenario", "load_model", "all_tools", "AnalystModel",
+    "SCENARIOS", "Scenario", "scenario", "load_model", "all_tools", "analyst_model",
     "FILES", "SOURCES", "REGIONS",
     "clean", "analyze", "chart", "source_records", "merge", "regional_sales", "supply_risk",
     "CleanFileTool", "AnalyzeDataTool", "MakeChartTool", "FetchSourceTool", "MergeDatasetsTool",
@@ -212,53 +212,41 @@ def _code(thought: str, code: str) -> str:
     return f"Thought: {thought}\n<code>\n{code.strip()}\n</code>"
 
 
-def _text(message: Any) -> str:
-    content = message.get("content") if isinstance(message, dict) else message.content
-    if isinstance(content, list):
-        return "\n".join(part.get("text", "") for part in content if isinstance(part, dict))
-    return content or ""
+def analyst_model(role: str, *, delay: float = 0.2) -> Model:
+    """The composite scenario's sub-agents, scripted: step 1 calls the role's tool for the
+    regions named in the task, step 2 gives the final answer.
+
+    The reply depends only on the messages (the step, the regions in the task), so several
+    copies of one managed agent can share the model and run at once.
+    """
+    from .testing import ScriptedModel, task_text
+
+    if role not in ("market_analyst", "risk_analyst"):
+        raise ValueError(f"unknown analyst role {role!r}; roles: market_analyst, risk_analyst")
+
+    def reply(messages: list[ChatMessage]) -> str:
+        step = sum(1 for m in messages if _role(m) == "assistant")
+        task = task_text(messages)
+        regions = [r for r in REGIONS if re.search(rf"\b{r}\b", task, re.IGNORECASE)] or list(REGIONS)
+        if role == "market_analyst":
+            if step == 0:
+                return _code(f"I look up the sales of the {regions[0]} region.",
+                             f"sales = regional_sales({regions[0]!r})\nprint(sales)")
+            return _code("I report revenue and growth.",
+                         "final_answer(f\"{sales['region']}: revenue {sales['revenue']}, "
+                         "growth {sales['growth']:+.1f}%\")")
+        if step == 0:
+            return _code("I rate each region's supply risk.",
+                         f"risks = {{r: supply_risk(r) for r in {regions!r}}}\nprint(risks)")
+        return _code("I report the ratings.",
+                     "final_answer(', '.join(f'{r}: {level} risk' for r, level in risks.items()))")
+
+    return ScriptedModel(reply, delay=delay, model_id=f"scripted-{role}")
 
 
 def _role(message: Any) -> str:
     role = message.get("role") if isinstance(message, dict) else message.role
     return getattr(role, "value", role)
-
-
-class AnalystModel(Model):
-    """The composite scenario's sub-agents, scripted: step 1 calls the role's tool for the
-    regions named in the task, step 2 gives the final answer.
-
-    It reads the step and the regions from the messages it is given and keeps no state,
-    so several copies of one managed agent can share it and run at once.
-    """
-
-    def __init__(self, role: str, *, delay: float = 0.2) -> None:
-        if role not in ("market_analyst", "risk_analyst"):
-            raise ValueError(f"unknown analyst role {role!r}; roles: market_analyst, risk_analyst")
-        super().__init__(model_id=f"scripted-{role}")
-        self.role = role
-        self.delay = delay
-
-    def generate(self, messages: list[Any], stop_sequences: list[str] | None = None,
-                 response_format: Any = None, tools_to_call_from: Any = None, **kwargs: Any) -> ChatMessage:
-        time.sleep(self.delay)
-        step = sum(1 for m in messages if _role(m) == "assistant")
-        prompt = "\n".join(_text(m) for m in messages)
-        task = next((_text(m) for m in messages if _role(m) == "user"), "")
-        regions = [r for r in REGIONS if re.search(rf"\b{r}\b", task, re.IGNORECASE)] or list(REGIONS)
-        if self.role == "market_analyst":
-            region = regions[0]
-            content = _code(f"I look up the sales of the {region} region.",
-                            f"sales = regional_sales({region!r})\nprint(sales)") if step == 0 else _code(
-                "I report revenue and growth.",
-                "final_answer(f\"{sales['region']}: revenue {sales['revenue']}, growth {sales['growth']:+.1f}%\")")
-        else:
-            content = _code("I rate each region's supply risk.",
-                            f"risks = {{r: supply_risk(r) for r in {regions!r}}}\nprint(risks)") if step == 0 else _code(
-                "I report the ratings.",
-                "final_answer(', '.join(f'{r}: {level} risk' for r, level in risks.items()))")
-        usage = TokenUsage(input_tokens=len(prompt) // 4, output_tokens=len(content) // 4)
-        return ChatMessage(role=MessageRole.ASSISTANT, content=content, token_usage=usage)
 
 
 # ----------------------------------------------------------------- scenarios
@@ -351,15 +339,15 @@ class Scenario:
 
     def managed_agents(self, model: Model | None = None, *, delay: float = 0.5,
                        think: float = 0.2) -> list[CodeAgent]:
-        """The scenario's managed agents, on ``model`` (a real model), or on :class:`AnalystModel`."""
+        """The scenario's managed agents, on ``model`` (a real model), or on :func:`analyst_model`."""
         if not self.analysts:
             return []
         return [
-            CodeAgent(tools=[RegionalSalesTool(delay)], model=model or AnalystModel("market_analyst", delay=think),
+            CodeAgent(tools=[RegionalSalesTool(delay)], model=model or analyst_model("market_analyst", delay=think),
                       name="market_analyst", max_steps=4, verbosity_level=LogLevel.ERROR,
                       description="Studies the sales of one region. Give it a task naming the region, "
                                   "e.g. 'Summarise sales in the north region.'"),
-            CodeAgent(tools=[SupplyRiskTool(delay)], model=model or AnalystModel("risk_analyst", delay=think),
+            CodeAgent(tools=[SupplyRiskTool(delay)], model=model or analyst_model("risk_analyst", delay=think),
                       name="risk_analyst", max_steps=4, verbosity_level=LogLevel.ERROR,
                       description="Rates the supply-chain risk of regions. Give it a task naming the regions."),
         ]
