@@ -69,6 +69,8 @@ class DaskExecutor(Executor):
     ``PHOENIX_COLLECTOR_ENDPOINT`` if one is set; None turns worker export off.
     ``instrumentors``: ``"module:Class"`` OpenTelemetry instrumentors to
     ``instrument()`` on each worker along with tracing ("auto": smolagents', if installed).
+    ``connect_timeout``: seconds to reach the scheduler (default: Dask's
+    ``distributed.comm.timeouts.connect``, 30 s).
     """
 
     def __init__(
@@ -79,10 +81,12 @@ class DaskExecutor(Executor):
         project_name: str | None = None,
         instrumentors: Iterable[str] | str = _AUTO,
         min_capacity: int = 1,
+        connect_timeout: float | None = None,
     ) -> None:
-        self._client, self._owns_client = _connect(client_or_address)
         if not isinstance(min_capacity, int) or min_capacity < 1:
             raise InvalidArgumentError(f"min_capacity must be an int >= 1, got {min_capacity!r}")
+        self.trace_endpoint = _trace_endpoint(trace_endpoint)  # checked before connecting
+        self._client, self._owns_client = _connect(client_or_address, connect_timeout)
         self._min_capacity = min_capacity
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -93,7 +97,6 @@ class DaskExecutor(Executor):
         self._control = ThreadPoolExecutor(1, thread_name_prefix="dask-executor-control")
         if not self._cluster_info().get("total_threads"):
             self._client.scheduler_info(n_workers=0)  # fill the client's cache once, synchronously
-        self.trace_endpoint = _trace_endpoint(trace_endpoint)
         if self.trace_endpoint:
             if instrumentors == _AUTO:
                 instrumentors = _default_instrumentors()
@@ -237,7 +240,7 @@ class DaskExecutor(Executor):
                 self._client.close()
 
 
-def _connect(target: Any) -> tuple[distributed.Client, bool]:
+def _connect(target: Any, timeout: float | None) -> tuple[distributed.Client, bool]:
     if isinstance(target, distributed.Client):
         return target, False
     if target is None:
@@ -259,7 +262,7 @@ def _connect(target: Any) -> tuple[distributed.Client, bool]:
             f"(LocalCluster, ...), got {type(target).__name__} {target!r}"
         )
     try:
-        client = distributed.Client(target, set_as_default=False)
+        client = distributed.Client(target, set_as_default=False, timeout=timeout)
     except OSError as exc:
         raise InvalidArgumentError(
             f"DaskExecutor: could not reach the Dask scheduler at {target!r} ({exc}); is `dask scheduler` "
@@ -304,7 +307,8 @@ def _enter_scopes(call: TaskCall, stack: contextlib.ExitStack) -> None:
 
 def find_unpicklable(root: dict[str, Any], error: BaseException, depth: int = 6) -> tuple[str, str]:
     """The path of the innermost object under ``root`` that does not pickle, and why."""
-    path, why = "the task", f"{type(error).__name__}: {error}"
+    chain: list[tuple[str, Any]] = []  # (path, object) from the outermost culprit inwards
+    why = f"{type(error).__name__}: {error}"
     frontier: list[tuple[str, Any]] = [(name, value) for name, value in root.items()]
     for _ in range(depth):
         culprit = None
@@ -317,9 +321,18 @@ def find_unpicklable(root: dict[str, Any], error: BaseException, depth: int = 6)
         if culprit is None:
             break
         name, value, exc = culprit
-        path, why = f"{name} ({type(value).__name__})", f"{type(exc).__name__}: {exc}"
+        chain.append((name, value))
+        why = f"{type(exc).__name__}: {exc}"
         frontier = list(_children(name, value))
-    return path, why
+    if not chain:
+        return "the task", why
+    path, value = chain[-1]
+    where = f"{path} ({type(value).__name__})"
+    # Name the object the user handed over (a tool, an agent) when the culprit sits inside it.
+    holders = [(p, v) for p, v in chain[:-1] if not isinstance(v, (dict, list, tuple, set, frozenset))]
+    if holders:
+        where += f" inside {holders[0][0]} ({type(holders[0][1]).__name__})"
+    return where, why
 
 
 def _children(name: str, value: Any) -> Iterable[tuple[str, Any]]:

@@ -1,0 +1,71 @@
+"""Task functions the Dask tests ship to worker processes (pickled by value: workers cannot import tests)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+from async_task_system import cancel_token, current_task
+
+
+def whoami(x: Any = None, **kwargs: Any) -> dict[str, Any]:
+    """Where it ran and what it was given."""
+    return {"pid": os.getpid(), "x": x, "kwargs": kwargs}
+
+
+def add(a: Any, b: Any) -> Any:
+    return a + b
+
+
+def fail(message: str) -> None:
+    raise RuntimeError(message)
+
+
+def stamp(label: str, seconds: float) -> tuple[str, float, float]:
+    """Sleep; return (label, start, end) wall-clock times."""
+    start = time.time()
+    time.sleep(seconds)
+    return label, start, time.time()
+
+
+def flaky(fail_times: int) -> int:
+    """Fail the first ``fail_times`` attempts, then return the attempt number."""
+    attempt = current_task().attempt
+    if attempt <= fail_times:
+        raise ValueError(f"attempt {attempt} fails on purpose")
+    return attempt
+
+
+def pid_then_sleep(marker_dir: str, seconds: float) -> int:
+    """Leave a file named after this process, then sleep: the test knows whom to kill."""
+    (Path(marker_dir) / f"{os.getpid()}.pid").write_text("running")
+    time.sleep(seconds)
+    return os.getpid()
+
+
+def kill_own_process() -> None:
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def wait_for_cancel(marker_dir: str, limit: float) -> str:
+    """Run until the task's cancel token fires (or ``limit`` s); leave files saying so."""
+    marker = Path(marker_dir)
+    ctx = current_task()
+    (marker / "started").write_text(f"{ctx.task_id} {os.getpid()}")
+    cancelled = cancel_token().wait(limit)
+    (marker / "stopped").write_text(f"{'cancelled' if cancelled else 'ran out'}: {cancel_token().reason}")
+    return "stopped"
+
+
+def wait_for_file(path: Path, timeout: float = 30.0) -> str:
+    """Test side: poll until another process has written ``path``; return its text."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} did not appear within {timeout}s")
+        time.sleep(0.02)
+    time.sleep(0.02)  # let the writer finish
+    return path.read_text()

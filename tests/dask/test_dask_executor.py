@@ -1,0 +1,116 @@
+"""DaskExecutor on a real process cluster: where tasks run, what reaches them, what is refused."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+from dask_jobs import fail, wait_for_cancel, wait_for_file, whoami
+
+from async_task_system import InvalidArgumentError, TaskManager, TaskStatus
+from async_task_system.executors import DaskExecutor
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def tm(dask_client):
+    with TaskManager(max_workers=4, executor=DaskExecutor(dask_client)) as manager:
+        yield manager
+
+
+def test_results_come_from_worker_processes(tm, dask_client):
+    worker_pids = set(dask_client.run(os.getpid).values())
+    ids = [tm.submit(whoami, (i,)) for i in range(8)]
+    assert not tm.wait(ids, timeout=60).not_done
+    results = [tm.result(i) for i in ids]
+    assert [r["x"] for r in results] == list(range(8))
+    pids = {r["pid"] for r in results}
+    assert os.getpid() not in pids
+    assert pids <= worker_pids
+
+
+def test_capacity_is_the_clusters_thread_count(dask_client):
+    executor = DaskExecutor(dask_client)
+    assert executor.capacity == sum(dask_client.nthreads().values()) == 4
+
+
+def test_kwargs_named_like_dask_options_reach_the_tool_intact(tm):
+    kwargs = {"priority": -7, "key": "my-key", "retries": 5, "pure": True, "workers": ["tcp://nowhere:1"],
+              "resources": {"GPU": 1}, "allow_other_workers": False}
+    result = tm.result(tm.submit(whoami, kwargs=kwargs), timeout=60)
+    assert result["kwargs"] == kwargs
+
+
+def test_a_task_error_comes_back_as_the_tasks_failure(tm):
+    tid = tm.submit(fail, ("disk full on the worker",))
+    tm.wait(tid, timeout=60)
+    info = tm.get(tid)
+    assert info.status is TaskStatus.FAILED
+    assert info.error.type == "RuntimeError"
+    assert "disk full on the worker" in info.error.message
+
+
+def test_cancelling_a_running_task_fires_its_token_on_the_worker(tm, tmp_path):
+    tid = tm.submit(wait_for_cancel, (str(tmp_path), 60))
+    started = wait_for_file(tmp_path / "started")
+    task_id, pid = started.split()
+    assert task_id == tid and int(pid) != os.getpid()  # current_task() works remotely
+    assert tm.cancel(tid, reason="the user changed their mind")
+    info = tm.get(tid)
+    assert info.status is TaskStatus.CANCELLED
+    assert info.reason == "the user changed their mind"
+    # The worker saw the token fire with the reason, and the task stopped well before its 60 s.
+    assert wait_for_file(tmp_path / "stopped", timeout=15) == "cancelled: the user changed their mind"
+    tm.shutdown(wait=True)  # returns once the abandoned attempt has reported back
+    assert tm.get_statistics()["abandoned_threads"] == 0
+
+
+class LockedTool:
+    """A tool that keeps a lock: cannot travel to another process."""
+
+    def __init__(self) -> None:
+        self.name = "locked_tool"
+        self.lock = threading.Lock()
+
+    def __call__(self, query: str) -> str:
+        return query
+
+
+def test_an_unpicklable_tool_is_refused_at_submit_naming_the_object(tm):
+    with pytest.raises(InvalidArgumentError) as err:
+        tm.submit(LockedTool(), ("q",), name="locked_tool")
+    message = str(err.value)
+    assert "fn.lock (lock) inside fn (LockedTool)" in message
+    assert "cannot pickle '_thread.lock' object" in message
+    assert tm.get_statistics()["total"] == 0  # nothing was queued
+
+
+def test_an_unpicklable_argument_is_refused_naming_where_it_is(tm):
+    with pytest.raises(InvalidArgumentError, match=r"kwargs\['options'\]\['guard'\] \(lock\)"):
+        tm.submit(whoami, kwargs={"options": {"ok": 1, "guard": threading.Lock()}})
+
+
+def test_an_executor_built_from_an_address_closes_its_own_client(dask_cluster):
+    cluster, given = dask_cluster
+    executor = DaskExecutor(cluster.scheduler_address, trace_endpoint=None)
+    with TaskManager(max_workers=2, executor=executor) as manager:
+        assert manager.result(manager.submit(whoami, (1,)), timeout=60)["x"] == 1
+    assert executor.client.status == "closed"
+    assert given.status == "running"  # a client that was given is left open
+
+
+def test_bad_targets_are_refused_with_what_is_accepted(monkeypatch):
+    monkeypatch.delenv("DASK_SCHEDULER_ADDRESS", raising=False)
+    with pytest.raises(InvalidArgumentError, match="DASK_SCHEDULER_ADDRESS"):
+        DaskExecutor()
+    with pytest.raises(InvalidArgumentError, match="accepts a distributed.Client, a scheduler address"):
+        DaskExecutor(42)
+    with pytest.raises(InvalidArgumentError, match="trace_endpoint must be an OTLP/HTTP URL"):
+        DaskExecutor("tcp://127.0.0.1:9", trace_endpoint="localhost:4318")
+
+
+def test_an_unreachable_scheduler_is_reported_clearly():
+    with pytest.raises(InvalidArgumentError, match="could not reach the Dask scheduler"):
+        DaskExecutor("tcp://127.0.0.1:9", trace_endpoint=None, connect_timeout=1)
