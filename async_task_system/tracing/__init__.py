@@ -1,12 +1,24 @@
-"""Tracing: OpenTelemetry context travels with every task. Knows nothing of smolagents."""
+"""Tracing: one connected OpenTelemetry trace from the agent run down to every task.
+
+The engine carries the submitter's context into each task (``TaskManager(propagate_context=True)``);
+``TaskSpanObserver`` adds a ``task <name>`` span per task; ``setup_tracing()`` sends it all,
+with smolagents' own spans, to Arize Phoenix. Knows nothing of smolagents (it only names
+the instrumentor for ``setup_tracing``, imported lazily).
+"""
 
 from __future__ import annotations
 
 from ..engine._call import TaskObserver
+from ._setup import phoenix_traces_endpoint, setup_tracing, shutdown_tracing
+from ._spans import TASK_ATTRIBUTES, TaskSpanObserver
 
-__all__ = ["default_observers"]
+__all__ = [
+    "setup_tracing", "shutdown_tracing", "phoenix_traces_endpoint", "default_observers",
+    "TaskSpanObserver", "TASK_ATTRIBUTES",
+]
 
 
 def default_observers() -> list[TaskObserver]:
-    """The observers a new TaskManager gets when none are given."""
-    return []
+    """The observers a new TaskManager gets when none are given: task spans
+    (silent and near-free while no tracer provider is configured)."""
+    return [TaskSpanObserver()]

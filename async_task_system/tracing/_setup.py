@@ -1,0 +1,164 @@
+"""``setup_tracing()``: send traces to Arize Phoenix in one call."""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse, urlunparse
+
+from opentelemetry import trace
+
+from ..errors import InvalidArgumentError
+
+__all__ = ["setup_tracing", "shutdown_tracing", "active_provider", "phoenix_traces_endpoint"]
+
+_INSTALL = 'pip install "async_task_system[phoenix]"'
+_DEFAULT_ENDPOINT = "http://localhost:6006"
+
+
+@dataclass(frozen=True)
+class _Config:
+    project_name: str
+    endpoint: str
+    batch: bool
+    instrument_smolagents: bool
+    headers: tuple[tuple[str, str], ...]
+
+
+_lock = threading.Lock()
+_config: _Config | None = None
+_provider: Any = None  # the provider of the current configuration
+_instrumentor: Any = None  # the SmolagentsInstrumentor we instrumented with, if any
+_retired: Any = None  # a provider we made global and then shut down: OpenTelemetry keeps it global
+
+
+def active_provider() -> Any:
+    """Where task spans go: the provider of ``setup_tracing()``, else OpenTelemetry's global one."""
+    if _provider is not None:
+        return _provider
+    provider = trace.get_tracer_provider()
+    return None if provider is _retired else provider
+
+
+def phoenix_traces_endpoint(endpoint: str | None = None) -> str:
+    """The full OTLP/HTTP traces URL for a Phoenix address (argument, else
+    ``PHOENIX_COLLECTOR_ENDPOINT``, else ``http://localhost:6006``).
+
+    ``http://host:6006`` becomes ``http://host:6006/v1/traces``: a bare host would be
+    accepted by the exporter and then silently lose every span.
+    """
+    raw = endpoint if endpoint is not None else os.environ.get("PHOENIX_COLLECTOR_ENDPOINT") or _DEFAULT_ENDPOINT
+    if not isinstance(raw, str) or not raw.strip():
+        raise InvalidArgumentError(
+            f"endpoint must be a URL such as 'http://127.0.0.1:6006' or 'http://127.0.0.1:6006/v1/traces', got {raw!r}"
+        )
+    text = raw.strip()
+    if "://" not in text:
+        text = "http://" + text
+    url = urlparse(text)
+    if url.scheme not in ("http", "https") or not url.hostname:
+        raise InvalidArgumentError(
+            f"endpoint must be an http(s) URL of a Phoenix server such as 'http://127.0.0.1:6006', got {raw!r}"
+        )
+    path = url.path.rstrip("/")
+    if not path.endswith("/v1/traces"):
+        path += "/v1/traces"
+    return urlunparse(url._replace(path=path))
+
+
+def setup_tracing(
+    project_name: str | None = None,
+    endpoint: str | None = None,
+    *,
+    batch: bool = True,
+    instrument_smolagents: bool = True,
+    headers: dict[str, str] | None = None,
+    set_global: bool = True,
+) -> Any:
+    """Send traces to Arize Phoenix: the task spans, and smolagents' agent, LLM and tool spans.
+
+    ``project_name``: Phoenix project (default ``PHOENIX_PROJECT_NAME``, else ``"default"``).
+    ``endpoint``: the Phoenix server (default ``PHOENIX_COLLECTOR_ENDPOINT``, else
+    ``http://localhost:6006``); ``/v1/traces`` is added when missing. ``batch``: export in
+    the background (True) or as each span ends (False, handy in tests and short scripts).
+    ``set_global``: also make the provider OpenTelemetry's global one (OpenTelemetry allows
+    that once per process; task spans and smolagents follow this provider either way).
+
+    Safe to call again: the same settings return the same provider; different settings
+    flush the previous provider, build a new one and move smolagents and the task spans to
+    it. Returns the ``TracerProvider``.
+    """
+    global _config, _provider, _instrumentor
+    if project_name is None:
+        project_name = os.environ.get("PHOENIX_PROJECT_NAME") or "default"
+    if not isinstance(project_name, str) or not project_name.strip():
+        raise InvalidArgumentError(f"project_name must be a non-empty str, got {project_name!r}")
+    if headers is not None and not (
+        isinstance(headers, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
+    ):
+        raise InvalidArgumentError(f"headers must be a dict of str to str, got {headers!r}")
+    config = _Config(project_name, phoenix_traces_endpoint(endpoint), bool(batch), bool(instrument_smolagents),
+                     tuple(sorted((headers or {}).items())))
+    register, instrumentor_class = _load(config.instrument_smolagents)
+    with _lock:
+        if config == _config:
+            return _provider
+        previous = _provider
+        provider = register(
+            project_name=config.project_name, endpoint=config.endpoint, batch=config.batch,
+            headers=dict(config.headers) or None, protocol="http/protobuf", verbose=False,
+            set_global_tracer_provider=set_global and previous is None and _global_is_unset(),
+        )
+        _uninstrument()
+        if instrumentor_class is not None:
+            _instrumentor = instrumentor_class()
+            _instrumentor.instrument(tracer_provider=provider)
+        _config, _provider = config, provider
+    if previous is not None:
+        previous.force_flush()
+    return provider
+
+
+def shutdown_tracing() -> None:
+    """Undo ``setup_tracing()``: flush and shut down its provider, uninstrument smolagents.
+
+    Task spans then go to OpenTelemetry's global provider again, if one is set that is
+    not the one ``setup_tracing()`` made.
+    """
+    global _config, _provider, _retired
+    with _lock:
+        provider, _config, _provider = _provider, None, None
+        _uninstrument()
+        if provider is not None and provider is trace.get_tracer_provider():
+            _retired = provider
+    if provider is not None:
+        provider.force_flush()
+        provider.shutdown()
+
+
+def _uninstrument() -> None:
+    global _instrumentor
+    if _instrumentor is not None:
+        _instrumentor.uninstrument()  # a singleton: it must be undone before instrumenting again
+        _instrumentor = None
+
+
+def _global_is_unset() -> bool:
+    return isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+
+
+def _load(instrument_smolagents: bool) -> tuple[Any, Any]:
+    """``phoenix.otel.register`` and the smolagents instrumentor, or the install command."""
+    try:
+        from phoenix.otel import register
+    except ImportError as exc:
+        raise ImportError(f"setup_tracing needs Phoenix's OpenTelemetry package: {_INSTALL}") from exc
+    if not instrument_smolagents:
+        return register, None
+    try:
+        from openinference.instrumentation.smolagents import SmolagentsInstrumentor
+    except ImportError as exc:
+        raise ImportError(f"setup_tracing needs the smolagents instrumentation: {_INSTALL}") from exc
+    return register, SmolagentsInstrumentor
