@@ -48,6 +48,9 @@ class TaskCall:
         _current.set(TaskContext(self.task_id, self.name, self.attempt, self.token))
         if not self.scopes:
             return self.fn(*self.args, **self.kwargs)
+        if len(self.scopes) == 1:
+            with self.scopes[0](self):
+                return self.fn(*self.args, **self.kwargs)
         with contextlib.ExitStack() as stack:
             for scope in self.scopes:
                 stack.enter_context(scope(self))

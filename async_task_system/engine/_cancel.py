@@ -9,6 +9,7 @@ outside every lock of the manager.
 from __future__ import annotations
 
 import contextvars
+import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,21 +18,29 @@ from ..errors import TaskCancelledError
 
 __all__ = ["CancelToken", "TaskContext", "current_task", "cancel_token"]
 
+_log = logging.getLogger("async_task_system")
+
 
 class CancelToken:
-    """A flag that is set once, with a reason, and callbacks that run when it is set."""
+    """A flag that is set once, with a reason, and callbacks that run when it is set.
 
-    __slots__ = ("_event", "_lock", "_reason", "_callbacks")
+    Light by design (one per task): the ``threading.Event`` behind ``wait()`` is made
+    only when somebody waits, and all tokens share one lock (held for a few
+    instructions, never while a callback runs).
+    """
+
+    __slots__ = ("_cancelled", "_reason", "_callbacks", "_event")
+    _lock = threading.Lock()
 
     def __init__(self) -> None:
-        self._event = threading.Event()
-        self._lock = threading.Lock()
+        self._cancelled = False
         self._reason = ""
-        self._callbacks: list[Callable[[str], object]] = []
+        self._callbacks: list[Callable[[str], object]] | None = None
+        self._event: threading.Event | None = None
 
     @property
     def cancelled(self) -> bool:
-        return self._event.is_set()
+        return self._cancelled
 
     @property
     def reason(self) -> str:
@@ -39,37 +48,58 @@ class CancelToken:
 
     def cancel(self, reason: str = "cancelled") -> bool:
         """Set the flag; idempotent. Returns True only for the call that set it."""
+        callbacks = self._set(reason)
+        if callbacks is None:
+            return False
+        self._notify(callbacks, reason)
+        return True
+
+    def _set(self, reason: str) -> list[Callable[[str], object]] | None:
+        """Set the flag and return the callbacks still to run (None if it was already set)."""
         with self._lock:
-            if self._event.is_set():
-                return False
+            if self._cancelled:
+                return None
             self._reason = reason
-            self._event.set()
-            callbacks, self._callbacks = self._callbacks, []
-        for callback in callbacks:  # outside the lock, like concurrent.futures
+            self._cancelled = True
+            callbacks, self._callbacks = self._callbacks, None
+            event = self._event
+        if event is not None:
+            event.set()
+        return callbacks or []
+
+    def _notify(self, callbacks: list[Callable[[str], object]], reason: str) -> None:
+        for callback in callbacks:  # outside every lock, like concurrent.futures
             try:
                 callback(reason)
             except Exception:  # a broken callback must not stop the others
-                pass
-        return True
+                _log.exception("a cancel-token callback raised")
 
     def add_callback(self, callback: Callable[[str], object]) -> None:
         """Call ``callback(reason)`` when cancelled (at once if it already is)."""
         with self._lock:
-            if not self._event.is_set():
+            if not self._cancelled:
+                if self._callbacks is None:
+                    self._callbacks = []
                 self._callbacks.append(callback)
                 return
         callback(self._reason)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until cancelled or ``timeout`` passes; True if cancelled. A cancellable sleep."""
-        return self._event.wait(timeout)
+        with self._lock:
+            if self._cancelled:
+                return True
+            if self._event is None:
+                self._event = threading.Event()
+            event = self._event
+        return event.wait(timeout)
 
     def raise_if_cancelled(self) -> None:
-        if self._event.is_set():
+        if self._cancelled:
             raise TaskCancelledError(self._reason)
 
     def __repr__(self) -> str:
-        state = f"cancelled ({self._reason})" if self.cancelled else "active"
+        state = f"cancelled ({self._reason})" if self._cancelled else "active"
         return f"<CancelToken {state}>"
 
 

@@ -35,6 +35,11 @@ _log = logging.getLogger("async_task_system")
 
 ReturnWhen = Literal["ALL_COMPLETED", "FIRST_COMPLETED"]
 _RETURN_WHEN = {"ALL_COMPLETED", "FIRST_COMPLETED"}
+_RETRY_ALL: tuple[type[BaseException], ...] = (Exception,)
+# Enum member lookups are slow on the hot path: plain module constants.
+PENDING, WAITING, RUNNING = TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.RUNNING
+COMPLETED, FAILED, TIMEOUT, CANCELLED = (
+    TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.TIMEOUT, TaskStatus.CANCELLED)
 _Effect = Callable[[], None]
 
 
@@ -70,9 +75,28 @@ class _Task:
         "waiters", "dependents", "unmet", "inflight", "holds_slot", "result_read", "callbacks",
     )
 
-    def __init__(self, **fields: Any) -> None:
-        for key, value in fields.items():
-            setattr(self, key, value)
+    def __init__(self, task_id: str, name: str, fn: Callable[..., Any], args: tuple, kwargs: dict,
+                 priority: int, timeout: float | None, max_retries: int, retry_on: RetryOn, backoff: Backoff,
+                 depends_on: tuple[str, ...], metadata: dict, context: contextvars.Context | None,
+                 seq: int) -> None:
+        self.id = task_id
+        self.name = name
+        self.fn = fn
+        self.args = args
+        self.kwargs = kwargs
+        self.priority = priority
+        self.timeout = timeout
+        self.max_retries = max_retries
+        self.retry_on = retry_on
+        self.backoff = backoff
+        self.depends_on = depends_on
+        self.metadata = metadata
+        self.context = context
+        self.seq = seq
+        self.status = PENDING
+        self.created_at = time.time()
+        self.token = CancelToken()
+        self.unmet = 0
         self.started_at = None
         self.finished_at = None
         self.finished_mono = 0.0
@@ -186,7 +210,7 @@ class TaskManager:
         priority: int = 0,
         timeout: float | None = None,
         max_retries: int = 0,
-        retry_on: RetryOn = (Exception,),
+        retry_on: RetryOn = _RETRY_ALL,
         backoff: Backoff | None = None,
         depends_on: Iterable[str] | str = (),
         metadata: Mapping[str, Any] | None = None,
@@ -216,12 +240,14 @@ class TaskManager:
         check_int("priority", priority)
         timeout = check_seconds("timeout", timeout)
         check_int("max_retries", max_retries, minimum=0)
-        retry_on = check_retry_on(retry_on)
+        if retry_on is not _RETRY_ALL:
+            retry_on = check_retry_on(retry_on)
         if backoff is not None and not callable(backoff):
             raise InvalidArgumentError(f"backoff must be a callable attempt -> seconds, got {backoff!r}")
-        deps = list(dict.fromkeys(check_ids("depends_on", depends_on)))
-        refs = find_references(args, kwargs, self.id_prefix)
-        deps += [ref for ref in sorted(refs) if ref not in deps]
+        deps = list(dict.fromkeys(check_ids("depends_on", depends_on))) if depends_on else []
+        if args or kwargs:
+            refs = find_references(args, kwargs, self.id_prefix)
+            deps += [ref for ref in sorted(refs) if ref not in deps]
         self.executor.check(fn, tuple(args), dict(kwargs))
         context = contextvars.copy_context() if self.propagate_context else None
 
@@ -242,20 +268,18 @@ class TaskManager:
                 dep_tasks.append(dep_task)
             task_id = f"{self.id_prefix}{next(self._ids)}"
             task = _Task(
-                id=task_id, name=name, fn=fn, args=tuple(args), kwargs=dict(kwargs), priority=priority,
-                timeout=timeout, max_retries=max_retries, retry_on=retry_on,
-                backoff=backoff or self._default_backoff, depends_on=tuple(deps),
-                metadata=dict(metadata or {}), status=TaskStatus.PENDING, created_at=time.time(),
-                token=CancelToken(), context=context, seq=next(self._seq), unmet=0,
+                task_id, name, fn, tuple(args), dict(kwargs), priority, timeout, max_retries, retry_on,
+                backoff or self._default_backoff, tuple(deps), dict(metadata) if metadata else {},
+                context, next(self._seq),
             )
             self._tasks[task_id] = task
             self._submitted += 1
             self._unfinished += 1
-            self._counts[TaskStatus.PENDING] += 1
-            self._log(task, TaskStatus.PENDING.value, "submitted", effects)
+            self._counts[PENDING] += 1
+            self._log(task, "pending", "submitted", effects)
             broken = None
             for dep_task in dep_tasks:
-                if dep_task.status is TaskStatus.COMPLETED:
+                if dep_task.status is COMPLETED:
                     continue
                 if dep_task.status in FINAL_STATES:
                     broken = dep_task
@@ -263,9 +287,9 @@ class TaskManager:
                 task.unmet += 1
                 dep_task.dependents.append(task)
             if broken is not None:
-                self._finalize(task, TaskStatus.CANCELLED, self._dependency_reason(broken), effects)
+                self._finalize(task, CANCELLED, self._dependency_reason(broken), effects)
             elif task.unmet:
-                self._move(task, TaskStatus.WAITING, f"waiting for {', '.join(task.depends_on)}", effects)
+                self._move(task, WAITING, f"waiting for {', '.join(task.depends_on)}", effects)
             else:
                 self._make_ready(task)
                 self._dispatch(effects)
@@ -324,11 +348,11 @@ class TaskManager:
         if not done:
             raise TimeoutError(f"task {task_id} is still unfinished after {timeout}s")
         info = self.get(task_id)
-        if info.status is TaskStatus.COMPLETED:
+        if info.status is COMPLETED:
             return info.result
-        if info.status is TaskStatus.TIMEOUT:
+        if info.status is TIMEOUT:
             raise TaskTimeoutError(f"task {task_id} ({info.name}) timed out: {info.reason}")
-        if info.status is TaskStatus.CANCELLED:
+        if info.status is CANCELLED:
             raise TaskCancelledError(f"task {task_id} ({info.name}) was cancelled: {info.reason}")
         raise TaskFailedError(f"task {task_id} ({info.name}) failed: {info.error}")
 
@@ -343,7 +367,7 @@ class TaskManager:
             task = self._require(task_id)
             if task.status in FINAL_STATES:
                 return False
-            self._finalize(task, TaskStatus.CANCELLED, reason or "cancelled by the caller", effects)
+            self._finalize(task, CANCELLED, reason or "cancelled by the caller", effects)
             self._dispatch(effects)
         self._run(effects)
         return True
@@ -374,7 +398,7 @@ class TaskManager:
             stats: dict[str, Any] = {status.value: count for status, count in self._counts.items()}
             stats.update(
                 total=self._submitted,
-                queued=self._counts[TaskStatus.PENDING] + self._counts[TaskStatus.WAITING],
+                queued=self._counts[PENDING] + self._counts[WAITING],
                 unfinished=self._unfinished,
                 max_workers=self.max_workers,
                 busy_slots=self._running_slots,
@@ -394,8 +418,8 @@ class TaskManager:
             self._closing = True
             if cancel_pending:
                 for task in list(self._tasks.values()):
-                    if task.status in (TaskStatus.PENDING, TaskStatus.WAITING):
-                        self._finalize(task, TaskStatus.CANCELLED, "the task manager was shut down", effects)
+                    if task.status in (PENDING, WAITING):
+                        self._finalize(task, CANCELLED, "the task manager was shut down", effects)
             if self._unfinished == 0:
                 effects.append(self._close)
             unfinished = [t.id for t in self._tasks.values() if t.status not in FINAL_STATES]
@@ -426,27 +450,19 @@ class TaskManager:
     # ------------------------------------------------------------ executor callbacks
 
     def begin(self, call: TaskCall) -> bool:
-        """Executor callback: may this attempt run? Marks the task running if so."""
+        """Executor callback, just before running: False if the task was cancelled meanwhile.
+
+        The task was marked running when it was handed to the executor (which runs it at
+        once: it is only given attempts it has room for), so the common case takes no lock.
+        """
+        if not call.token.cancelled:
+            return True
         effects: list[_Effect] = []
         with self._lock:
-            task = self._tasks.get(call.task_id)
-            if task is None or task.inflight != call.attempt or task.status in FINAL_STATES:
-                # Cancelled between dispatch and start: the thread is free again at once.
-                self._abandoned -= 1
-                self._dispatch(effects)
-                runnable = False
-            else:
-                now = time.time()
-                if task.started_at is None:
-                    task.started_at = now
-                    self._queue_wait.add(now - task.created_at)
-                task.attempts = call.attempt
-                self._move(task, TaskStatus.RUNNING, f"attempt {call.attempt} started", effects, call.attempt)
-                if task.timeout is not None:
-                    self._add_timer(time.monotonic() + task.timeout, "deadline", task, call.attempt)
-                runnable = True
+            self._abandoned -= 1  # ended between dispatch and start: the thread is free again
+            self._dispatch(effects)
         self._run(effects)
-        return runnable
+        return False
 
     def end(self, call: TaskCall, ok: bool, value: Any) -> None:
         """Executor callback: the attempt returned ``value`` (``ok``) or raised it."""
@@ -454,7 +470,7 @@ class TaskManager:
         with self._lock:
             task = self._tasks.get(call.task_id)
             if task is None or task.inflight != call.attempt or task.status in FINAL_STATES:
-                self._abandoned -= 1
+                self._abandoned -= 1  # its slot was given back when the task ended
                 self._late_results += 1
                 if task is not None:
                     what = "result" if ok else f"error ({type(value).__name__})"
@@ -465,7 +481,7 @@ class TaskManager:
                 self._release_slot(task)
                 if ok:
                     task.result = value
-                    self._finalize(task, TaskStatus.COMPLETED, f"attempt {call.attempt} returned", effects)
+                    self._finalize(task, COMPLETED, f"attempt {call.attempt} returned", effects)
                 else:
                     self._attempt_failed(task, call.attempt, value, effects)
             self._dispatch(effects)
@@ -479,7 +495,7 @@ class TaskManager:
         if attempt <= task.max_retries and retryable and not self._closing:
             delay = max(0.0, float(task.backoff(attempt)))
             task.error = error
-            self._move(task, TaskStatus.PENDING, f"attempt {attempt} failed with {error}; "
+            self._move(task, PENDING, f"attempt {attempt} failed with {error}; "
                        f"retry {attempt} of {task.max_retries} in {delay:.3f}s", effects, attempt)
             self._log(task, "retry_scheduled", f"in {delay:.3f}s", effects, attempt)
             self._add_timer(time.monotonic() + delay, "retry", task, attempt)
@@ -491,7 +507,7 @@ class TaskManager:
             why = f"failed with {error} (not retried: it does not match retry_on)"
         else:
             why = f"failed with {error}"
-        self._finalize(task, TaskStatus.FAILED, why, effects)
+        self._finalize(task, FAILED, why, effects)
 
     def _make_ready(self, task: _Task) -> None:
         heapq.heappush(self._ready, (-task.priority, task.seq, task))
@@ -504,7 +520,7 @@ class TaskManager:
                 return
             entry = heapq.heappop(self._ready)
             task = entry[2]
-            if task.status is not TaskStatus.PENDING or task.inflight:
+            if task.status is not PENDING or task.inflight:
                 continue  # stale entry: cancelled while queued
             limit = self.name_limits.get(task.name)
             if limit is not None and self._running_by_name.get(task.name, 0) >= limit:
@@ -513,14 +529,21 @@ class TaskManager:
             self._running_slots += 1
             self._running_by_name[task.name] = self._running_by_name.get(task.name, 0) + 1
             task.holds_slot = True
-            task.inflight = task.attempts + 1
+            attempt = task.inflight = task.attempts + 1
+            task.attempts = attempt
+            if task.started_at is None:
+                task.started_at = time.time()
+                self._queue_wait.add(task.started_at - task.created_at)
+            self._move(task, RUNNING, "started", effects, attempt)
+            if task.timeout is not None:
+                self._add_timer(time.monotonic() + task.timeout, "deadline", task, attempt)
             args, kwargs = task.args, task.kwargs
             if task.depends_on:
                 results = {dep: self._tasks[dep].result for dep in task.depends_on if dep in self._tasks}
                 args = resolve(args, results, self.id_prefix)
                 kwargs = resolve(kwargs, results, self.id_prefix)
             call = TaskCall(
-                task_id=task.id, name=task.name, attempt=task.inflight, fn=task.fn, args=args,
+                task_id=task.id, name=task.name, attempt=attempt, fn=task.fn, args=args,
                 kwargs=kwargs, token=task.token, context=task.context, metadata=task.metadata,
                 priority=task.priority, scopes=self._scopes,
             )
@@ -537,7 +560,7 @@ class TaskManager:
                     task.inflight = 0
                     self._release_slot(task)
                     task.error = TaskError.from_exception(exc)
-                    self._finalize(task, TaskStatus.FAILED,
+                    self._finalize(task, FAILED,
                                    f"the executor could not start it: {task.error}", effects)
                 elif task is not None and task.inflight == call.attempt:
                     self._abandoned -= 1
@@ -573,30 +596,29 @@ class TaskManager:
             if task.holds_slot:
                 self._release_slot(task)
                 self._abandoned += 1
-            cancelled_running = task.inflight != 0
             task.finished_at = time.time()
             task.finished_mono = time.monotonic()
             if task.started_at is not None:
                 self._run_time.add(task.finished_at - task.started_at)
             self._move(task, status, reason, effects, task.attempts)
             self._unfinished -= 1
-            if status is not TaskStatus.COMPLETED:
-                token = task.token
-                if cancelled_running:
-                    effects.append(lambda token=token, reason=reason: token.cancel(reason))
-                else:
-                    token.cancel(reason)  # nobody listens yet: no callbacks to run
+            if status is not COMPLETED:
+                # The flag is set now, under the lock, so a dispatched attempt that has not begun
+                # yet will not run; the token's callbacks (interrupt a sub-agent, ...) run after.
+                callbacks = task.token._set(reason)
+                if callbacks:
+                    effects.append(lambda token=task.token, cbs=callbacks, r=reason: token._notify(cbs, r))
             for waiter in task.waiters:
                 waiter.task_done()
             task.waiters = []
             for dependent in task.dependents:
-                if status is TaskStatus.COMPLETED:
+                if status is COMPLETED:
                     dependent.unmet -= 1
-                    if dependent.unmet == 0 and dependent.status is TaskStatus.WAITING:
-                        self._move(dependent, TaskStatus.PENDING, "dependencies completed", effects)
+                    if dependent.unmet == 0 and dependent.status is WAITING:
+                        self._move(dependent, PENDING, "dependencies completed", effects)
                         self._make_ready(dependent)
                 else:
-                    work.append((dependent, TaskStatus.CANCELLED, self._dependency_reason(task)))
+                    work.append((dependent, CANCELLED, self._dependency_reason(task)))
             task.dependents = []
             if task.callbacks or self._observers:
                 info = self._snapshot(task)
@@ -614,15 +636,15 @@ class TaskManager:
             effects.append(self._close)
 
     def _dependency_reason(self, dep: _Task) -> str:
-        what = {TaskStatus.FAILED: f"failed ({dep.error})", TaskStatus.TIMEOUT: "timed out",
-                TaskStatus.CANCELLED: "was cancelled"}[dep.status]
+        what = {FAILED: f"failed ({dep.error})", TIMEOUT: "timed out",
+                CANCELLED: "was cancelled"}[dep.status]
         return f"dependency {dep.id} ({dep.name}) {what}"
 
     def _move(self, task: _Task, status: TaskStatus, reason: str, effects: list[_Effect], attempt: int = 0) -> None:
         self._counts[task.status] -= 1
         self._counts[status] += 1
         task.status = status
-        self._log(task, status.value, reason, effects, attempt, final=status in FINAL_STATES)
+        self._log(task, status._value_, reason, effects, attempt, final=status in FINAL_STATES)
 
     def _log(self, task: _Task, kind: str, reason: str, effects: list[_Effect], attempt: int = 0,
              final: bool = False) -> None:
@@ -660,11 +682,11 @@ class TaskManager:
                 while self._timers and self._timers[0][0] <= now:
                     _, _, kind, task, attempt = heapq.heappop(self._timers)
                     if kind == "deadline":
-                        if task.inflight == attempt and task.status is TaskStatus.RUNNING:
-                            self._finalize(task, TaskStatus.TIMEOUT,
+                        if task.inflight == attempt and task.status is RUNNING:
+                            self._finalize(task, TIMEOUT,
                                            f"attempt {attempt} ran longer than its timeout of {task.timeout:g}s",
                                            effects)
-                    elif task.status is TaskStatus.PENDING and task.attempts == attempt:
+                    elif task.status is PENDING and task.attempts == attempt:
                         self._make_ready(task)  # the retry's backoff is over
                 self._dispatch(effects)
             self._run(effects)

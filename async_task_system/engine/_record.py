@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import traceback
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 __all__ = ["TaskStatus", "TaskEvent", "TaskError", "TaskInfo", "FINAL_STATES"]
 
@@ -36,8 +36,7 @@ class TaskStatus(str, enum.Enum):
 FINAL_STATES = frozenset({TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.TIMEOUT, TaskStatus.CANCELLED})
 
 
-@dataclass(frozen=True, slots=True)
-class TaskEvent:
+class TaskEvent(NamedTuple):
     """One line of a task's event log: a status change, a retry, a discarded late result."""
 
     time: float  # wall clock, time.time()

@@ -12,6 +12,8 @@ __all__ = ["check_int", "check_seconds", "check_ids", "check_retry_on", "check_l
 
 
 def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
+    if type(value) is int and (minimum is None or value >= minimum):
+        return value  # the common case, first
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidArgumentError(f"{name} must be an int, got {type(value).__name__} {value!r}")
     if minimum is not None and value < minimum:

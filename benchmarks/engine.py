@@ -1,0 +1,103 @@
+"""Engine benchmark: TaskManager against a raw ThreadPoolExecutor, side by side in one process.
+
+    .venv/bin/python benchmarks/engine.py [--tasks 10000] [--workers 4] [--rounds 5]
+
+Reports throughput of no-op tasks (and the ratio to the raw pool: goal >= 0.5), the
+median delay from a task's end to wait() returning (goal < 2 ms), and memory per
+10,000 finished records.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures as cf
+import gc
+import statistics
+import time
+import tracemalloc
+
+from async_task_system import TaskManager
+
+
+def noop() -> None:
+    return None
+
+
+def raw_pool_throughput(n: int, workers: int) -> float:
+    with cf.ThreadPoolExecutor(max_workers=workers) as pool:
+        start = time.perf_counter()
+        futures = [pool.submit(noop) for _ in range(n)]
+        cf.wait(futures)
+        return n / (time.perf_counter() - start)
+
+
+def manager_throughput(n: int, workers: int, **kwargs) -> float:
+    with TaskManager(max_workers=workers, max_unfinished=n, max_finished=n, **kwargs) as tm:
+        start = time.perf_counter()
+        ids = [tm.submit(noop) for _ in range(n)]
+        tm.wait(ids)
+        return n / (time.perf_counter() - start)
+
+
+def wake_latency_ms(samples: int, workers: int) -> tuple[float, float]:
+    """Median ms from the task's last line to wait() returning: TaskManager, then raw cf.wait."""
+    stamp: list[float] = []
+
+    def task() -> None:
+        time.sleep(0.002)
+        stamp.append(time.perf_counter())
+
+    ours, raw = [], []
+    with TaskManager(max_workers=workers) as tm, cf.ThreadPoolExecutor(max_workers=workers) as pool:
+        for _ in range(samples):
+            stamp.clear()
+            tm.wait(tm.submit(task))
+            ours.append(time.perf_counter() - stamp[0])
+            stamp.clear()
+            cf.wait([pool.submit(task)])
+            raw.append(time.perf_counter() - stamp[0])
+    return statistics.median(ours) * 1e3, statistics.median(raw) * 1e3
+
+
+def memory_per_10k_records(n: int = 10_000) -> float:
+    """Bytes retained by n finished (unread) records, scaled to 10,000."""
+    with TaskManager(max_workers=2, max_unfinished=n, max_finished=n) as tm:
+        gc.collect()
+        tracemalloc.start()
+        base = tracemalloc.get_traced_memory()[0]
+        ids = [tm.submit(noop) for _ in range(n)]
+        tm.wait(ids)
+        gc.collect()
+        used = tracemalloc.get_traced_memory()[0] - base
+        tracemalloc.stop()
+    return used * 10_000 / n
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    raw, ours = [], []
+    manager_throughput(1000, args.workers)  # warm up
+    for _ in range(args.rounds):  # interleaved, so machine noise hits both arms alike
+        raw.append(raw_pool_throughput(args.tasks, args.workers))
+        ours.append(manager_throughput(args.tasks, args.workers))
+    raw_med, ours_med = statistics.median(raw), statistics.median(ours)
+    wake_ours, wake_raw = wake_latency_ms(200, args.workers)
+    mem = memory_per_10k_records()
+
+    print(f"| measure ({args.tasks} no-op tasks, {args.workers} workers, median of {args.rounds}) | value |")
+    print("|---|---|")
+    print(f"| raw ThreadPoolExecutor throughput | {raw_med:,.0f} tasks/s |")
+    print(f"| TaskManager throughput | {ours_med:,.0f} tasks/s |")
+    print(f"| ratio TaskManager / raw pool (goal >= 0.5) | {ours_med / raw_med:.2f} |")
+    print(f"| median task end -> wait() returns, TaskManager (goal < 2 ms) | {wake_ours:.3f} ms |")
+    print(f"| median task end -> cf.wait() returns, raw pool | {wake_raw:.3f} ms |")
+    print(f"| memory per 10,000 finished records (unread results kept) | {mem / 2**20:.2f} MiB |")
+
+
+if __name__ == "__main__":
+    main()
