@@ -262,7 +262,8 @@ def _connect(target: Any, timeout: float | None) -> tuple[distributed.Client, bo
             f"(LocalCluster, ...), got {type(target).__name__} {target!r}"
         )
     try:
-        client = distributed.Client(target, set_as_default=False, timeout=timeout)
+        extra = {} if timeout is None else {"timeout": timeout}
+        client = distributed.Client(target, set_as_default=False, **extra)
     except OSError as exc:
         raise InvalidArgumentError(
             f"DaskExecutor: could not reach the Dask scheduler at {target!r} ({exc}); is `dask scheduler` "
