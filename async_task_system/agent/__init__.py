@@ -1,0 +1,34 @@
+"""The agent layer: smolagents tools that run work in the background, and ``AsyncAgent``.
+
+>>> from async_task_system.agent import create_async_agent           # doctest: +SKIP
+>>> with create_async_agent(tools=[search], model=model) as agent:     # doctest: +SKIP
+...     agent.run_with_async_guidance("Compare what three searches say")
+...     print(agent.last_run.format())
+"""
+
+from ._async_agent import UNFINISHED_POLICIES, AsyncAgent, RunSummary, create_async_agent
+from ._board import Limits, NoResult, TaskBoard
+from ._guidance import GUIDANCE, guidance_for
+from ._managed import AgentSource, ManagedAgentRun, Usage, UsageMeter, fresh_copy, usage_of
+from ._progress import report_progress
+from ._registry import RegisteredTask, TaskRegistry, normalize_task_id, normalize_task_ids
+from ._tools import (
+    CancelTaskTool,
+    CheckTaskTool,
+    GetTaskResultsTool,
+    ListTasksTool,
+    SleepTool,
+    SubmitTaskTool,
+    WaitForTasksTool,
+    task_tools,
+)
+
+__all__ = [
+    "AsyncAgent", "RunSummary", "create_async_agent", "UNFINISHED_POLICIES",
+    "TaskRegistry", "RegisteredTask", "normalize_task_id", "normalize_task_ids",
+    "TaskBoard", "Limits", "NoResult",
+    "SubmitTaskTool", "WaitForTasksTool", "SleepTool", "GetTaskResultsTool", "CheckTaskTool", "ListTasksTool",
+    "CancelTaskTool", "task_tools",
+    "AgentSource", "ManagedAgentRun", "Usage", "UsageMeter", "fresh_copy", "usage_of",
+    "GUIDANCE", "guidance_for", "report_progress",
+]

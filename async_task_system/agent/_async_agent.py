@@ -1,0 +1,305 @@
+"""``AsyncAgent``: a smolagents ``CodeAgent`` whose model can run work in the background.
+
+Decisions, in one place:
+
+* **The executor's timeout.** smolagents' ``LocalPythonExecutor`` checks its 30 s limit
+  only after a code block returns, and runs the code on a helper thread that does not
+  see the caller's context (so tracing would lose its parent). The agent is built with
+  ``executor_kwargs={"timeout_seconds": None}`` and every blocking tool call is bounded
+  by ``max_wait_seconds`` (30 s) instead; the wait report says when that bound cut a
+  wait short. If you set ``timeout_seconds`` yourself, waits are capped at 80 % of it.
+* **Unfinished tasks at the end of a run** (``unfinished_tasks``): ``"cancel"`` (default)
+  cancels what the run submitted and never collected (a running sub-agent stops at its
+  next step); ``"wait"`` waits for it; ``"keep"`` leaves it for the next run. The run
+  summary lists them either way. ``shutdown()`` cancels everything and returns once no
+  worker thread is left.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from smolagents.agents import CodeAgent, RunResult
+from smolagents.models import Model
+
+from ..engine import Executor, TaskInfo, TaskManager
+from ..errors import InvalidArgumentError, ShutdownError
+from ._board import Limits, TaskBoard
+from ._guidance import guidance_for
+from ._managed import Usage, usage_of
+from ._progress import reset_sink, set_sink
+from ._registry import TaskRegistry
+from ._tools import task_tools
+
+__all__ = ["AsyncAgent", "RunSummary", "create_async_agent", "UNFINISHED_POLICIES"]
+
+UNFINISHED_POLICIES = ("cancel", "wait", "keep")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What one ``AsyncAgent.run`` did: ``AsyncAgent.last_run`` after each run."""
+
+    task: str
+    final_answer: Any
+    error: str | None  # the exception that ended the run, if one did
+    wall_time: float  # seconds, the whole run (model calls included)
+    tasks: tuple[TaskInfo, ...]  # the tasks the run submitted, in order, as they were at its end
+    agent_usage: Usage  # the main agent's model calls and tokens
+    sub_agent_usage: Usage  # managed agents run as tasks during the run
+    steps: int
+    unfinished_at_end: tuple[str, ...] = ()  # tasks not final when the model answered
+    unfinished_policy: str = "cancel"  # what was done with them
+    timings: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def sequential_time(self) -> float:
+        """Sum of the tasks' run times: what the same tasks would take one after another."""
+        return sum(info.run_time or 0.0 for info in self.tasks)
+
+    @property
+    def usage(self) -> Usage:
+        """Main agent plus sub-agents."""
+        return self.agent_usage + self.sub_agent_usage
+
+    @property
+    def model_calls(self) -> int:
+        return self.usage.model_calls
+
+    @property
+    def input_tokens(self) -> int:
+        return self.usage.input_tokens
+
+    @property
+    def output_tokens(self) -> int:
+        return self.usage.output_tokens
+
+    def status_counts(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for info in self.tasks:
+            counts[info.status.value] = counts.get(info.status.value, 0) + 1
+        return counts
+
+    def format(self) -> str:
+        """A few lines for a terminal."""
+        counts = ", ".join(f"{n} {status}" for status, n in sorted(self.status_counts().items())) or "none"
+        lines = [
+            f"tasks: {len(self.tasks)} ({counts})",
+            f"wall time: {self.wall_time:.2f}s; the same tasks one after another: {self.sequential_time:.2f}s",
+            f"model calls: {self.model_calls} ({self.agent_usage.model_calls} agent, "
+            f"{self.sub_agent_usage.model_calls} sub-agents); tokens: {self.input_tokens} in, {self.output_tokens} out",
+        ]
+        if self.unfinished_at_end:
+            verb = {"cancel": "cancelled", "wait": "waited for", "keep": "left running"}[self.unfinished_policy]
+            lines.append(f"unfinished when the run ended ({verb}): {', '.join(self.unfinished_at_end)}")
+        if self.error:
+            lines.append(f"error: {self.error}")
+        return "\n".join(lines)
+
+
+class AsyncAgent:
+    """A ``CodeAgent`` with background tasks. Build it with ``create_async_agent``.
+
+    ``agent`` is the CodeAgent, ``task_manager`` the TaskManager its tasks run on,
+    ``registry`` what the model may run, ``last_run`` the ``RunSummary`` of the last run.
+    One run at a time; usable as a context manager (``shutdown()`` on exit).
+    """
+
+    def __init__(self, agent: CodeAgent, board: TaskBoard, *, unfinished_tasks: str = "cancel") -> None:
+        if unfinished_tasks not in UNFINISHED_POLICIES:
+            raise InvalidArgumentError(
+                f"unfinished_tasks must be one of {', '.join(UNFINISHED_POLICIES)}, got {unfinished_tasks!r}"
+            )
+        self.agent = agent
+        self.board = board
+        self.unfinished_tasks = unfinished_tasks
+        self.last_run: RunSummary | None = None
+        self._run_lock = threading.Lock()
+        self._closed = False
+
+    @property
+    def task_manager(self) -> TaskManager:
+        return self.board.tm
+
+    @property
+    def registry(self) -> TaskRegistry:
+        return self.board.registry
+
+    def run(self, task: str, *, guidance: bool = False, **run_kwargs: Any) -> Any:
+        """Run the agent on ``task`` and return its final answer (``CodeAgent.run``'s return).
+
+        ``guidance=True`` adds the background-task guidance to the system prompt for this run.
+        ``run_kwargs`` go to ``CodeAgent.run`` (``stream=True`` is not supported).
+        """
+        if not isinstance(task, str) or not task.strip():
+            raise InvalidArgumentError(f"task must be a non-empty string, got {task!r}")
+        if run_kwargs.get("stream"):
+            raise InvalidArgumentError("stream=True is not supported by AsyncAgent.run; iterate agent.agent.run instead")
+        if self._closed:
+            raise ShutdownError("this AsyncAgent was shut down; create a new one")
+        if not self._run_lock.acquire(blocking=False):
+            raise RuntimeError("this AsyncAgent is already running a task; one run at a time (create another agent)")
+        try:
+            return self._run(task, guidance, run_kwargs)
+        finally:
+            self._run_lock.release()
+
+    def run_with_async_guidance(self, task: str, **run_kwargs: Any) -> Any:
+        """``run`` with guidance on submitting independent work first and collecting it later."""
+        return self.run(task, guidance=True, **run_kwargs)
+
+    def _run(self, task: str, guidance: bool, run_kwargs: dict[str, Any]) -> Any:
+        agent = self.agent
+        board = self.board
+        board.begin_run()
+        sub_before = board.registry.usage.total
+        agent_before = usage_of(agent) if run_kwargs.get("reset") is False else Usage()
+        instructions = agent.instructions
+        if guidance:
+            extra = guidance_for(self.unfinished_tasks)
+            agent.instructions = f"{instructions}\n\n{extra}" if instructions else extra
+        sink = set_sink(board.note_progress)
+        start = time.monotonic()
+        answer: Any = None
+        error: str | None = None
+        try:
+            answer = agent.run(task, **run_kwargs)
+            return answer
+        except BaseException as exc:
+            error = f"{type(exc).__name__}: {exc}"
+            raise
+        finally:
+            reset_sink(sink)
+            agent.instructions = instructions
+            unfinished = self._settle()
+            wall = time.monotonic() - start
+            infos = []
+            for task_id in board.run_ids:
+                try:
+                    infos.append(self.task_manager.get(task_id))
+                except KeyError:
+                    pass
+            self.last_run = RunSummary(
+                task=task,
+                final_answer=answer.output if isinstance(answer, RunResult) else answer,
+                error=error,
+                wall_time=wall,
+                tasks=tuple(infos),
+                agent_usage=usage_of(agent) - agent_before,
+                sub_agent_usage=board.registry.usage.total - sub_before,
+                steps=sum(1 for step in agent.memory.steps if type(step).__name__ == "ActionStep"),
+                unfinished_at_end=tuple(unfinished),
+                unfinished_policy=self.unfinished_tasks,
+            )
+
+    def _settle(self) -> list[str]:
+        """Apply the unfinished-tasks policy to what this run submitted; return the unfinished ids."""
+        tm = self.task_manager
+        unfinished = []
+        for task_id in self.board.run_ids:
+            try:
+                if not tm.get(task_id).done:
+                    unfinished.append(task_id)
+            except KeyError:
+                continue
+        if self.unfinished_tasks == "cancel":
+            for task_id in unfinished:
+                tm.cancel(task_id, reason="the agent's run ended before the task was collected")
+        elif self.unfinished_tasks == "wait" and unfinished:
+            tm.wait(unfinished)
+        return unfinished
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Cancel every unfinished task, take no more, and (with ``wait``) return once no
+        worker thread is left. Idempotent."""
+        self._closed = True
+        self.board.close()
+        tm = self.task_manager
+        for info in tm.tasks():
+            if not info.done:
+                tm.cancel(info.id, reason="the agent was shut down")
+        tm.shutdown(wait=wait, cancel_pending=True)
+        cleanup = getattr(self.agent, "cleanup", None)
+        if cleanup is not None:
+            cleanup()
+
+    def __enter__(self) -> AsyncAgent:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.shutdown()
+
+    def __repr__(self) -> str:
+        names = ", ".join(self.registry.names()) or "no tools"
+        return f"<AsyncAgent [{names}] on {self.task_manager!r}>"
+
+
+_TASK_TOOL_NAMES = {"submit_task", "wait_for_tasks", "sleep", "get_task_results", "check_task", "list_tasks",
+                    "cancel_task"}
+
+
+def create_async_agent(
+    tools: Iterable[Any] = (),
+    managed_agents: Iterable[Any] = (),
+    model: Model | None = None,
+    max_workers: int = 3,
+    instructions: str | None = None,
+    executor: Executor | None = None,
+    name_limits: Mapping[str, int] | None = None,
+    *,
+    max_wait_seconds: float = 30.0,
+    max_result_chars: int = 4000,
+    max_listed_tasks: int = 20,
+    unfinished_tasks: str = "cancel",
+    python_executor: Any = None,
+    **codeagent_kwargs: Any,
+) -> AsyncAgent:
+    """Build an ``AsyncAgent``: a CodeAgent with ``tools``, ``managed_agents`` and the seven
+    background-task tools, on a TaskManager of ``max_workers`` slots.
+
+    ``managed_agents``: agents (each task runs a fresh copy) or zero-argument factories.
+    ``executor`` and ``name_limits`` go to the TaskManager (e.g. a ``DaskExecutor``);
+    ``python_executor`` is the CodeAgent's own ``executor``. Other keyword arguments go
+    to ``CodeAgent``. See the module docstring for the timeout and unfinished-task policies.
+    """
+    if model is None:
+        raise InvalidArgumentError(
+            "model is required: e.g. smolagents.LiteLLMModel(model_id=...) or, offline, "
+            "async_task_system.testing.ScriptedModel([...])"
+        )
+    if unfinished_tasks not in UNFINISHED_POLICIES:
+        raise InvalidArgumentError(
+            f"unfinished_tasks must be one of {', '.join(UNFINISHED_POLICIES)}, got {unfinished_tasks!r}"
+        )
+    tools = list(tools)
+    managed = list(managed_agents)
+    clashes = sorted(_TASK_TOOL_NAMES & {getattr(t, "name", None) for t in tools})
+    if clashes:
+        raise InvalidArgumentError(f"tool names {clashes} are taken by the background-task tools; rename your tools")
+    executor_kwargs = dict(codeagent_kwargs.pop("executor_kwargs", None) or {})
+    executor_kwargs.setdefault("timeout_seconds", None)
+    if executor_kwargs["timeout_seconds"] is not None:
+        max_wait_seconds = min(max_wait_seconds, 0.8 * float(executor_kwargs["timeout_seconds"]))
+    limits = Limits(max_wait_seconds=max_wait_seconds, max_result_chars=max_result_chars,
+                    max_listed_tasks=max_listed_tasks)
+    registry = TaskRegistry(tools, managed)
+    task_manager = TaskManager(max_workers, executor=executor, name_limits=name_limits)
+    try:
+        board = TaskBoard(task_manager, registry, limits)
+        agent = CodeAgent(
+            tools=[*tools, *task_tools(board)],
+            model=model,
+            managed_agents=[source.template for source in registry.agent_sources] or None,
+            instructions=instructions,
+            executor=python_executor,
+            executor_kwargs=executor_kwargs,
+            **codeagent_kwargs,
+        )
+        return AsyncAgent(agent, board, unfinished_tasks=unfinished_tasks)
+    except BaseException:
+        task_manager.shutdown(wait=False, cancel_pending=True)
+        raise

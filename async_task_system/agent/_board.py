@@ -1,0 +1,373 @@
+"""The agent's task board: what the model-facing tools do, on one TaskManager.
+
+Every method checks what the model wrote, forgives harmless variations and answers
+in short text written for a model. Everything that blocks is bounded by
+``Limits.max_wait_seconds``; everything returned into the model's context is bounded
+by ``Limits.max_result_chars`` and ``Limits.max_listed_tasks``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from ..engine import FINAL_STATES, TaskInfo, TaskManager, TaskStatus
+from ..errors import InvalidArgumentError, UnknownTaskError
+from ._registry import TaskRegistry, normalize_task_id, normalize_task_ids
+
+__all__ = ["Limits", "TaskBoard", "NoResult"]
+
+_RETURN_WHEN = {"all": "ALL_COMPLETED", "all_completed": "ALL_COMPLETED", "any": "FIRST_COMPLETED",
+                "first": "FIRST_COMPLETED", "first_completed": "FIRST_COMPLETED"}
+_STATUS_FILTERS = {"finished": FINAL_STATES, "done": FINAL_STATES,
+                   "unfinished": frozenset(TaskStatus) - FINAL_STATES}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on what the model's calls may cost in time and context."""
+
+    #: the longest one call may block (wait_for_tasks, sleep), in seconds
+    max_wait_seconds: float = 30.0
+    #: a string result longer than this is cut (the rest can be paged with offset=)
+    max_result_chars: int = 4000
+    #: the most tasks listed by list_tasks or named per line of a wait report
+    max_listed_tasks: int = 20
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.max_wait_seconds, (int, float)) or not 0 < self.max_wait_seconds < float("inf"):
+            raise InvalidArgumentError(f"max_wait_seconds must be a number of seconds > 0, got {self.max_wait_seconds!r}")
+        for name in ("max_result_chars", "max_listed_tasks"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidArgumentError(f"{name} must be an int >= 1, got {value!r}")
+
+
+class NoResult(dict):
+    """What ``get_task_results`` gives for a task that did not complete (yet).
+
+    A dict ``{"error": why, "status": ..., "task_id": ...}``, so generated code can test
+    ``isinstance(r, dict) and "error" in r``; its repr says plainly that there is no result.
+    """
+
+    def __repr__(self) -> str:
+        return f"NoResult({self['task_id']} {self['status']}: {self['error']})"
+
+    __str__ = __repr__
+
+
+def _seconds(name: str, value: Any, *, allow_zero: bool = True) -> float:
+    if isinstance(value, str):
+        try:
+            value = float(value.strip().rstrip("s"))
+        except ValueError:
+            pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0 \
+            or (value == 0 and not allow_zero):
+        raise InvalidArgumentError(f"{name} must be a number of seconds{' > 0' if not allow_zero else ' >= 0'}, "
+                                   f"got {value!r}")
+    return float(value)
+
+
+def _ago(seconds: float | None) -> str:
+    return "?" if seconds is None else f"{seconds:.1f}s"
+
+
+class TaskBoard:
+    """The state behind the model-facing tools: one TaskManager, what may run, the current run."""
+
+    def __init__(self, task_manager: TaskManager, registry: TaskRegistry, limits: Limits | None = None) -> None:
+        self.tm = task_manager
+        self.registry = registry
+        self.limits = limits or Limits()
+        self._lock = threading.Lock()
+        self._run_ids: list[str] = []
+        self._progress: dict[str, str] = {}
+        self._stop = threading.Event()  # set at shutdown: ends every sleep at once
+
+    # ------------------------------------------------------------------ the run
+
+    @property
+    def run_ids(self) -> list[str]:
+        """Ids of the tasks submitted since ``begin_run()``, in submission order."""
+        with self._lock:
+            return list(self._run_ids)
+
+    def begin_run(self) -> None:
+        with self._lock:
+            self._run_ids = []
+
+    def note_progress(self, task_id: str, note: str) -> None:
+        with self._lock:
+            self._progress[task_id] = note
+            if len(self._progress) > 10_000:  # bounded: drop the oldest notes
+                for key in list(self._progress)[:1000]:
+                    del self._progress[key]
+
+    def close(self) -> None:
+        self._stop.set()
+
+    # ------------------------------------------------------------------ tools
+
+    def submit(self, task_type: Any, name: Any = None, args: Any = None, priority: Any = None,
+               timeout: Any = None, depends_on: Any = None, **task_kwargs: Any) -> str:
+        if not self._is_kind(task_type) and self._is_registered(task_type):
+            # submit_task("search", {"query": ...}): the task type was left out; the name says it all.
+            if args is not None and name is not None:
+                raise InvalidArgumentError(
+                    f"submit_task takes (task_type, name, args): got {task_type!r}, {name!r}, {args!r}. "
+                    f"Example: submit_task('tool', 'search', {{'query': 'x'}})"
+                )
+            task_type, name, args = "tool", task_type, args if args is not None else name
+        entry, values = self.registry.validate(task_type, name, args, **task_kwargs)
+        if priority is None:
+            priority = 0
+        if isinstance(priority, bool) or not isinstance(priority, int):
+            raise InvalidArgumentError(f"priority must be an int (higher starts first), got {priority!r}")
+        if timeout is not None:
+            timeout = _seconds("timeout", timeout, allow_zero=False)
+        deps = [] if depends_on is None else normalize_task_ids(depends_on, self.tm.id_prefix, what="depends_on")
+        fn = self.registry.callable_for(entry)
+        task_id = self.tm.submit(
+            fn, kwargs=values, name=entry.name, priority=priority, timeout=timeout, depends_on=deps,
+            metadata={"task_type": entry.kind, "tool": entry.name},
+        )
+        with self._lock:
+            self._run_ids.append(task_id)
+        return task_id
+
+    def wait(self, task_ids: Any = None, max_wait_time: Any = None, return_when: Any = "all") -> str:
+        ids = self._ids(task_ids, unfinished_default=True)
+        mode = _RETURN_WHEN.get(str(return_when).strip().lower()) if return_when is not None else "ALL_COMPLETED"
+        if mode is None:
+            raise InvalidArgumentError(f"return_when must be 'all' or 'any', got {return_when!r}")
+        bound = self.limits.max_wait_seconds
+        asked = bound if max_wait_time is None else _seconds("max_wait_time", max_wait_time)
+        limit = min(asked, bound)
+        if not ids:
+            return "No unfinished tasks to wait for."
+        start = time.monotonic()
+        done, not_done = self.tm.wait(ids, timeout=limit, return_when=mode)
+        waited = time.monotonic() - start
+        infos = self._infos(ids)
+        lines = [f"Waited {waited:.1f}s for {len(ids)} task{'s' if len(ids) > 1 else ''} "
+                 f"(return_when='{'all' if mode == 'ALL_COMPLETED' else 'any'}'): "
+                 f"{len(done)} finished, {len(not_done)} unfinished."]
+        by_status: dict[str, list[TaskInfo]] = {}
+        for info in infos:
+            by_status.setdefault(info.status.value, []).append(info)
+        for status in ("completed", "failed", "timeout", "cancelled", "running", "pending", "waiting"):
+            group = by_status.get(status, [])
+            if group:
+                lines.append(f"{status} ({len(group)}): " + self._line(group, status))
+        if not_done:
+            if asked > bound:
+                lines.append(f"Stopped at the {bound:g}s limit per call (you asked max_wait_time={asked:g}); "
+                             f"the unfinished tasks keep running: call wait_for_tasks again to keep waiting.")
+            elif mode == "ALL_COMPLETED" or not done:
+                lines.append(f"Stopped at max_wait_time={limit:g}s; the unfinished tasks keep running.")
+        completed = [i.id for i in by_status.get("completed", [])]
+        if completed:
+            lines.append(f"Next: get_task_results({self._short_list(completed)})")
+        return "\n".join(lines)
+
+    def sleep(self, seconds: Any, reason: Any = None) -> str:
+        asked = _seconds("seconds", seconds)
+        bound = self.limits.max_wait_seconds
+        start = time.monotonic()
+        self._stop.wait(min(asked, bound))
+        slept = time.monotonic() - start
+        note = f" (cut to the {bound:g}s limit per call)" if asked > bound else ""
+        why = f" ({reason})" if reason else ""
+        return f"Slept {slept:.1f}s{why}{note}. Tip: wait_for_tasks returns as soon as tasks finish."
+
+    def results(self, task_ids: Any = None, offset: Any = None) -> dict[str, Any]:
+        ids = self._ids(task_ids, unfinished_default=False)
+        start = 0
+        if offset is not None:
+            if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
+                raise InvalidArgumentError(f"offset must be an int >= 0 (a character position), got {offset!r}")
+            start = offset
+        out: dict[str, Any] = {}
+        for info in self._infos(ids):
+            if info.status is TaskStatus.COMPLETED:
+                out[info.id] = self._bounded(info.id, info.result, start)
+            else:
+                out[info.id] = NoResult(error=self._why(info), status=info.status.value, task_id=info.id)
+        return out
+
+    def check(self, task_id: Any) -> str:
+        tid = self._one_id(task_id)
+        info = self._infos([tid])[0]
+        kind = info.metadata.get("task_type", "task")
+        head = f"{info.id} ({kind} {info.name}"
+        head += f", priority {info.priority})" if info.priority else ")"
+        attempts = f"attempt {info.attempts} of {info.max_retries + 1}" if info.attempts else "not started"
+        now = time.time()
+        if info.status is TaskStatus.RUNNING:
+            text = f"{head}: running for {_ago(now - (info.started_at or now))}, {attempts}"
+        elif info.status is TaskStatus.WAITING:
+            text = f"{head}: waiting for {', '.join(info.depends_on)} to complete"
+        elif info.status is TaskStatus.PENDING:
+            text = f"{head}: queued for {_ago(now - info.created_at)} ({attempts})"
+        elif info.status is TaskStatus.COMPLETED:
+            preview = repr(info.result)
+            cut = 200
+            if len(preview) > cut:
+                preview = preview[:cut] + f"... ({len(preview)} chars: get_task_results(['{info.id}']))"
+            text = f"{head}: completed in {_ago(info.run_time)}; result: {preview}"
+        else:
+            text = f"{head}: {info.status.value} after {_ago(info.run_time)}, {attempts}: {self._why(info)}"
+        with self._lock:
+            note = self._progress.get(info.id)
+        if note and not info.done:
+            text += f"; progress: {note}"
+        return text
+
+    def list(self, status: Any = None, limit: Any = None) -> str:
+        cap = self.limits.max_listed_tasks
+        if limit is None:
+            limit = cap
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise InvalidArgumentError(f"limit must be an int >= 1, got {limit!r}")
+        limit = min(limit, cap)
+        if status is None or str(status).strip().lower() in ("all", ""):
+            infos = self.tm.tasks()
+        else:
+            key = str(status).strip().lower()
+            wanted = _STATUS_FILTERS.get(key)
+            if wanted is None:
+                try:
+                    wanted = frozenset({TaskStatus(key)})
+                except ValueError:
+                    accepted = ", ".join([s.value for s in TaskStatus] + sorted(_STATUS_FILTERS))
+                    raise InvalidArgumentError(f"unknown status {status!r}; accepted: {accepted}") from None
+            infos = [i for i in self.tm.tasks() if i.status in wanted]
+        if not infos:
+            return "No tasks" + (f" with status {status!r}." if status else " yet.")
+        now = time.time()
+        lines = [f"{len(infos)} task{'s' if len(infos) > 1 else ''}, newest first"
+                 + (f" (showing {limit}; list_tasks(status=...) to filter)" if len(infos) > limit else "") + ":"]
+        for info in infos[:limit]:
+            detail = info.status.value
+            if info.status is TaskStatus.RUNNING:
+                detail += f" {_ago(now - (info.started_at or now))}"
+            elif info.done and info.status is not TaskStatus.COMPLETED:
+                detail += f": {self._why(info)[:120]}"
+            elif info.status is TaskStatus.COMPLETED:
+                detail += f" in {_ago(info.run_time)}"
+            lines.append(f"{info.id} {info.metadata.get('task_type', 'task')} {info.name}: {detail}")
+        return "\n".join(lines)
+
+    def cancel(self, task_id: Any) -> str:
+        ids = normalize_task_ids(task_id, self.tm.id_prefix, what="task_id")
+        lines = []
+        for tid in ids:
+            self._check_known([tid])
+            was = self.tm.get(tid).status
+            if self.tm.cancel(tid, reason="cancelled by the agent"):
+                lines.append(f"Cancelled {tid} (it was {was.value}).")
+            else:
+                lines.append(f"{tid} had already ended ({was.value}); nothing to cancel.")
+        return " ".join(lines)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _is_kind(self, value: Any) -> bool:
+        try:
+            self.registry.kind_of(value)
+            return True
+        except InvalidArgumentError:
+            return False
+
+    def _is_registered(self, value: Any) -> bool:
+        try:
+            self.registry.resolve("tool", value)
+            return True
+        except InvalidArgumentError:
+            return False
+
+    def _one_id(self, value: Any) -> str:
+        if isinstance(value, (list, tuple)) and len(value) == 1:
+            value = value[0]
+        return normalize_task_id(value, self.tm.id_prefix)
+
+    def _ids(self, value: Any, *, unfinished_default: bool) -> list[str]:
+        if value is None or value == []:
+            ids = self.run_ids
+            if unfinished_default:
+                ids = [i.id for i in self._infos(ids, strict=False) if not i.done]
+            return ids
+        ids = normalize_task_ids(value, self.tm.id_prefix)
+        self._check_known(ids)
+        return ids
+
+    def _check_known(self, ids: list[str]) -> None:
+        for tid in ids:
+            try:
+                self.tm.get(tid)
+            except UnknownTaskError:
+                known = self.run_ids
+                listing = (f"this run's tasks are {self._short_list(known)}" if known
+                           else "no task was submitted in this run")
+                raise UnknownTaskError(f"unknown task id {tid!r}; {listing}. Use the ids submit_task returned.") from None
+
+    def _infos(self, ids: list[str], strict: bool = True) -> list[TaskInfo]:
+        out = []
+        for tid in ids:
+            try:
+                out.append(self.tm.get(tid))
+            except UnknownTaskError:
+                if strict:
+                    raise
+        return out
+
+    def _short_list(self, ids: list[str]) -> str:
+        cap = self.limits.max_listed_tasks
+        shown = ids if len(ids) <= cap else ids[:cap]
+        more = "" if len(ids) <= cap else f" + {len(ids) - cap} more"
+        return f"[{', '.join(repr(i) for i in shown)}]{more}"
+
+    def _line(self, infos: list[TaskInfo], status: str) -> str:
+        cap = self.limits.max_listed_tasks
+        now = time.time()
+        parts = []
+        for info in infos[:cap]:
+            if status == "completed":
+                parts.append(f"{info.id} {info.name} in {_ago(info.run_time)}")
+            elif status in ("failed", "timeout", "cancelled"):
+                parts.append(f"{info.id} {info.name}: {self._why(info)[:200]}")
+            elif status == "running":
+                parts.append(f"{info.id} {info.name} running {_ago(now - (info.started_at or now))}")
+            elif status == "waiting":
+                parts.append(f"{info.id} {info.name} waiting for {', '.join(info.depends_on)}")
+            else:
+                parts.append(f"{info.id} {info.name} queued")
+        if len(infos) > cap:
+            parts.append(f"... and {len(infos) - cap} more")
+        return "; ".join(parts)
+
+    @staticmethod
+    def _why(info: TaskInfo) -> str:
+        if info.status is TaskStatus.FAILED and info.error is not None:
+            return str(info.error)
+        if info.done:
+            return info.reason or info.status.value
+        return f"not finished yet ({info.status.value}): wait_for_tasks(['{info.id}']) first"
+
+    def _bounded(self, task_id: str, value: Any, offset: int) -> Any:
+        if not isinstance(value, str):
+            return value  # structured results reach the code intact; printing them is bounded by smolagents
+        cap = self.limits.max_result_chars
+        if offset == 0 and len(value) <= cap:
+            return value
+        part = value[offset: offset + cap]
+        end = offset + len(part)
+        if end >= len(value):
+            return part
+        return (f"{part}\n[... cut: characters {offset}-{end} of {len(value)}. "
+                f"get_task_results(['{task_id}'], offset={end}) returns the next part; "
+                f"to pass the whole result to another task, use '${task_id}' in its args]")
+

@@ -1,0 +1,192 @@
+"""Managed agents as background tasks: one fresh instance per task, interruptible, metered.
+
+One smolagents agent instance must not run twice at once: concurrent ``run()`` calls
+share its memory and swap answers (smolagents issue #1781). ``copy.deepcopy`` fails on
+the logger's locks and on LiteLLM models; ``to_dict`` loses instructions and callbacks.
+So each agent task runs on a shallow copy with its own state, memory, ``Monitor``,
+step-callback registry and Python executor (tools and model are shared, as smolagents
+shares them), or on a new instance from a factory the user gives.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from smolagents.agents import MultiStepAgent
+from smolagents.memory import ActionStep, AgentMemory, CallbackRegistry, PlanningStep
+from smolagents.monitoring import Monitor
+
+from ..engine import cancel_token, current_task
+from ..errors import InvalidArgumentError
+from ._progress import _sink
+
+__all__ = ["Usage", "UsageMeter", "AgentSource", "ManagedAgentRun", "fresh_copy", "usage_of"]
+
+
+@dataclass(frozen=True)
+class Usage:
+    """Model calls and tokens of one or more agent runs."""
+
+    model_calls: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(self.model_calls + other.model_calls, self.input_tokens + other.input_tokens,
+                     self.output_tokens + other.output_tokens)
+
+    def __sub__(self, other: Usage) -> Usage:
+        return Usage(self.model_calls - other.model_calls, self.input_tokens - other.input_tokens,
+                     self.output_tokens - other.output_tokens)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+class UsageMeter:
+    """A thread-safe running total of ``Usage``, fed by every managed-agent run."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._total = Usage()
+
+    def add(self, usage: Usage) -> None:
+        with self._lock:
+            self._total = self._total + usage
+
+    @property
+    def total(self) -> Usage:
+        with self._lock:
+            return self._total
+
+
+def usage_of(agent: MultiStepAgent) -> Usage:
+    """Model calls and tokens recorded in the agent's memory (of its current or last run)."""
+    calls = tokens_in = tokens_out = 0
+    for step in agent.memory.steps:
+        if isinstance(step, PlanningStep) or (
+            isinstance(step, ActionStep) and (step.model_output_message is not None or step.token_usage is not None)
+        ):
+            calls += 1
+            if step.token_usage is not None:
+                tokens_in += step.token_usage.input_tokens
+                tokens_out += step.token_usage.output_tokens
+    return Usage(calls, tokens_in, tokens_out)
+
+
+def fresh_copy(agent: MultiStepAgent) -> MultiStepAgent:
+    """A shallow copy of ``agent`` that can run at the same time as the original and other copies."""
+    clone = copy.copy(agent)
+    clone.state = {}
+    clone.task = None
+    clone.step_number = 0
+    clone.interrupt_switch = False
+    clone.memory = AgentMemory(agent.system_prompt)
+    clone.monitor = Monitor(clone.model, clone.logger)
+    callbacks = CallbackRegistry()
+    for step_cls, registered in agent.step_callbacks._callbacks.items():
+        for callback in registered:
+            if getattr(callback, "__self__", None) is not agent.monitor:
+                callbacks.register(step_cls, callback)
+    callbacks.register(ActionStep, clone.monitor.update_metrics)
+    clone.step_callbacks = callbacks
+    if agent.managed_agents:
+        clone.managed_agents = {name: fresh_copy(sub) for name, sub in agent.managed_agents.items()}
+    if getattr(agent, "python_executor", None) is not None and hasattr(agent, "create_python_executor"):
+        clone.python_executor = clone.create_python_executor()
+    return clone
+
+
+class AgentSource:
+    """Where new instances of one managed agent come from: copies of a template, or a factory."""
+
+    def __init__(self, agent_or_factory: MultiStepAgent | Callable[[], MultiStepAgent]) -> None:
+        if isinstance(agent_or_factory, MultiStepAgent):
+            self.factory: Callable[[], MultiStepAgent] | None = None
+            self.template = agent_or_factory
+        elif callable(agent_or_factory):
+            self.factory = agent_or_factory
+            self.template = agent_or_factory()
+            if not isinstance(self.template, MultiStepAgent):
+                raise InvalidArgumentError(
+                    f"a managed agent factory must return a smolagents agent, {agent_or_factory!r} "
+                    f"returned {type(self.template).__name__}"
+                )
+        else:
+            raise InvalidArgumentError(
+                "managed_agents must be smolagents agents (CodeAgent, ToolCallingAgent) or zero-argument "
+                f"functions that make one, got {type(agent_or_factory).__name__} {agent_or_factory!r}"
+            )
+        if not self.template.name or not self.template.description:
+            raise InvalidArgumentError(
+                f"a managed agent needs a name and a description (the model picks it by them), got "
+                f"name={self.template.name!r} description={self.template.description!r}"
+            )
+
+    @property
+    def name(self) -> str:
+        return self.template.name
+
+    @property
+    def description(self) -> str:
+        return self.template.description
+
+    def new_instance(self) -> MultiStepAgent:
+        if self.factory is None:
+            return fresh_copy(self.template)
+        instance = self.factory()
+        if instance is self.template or not isinstance(instance, MultiStepAgent):
+            raise InvalidArgumentError(
+                f"the factory of managed agent {self.name!r} must return a new agent on every call"
+            )
+        return instance
+
+    def __repr__(self) -> str:
+        return f"<AgentSource {self.name!r} {'factory' if self.factory else 'copies'}>"
+
+
+class ManagedAgentRun:
+    """The callable an agent task runs: ``run(task, additional_args=None) -> the agent's report``.
+
+    A fresh instance per call. If the task is cancelled or times out, the instance is
+    interrupted (it stops at the start of its next step). Its model calls and tokens
+    are added to ``usage`` however the run ends.
+    """
+
+    def __init__(self, source: AgentSource, usage: UsageMeter) -> None:
+        self.source = source
+        self.usage = usage
+        self.__name__ = source.name
+
+    def __call__(self, task: str, additional_args: dict[str, Any] | None = None) -> str:
+        token = cancel_token()
+        if token is not None:
+            token.raise_if_cancelled()
+        instance = self.source.new_instance()
+        this_task = current_task()
+        sink = _sink.get()
+
+        def on_step(step: ActionStep, agent: Any = None) -> None:
+            if token is not None and token.cancelled:
+                instance.interrupt()  # covers a cancel that landed before run() reset the flag
+            if sink is not None and this_task is not None:
+                sink(this_task.task_id, f"{self.source.name} finished step {step.step_number} of at most "
+                                        f"{instance.max_steps}")
+
+        instance.step_callbacks.register(ActionStep, on_step)
+        if token is not None:
+            token.add_callback(lambda reason: instance.interrupt())
+        try:
+            if additional_args:
+                return instance(task, additional_args=dict(additional_args))
+            return instance(task)
+        finally:
+            self.usage.add(usage_of(instance))
+
+    def __repr__(self) -> str:
+        return f"<ManagedAgentRun {self.source.name!r}>"

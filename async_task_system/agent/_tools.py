@@ -1,0 +1,164 @@
+"""The smolagents tools the model calls to run work in the background.
+
+Each is a thin ``Tool`` over a ``TaskBoard``. Class names matter: Phoenix names tool
+spans after the class. Descriptions are written for a model and carry an example.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from smolagents.tools import Tool
+
+from ._board import TaskBoard
+
+__all__ = [
+    "SubmitTaskTool", "WaitForTasksTool", "SleepTool", "GetTaskResultsTool", "CheckTaskTool",
+    "ListTasksTool", "CancelTaskTool", "task_tools",
+]
+
+
+class _BoardTool(Tool):
+    def __init__(self, board: TaskBoard) -> None:
+        self.board = board
+        limits = board.limits
+        values = {"{wait}": f"{limits.max_wait_seconds:g}", "{chars}": str(limits.max_result_chars),
+                  "{listed}": str(limits.max_listed_tasks)}
+
+        def fill(text: str) -> str:
+            for key, value in values.items():
+                text = text.replace(key, value)
+            return text
+
+        self.description = fill(type(self).description)
+        self.inputs = {key: {**spec, "description": fill(spec["description"])} for key, spec in type(self).inputs.items()}
+        super().__init__()
+
+
+class SubmitTaskTool(_BoardTool):
+    name = "submit_task"
+    description = (
+        "Start a tool or managed agent in the background; returns its task id (a string like 't1') at once. "
+        "Submit all independent work first, then wait for it. In args, the value '$t1' stands for task t1's "
+        "result (the new task then waits for t1). "
+        "Example: t1 = submit_task('tool', 'search', {'query': 'dask'})"
+    )
+    inputs = {
+        "task_type": {"type": "string", "description": "'tool' or 'agent'"},
+        "name": {"type": "string", "description": "the tool or managed agent to run"},
+        "args": {"type": "object", "nullable": True,
+                 "description": "its arguments as a dict (an agent takes {'task': '...'})"},
+        "priority": {"type": "integer", "nullable": True, "description": "higher starts first (default 0)"},
+        "timeout": {"type": "number", "nullable": True, "description": "seconds it may run before it is stopped"},
+        "depends_on": {"type": "array", "nullable": True, "description": "task ids that must complete first"},
+    }
+    output_type = "string"
+    skip_forward_signature_validation = True  # the task's own arguments may also come as keywords
+
+    def forward(self, task_type: str, name: Any = None, args: Any = None, priority: int | None = None,
+                timeout: float | None = None, depends_on: list | None = None, **task_kwargs: Any) -> str:
+        return self.board.submit(task_type, name, args, priority=priority, timeout=timeout,
+                                 depends_on=depends_on, **task_kwargs)
+
+
+class WaitForTasksTool(_BoardTool):
+    name = "wait_for_tasks"
+    description = (
+        "Block until the tasks finish (return_when='all') or the first one does ('any'), or max_wait_time "
+        "seconds pass (at most {wait}s per call). Returns a short report: what finished, what failed and why, "
+        "what still runs, how long it waited. Example: print(wait_for_tasks([t1, t2], max_wait_time=30))"
+    )
+    inputs = {
+        "task_ids": {"type": "array", "nullable": True,
+                     "description": "ids to wait for (default: every unfinished task of this run)"},
+        "max_wait_time": {"type": "number", "nullable": True, "description": "seconds, at most {wait}"},
+        "return_when": {"type": "string", "nullable": True, "description": "'all' (default) or 'any'"},
+    }
+    output_type = "string"
+
+    def forward(self, task_ids: list | None = None, max_wait_time: float | None = None,
+                return_when: str | None = None) -> str:
+        return self.board.wait(task_ids, max_wait_time, "all" if return_when is None else return_when)
+
+
+class SleepTool(_BoardTool):
+    name = "sleep"
+    description = (
+        "Pause (at most {wait}s), e.g. to let background tasks progress while you have nothing else to do. "
+        "Prefer wait_for_tasks, which returns as soon as tasks finish. Example: sleep(5, reason='crawl warming up')"
+    )
+    inputs = {
+        "seconds": {"type": "number", "description": "how long to pause"},
+        "reason": {"type": "string", "nullable": True, "description": "why, for the log"},
+    }
+    output_type = "string"
+
+    def forward(self, seconds: float, reason: str | None = None) -> str:
+        return self.board.sleep(seconds, reason)
+
+
+class GetTaskResultsTool(_BoardTool):
+    name = "get_task_results"
+    description = (
+        "Return {task_id: result} at once, without waiting. A task with no result (failed, timeout, cancelled "
+        "or not finished) maps to a NoResult dict {'error': why, 'status': ..., 'task_id': ...}: test with "
+        "isinstance(r, dict) and 'error' in r. Text longer than {chars} characters is cut with a note; "
+        "offset=N returns text from character N. Example: results = get_task_results([t1, t2])"
+    )
+    inputs = {
+        "task_ids": {"type": "array", "nullable": True, "description": "ids (default: every task of this run)"},
+        "offset": {"type": "integer", "nullable": True, "description": "first character of long text results"},
+    }
+    output_type = "object"
+
+    def forward(self, task_ids: list | None = None, offset: int | None = None) -> dict:
+        return self.board.results(task_ids, offset)
+
+
+class CheckTaskTool(_BoardTool):
+    name = "check_task"
+    description = (
+        "One line on one task: status, times, attempts, its error or a preview of its result, progress. "
+        "Example: print(check_task(t1))"
+    )
+    inputs = {"task_id": {"type": "string", "description": "the id submit_task returned"}}
+    output_type = "string"
+
+    def forward(self, task_id: str) -> str:
+        return self.board.check(task_id)
+
+
+class ListTasksTool(_BoardTool):
+    name = "list_tasks"
+    description = (
+        "List tasks newest first, one line each (at most {listed}). status filters: pending, waiting, running, "
+        "completed, failed, timeout, cancelled, finished, unfinished. Example: print(list_tasks('running'))"
+    )
+    inputs = {
+        "status": {"type": "string", "nullable": True, "description": "only tasks with this status"},
+        "limit": {"type": "integer", "nullable": True, "description": "how many lines, at most {listed}"},
+    }
+    output_type = "string"
+
+    def forward(self, status: str | None = None, limit: int | None = None) -> str:
+        return self.board.list(status, limit)
+
+
+class CancelTaskTool(_BoardTool):
+    name = "cancel_task"
+    description = (
+        "Cancel a queued or running task (a running agent stops at its next step); says what happened. "
+        "Example: cancel_task(t3)"
+    )
+    inputs = {"task_id": {"type": "string", "description": "the id submit_task returned"}}
+    output_type = "string"
+
+    def forward(self, task_id: str) -> str:
+        return self.board.cancel(task_id)
+
+
+def task_tools(board: TaskBoard) -> list[Tool]:
+    """The seven model-facing tools, bound to ``board``."""
+    classes = (SubmitTaskTool, WaitForTasksTool, SleepTool, GetTaskResultsTool, CheckTaskTool, ListTasksTool,
+               CancelTaskTool)
+    return [cls(board) for cls in classes]
