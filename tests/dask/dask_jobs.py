@@ -69,3 +69,12 @@ def wait_for_file(path: Path, timeout: float = 30.0) -> str:
         time.sleep(0.02)
     time.sleep(0.02)  # let the writer finish
     return path.read_text()
+
+
+def traced_work(label: str) -> dict[str, Any]:
+    """Make a span with the worker's global tracer; report the OpenInference context seen here."""
+    from opentelemetry import context, trace
+
+    with trace.get_tracer("dask-tests").start_as_current_span(f"tool work {label}"):
+        return {"pid": os.getpid(), "session.id": context.get_value("session.id"),
+                "user.id": context.get_value("user.id")}
