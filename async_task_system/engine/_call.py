@@ -94,6 +94,11 @@ class Executor(abc.ABC):
 class TaskObserver:
     """Hooks for instrumentation (tracing): all optional, all called outside the manager's lock."""
 
+    def is_active(self) -> bool:
+        """Whether to observe a task; asked once per task, when it first starts. False skips
+        every hook of this observer for that task (and costs the manager nothing more)."""
+        return True
+
     def attempt_scope(self, call: TaskCall) -> ContextManager[Any]:
         """Entered in the worker around one attempt, inside the task's own context."""
         return contextlib.nullcontext()

@@ -35,6 +35,7 @@ _log = logging.getLogger("async_task_system")
 
 ReturnWhen = Literal["ALL_COMPLETED", "FIRST_COMPLETED"]
 _RETURN_WHEN = {"ALL_COMPLETED", "FIRST_COMPLETED"}
+_BASE_SCOPE = TaskObserver.attempt_scope
 _RETRY_ALL: tuple[type[BaseException], ...] = (Exception,)
 # Enum member lookups are slow on the hot path: plain module constants.
 PENDING, WAITING, RUNNING = TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.RUNNING
@@ -72,7 +73,7 @@ class _Task:
         "id", "name", "fn", "args", "kwargs", "priority", "timeout", "max_retries", "retry_on",
         "backoff", "depends_on", "metadata", "status", "created_at", "started_at", "finished_at",
         "finished_mono", "attempts", "result", "error", "events", "token", "context", "seq",
-        "waiters", "dependents", "unmet", "inflight", "holds_slot", "result_read", "callbacks",
+        "waiters", "dependents", "unmet", "inflight", "holds_slot", "result_read", "callbacks", "observers",
     )
 
     def __init__(self, task_id: str, name: str, fn: Callable[..., Any], args: tuple, kwargs: dict,
@@ -110,6 +111,7 @@ class _Task:
         self.holds_slot = False  # invariant: True iff inflight and the task is not final
         self.result_read = False
         self.callbacks = []
+        self.observers = ()  # the manager's observers that record this task, chosen at its first start
 
 
 class TaskManager:
@@ -169,9 +171,6 @@ class TaskManager:
 
             observers = default_observers()
         self._observers = tuple(observers)
-        self._scopes = tuple(
-            o.attempt_scope for o in self._observers if type(o).attempt_scope is not TaskObserver.attempt_scope
-        )
         self._default_backoff = default_backoff or ExponentialBackoff()
 
         self._lock = threading.Lock()
@@ -534,6 +533,8 @@ class TaskManager:
             if task.started_at is None:
                 task.started_at = time.time()
                 self._queue_wait.add(task.started_at - task.created_at)
+            if attempt == 1 and self._observers:  # observers that record this task: asked once
+                task.observers = tuple(o for o in self._observers if o.is_active())
             self._move(task, RUNNING, "started", effects, attempt)
             if task.timeout is not None:
                 self._add_timer(time.monotonic() + task.timeout, "deadline", task, attempt)
@@ -545,7 +546,7 @@ class TaskManager:
             call = TaskCall(
                 task_id=task.id, name=task.name, attempt=attempt, fn=task.fn, args=args,
                 kwargs=kwargs, token=task.token, context=task.context, metadata=task.metadata,
-                priority=task.priority, scopes=self._scopes,
+                priority=task.priority, scopes=self._scopes_for(task),
             )
             effects.append(lambda call=call: self._start(call))
 
@@ -566,6 +567,12 @@ class TaskManager:
                     self._abandoned -= 1
                 self._dispatch(effects)
             self._run(effects)
+
+    def _scopes_for(self, task: _Task) -> tuple[Callable[[TaskCall], Any], ...]:
+        """The attempt scopes of the observers that record this task."""
+        if not task.observers:
+            return ()
+        return tuple(o.attempt_scope for o in task.observers if type(o).attempt_scope is not _BASE_SCOPE)
 
     def _release_slot(self, task: _Task) -> None:
         if not task.holds_slot:
@@ -620,11 +627,11 @@ class TaskManager:
                 else:
                     work.append((dependent, CANCELLED, self._dependency_reason(task)))
             task.dependents = []
-            if task.callbacks or self._observers:
+            if task.callbacks or task.observers:
                 info = self._snapshot(task)
                 for callback in task.callbacks:
                     effects.append(lambda callback=callback, info=info: callback(info))
-                for observer in self._observers:
+                for observer in task.observers:
                     event = task.events[-1]
                     effects.append(lambda o=observer, e=event, i=info: o.on_event(i.id, e, i))
                 task.callbacks = []
@@ -650,8 +657,8 @@ class TaskManager:
              final: bool = False) -> None:
         event = TaskEvent(time.time(), kind, reason, attempt)
         task.events.append(event)
-        if self._observers and not final:  # final events are reported with a snapshot by _finalize
-            for observer in self._observers:
+        if task.observers and not final:  # final events are reported with a snapshot by _finalize
+            for observer in task.observers:
                 effects.append(lambda o=observer, e=event, i=task.id: o.on_event(i, e, None))
 
     def _add_timer(self, due: float, kind: str, task: _Task, attempt: int) -> None:
