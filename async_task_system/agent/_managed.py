@@ -24,7 +24,7 @@ from ..engine import cancel_token, current_task
 from ..errors import InvalidArgumentError
 from ._progress import _sink
 
-__all__ = ["Usage", "UsageMeter", "AgentSource", "ManagedAgentRun", "fresh_copy", "usage_of"]
+__all__ = ["Usage", "UsageMeter", "AgentSource", "ManagedAgentRun", "fresh_copy", "usage_of", "step_usage"]
 
 
 @dataclass(frozen=True)
@@ -65,18 +65,22 @@ class UsageMeter:
             return self._total
 
 
+def step_usage(step: Any) -> Usage:
+    """The model call and tokens of one memory step (none for a step whose model call failed)."""
+    if isinstance(step, PlanningStep) or (
+        isinstance(step, ActionStep) and (step.model_output_message is not None or step.token_usage is not None)
+    ):
+        usage = step.token_usage
+        return Usage(1, usage.input_tokens if usage else 0, usage.output_tokens if usage else 0)
+    return Usage()
+
+
 def usage_of(agent: MultiStepAgent) -> Usage:
     """Model calls and tokens recorded in the agent's memory (of its current or last run)."""
-    calls = tokens_in = tokens_out = 0
+    total = Usage()
     for step in agent.memory.steps:
-        if isinstance(step, PlanningStep) or (
-            isinstance(step, ActionStep) and (step.model_output_message is not None or step.token_usage is not None)
-        ):
-            calls += 1
-            if step.token_usage is not None:
-                tokens_in += step.token_usage.input_tokens
-                tokens_out += step.token_usage.output_tokens
-    return Usage(calls, tokens_in, tokens_out)
+        total = total + step_usage(step)
+    return total
 
 
 def fresh_copy(agent: MultiStepAgent) -> MultiStepAgent:
@@ -155,7 +159,7 @@ class ManagedAgentRun:
 
     A fresh instance per call. If the task is cancelled or times out, the instance is
     interrupted (it stops at the start of its next step). Its model calls and tokens
-    are added to ``usage`` however the run ends.
+    are added to ``usage`` after every step, so an interrupted run is counted too.
     """
 
     def __init__(self, source: AgentSource, usage: UsageMeter) -> None:
@@ -171,22 +175,21 @@ class ManagedAgentRun:
         this_task = current_task()
         sink = _sink.get()
 
-        def on_step(step: ActionStep, agent: Any = None) -> None:
+        def on_step(step: Any, agent: Any = None) -> None:
+            self.usage.add(step_usage(step))  # step by step: an interrupted run is counted too
             if token is not None and token.cancelled:
                 instance.interrupt()  # covers a cancel that landed before run() reset the flag
-            if sink is not None and this_task is not None:
+            if sink is not None and this_task is not None and isinstance(step, ActionStep):
                 sink(this_task.task_id, f"{self.source.name} finished step {step.step_number} of at most "
                                         f"{instance.max_steps}")
 
         instance.step_callbacks.register(ActionStep, on_step)
+        instance.step_callbacks.register(PlanningStep, on_step)
         if token is not None:
             token.add_callback(lambda reason: instance.interrupt())
-        try:
-            if additional_args:
-                return instance(task, additional_args=dict(additional_args))
-            return instance(task)
-        finally:
-            self.usage.add(usage_of(instance))
+        if additional_args:
+            return instance(task, additional_args=dict(additional_args))
+        return instance(task)
 
     def __repr__(self) -> str:
         return f"<ManagedAgentRun {self.source.name!r}>"

@@ -1,0 +1,72 @@
+"""Tools and helpers shared by the agent-layer tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from smolagents import Tool, tool
+
+from async_task_system import cancel_token
+from async_task_system.agent import AsyncAgent
+from async_task_system.testing import last_observation
+
+
+@tool
+def slow_lookup(key: str, delay: float = 0.3) -> str:
+    """Look up a value by key; takes a while.
+
+    Args:
+        key: what to look up
+        delay: seconds it takes
+    """
+    time.sleep(delay)
+    return f"value-of-{key}"
+
+
+@tool
+def flaky_fetch(url: str) -> str:
+    """Fetch a page; fails for URLs containing 'broken'.
+
+    Args:
+        url: the page address
+    """
+    if "broken" in url:
+        raise ConnectionError(f"could not reach {url}")
+    return f"<html>{url}</html>"
+
+
+class BlockingWait(Tool):
+    """Waits until its task is cancelled (or a bound passes): stands for a long job that checks its token."""
+
+    name = "long_job"
+    description = "A long job that stops early when its task is cancelled."
+    inputs = {"seconds": {"type": "number", "description": "how long it would run"}}
+    output_type = "string"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stopped_early = threading.Event()
+
+    def forward(self, seconds: float) -> str:
+        token = cancel_token()
+        if token is not None and token.wait(seconds):
+            self.stopped_early.set()
+            return "stopped"
+        return "ran to the end"
+
+
+@tool
+def big_text(size: int) -> str:
+    """Return a long text of `size` characters (digits repeating).
+
+    Args:
+        size: how many characters
+    """
+    return "".join(str(i % 10) for i in range(size))
+
+
+def observations(agent: AsyncAgent) -> list[str]:
+    """What the model was shown after each of its steps, in order (observations and errors)."""
+    model = agent.agent.model
+    return [last_observation(messages) for messages in model.received[1:]]

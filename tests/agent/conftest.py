@@ -1,0 +1,37 @@
+"""Fixtures for the agent-layer tests: agents on scripted models, shut down after each test."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+from agent_helpers import flaky_fetch, slow_lookup  # noqa: E402
+
+from async_task_system import create_async_agent  # noqa: E402
+from async_task_system.agent import AsyncAgent  # noqa: E402
+from async_task_system.testing import ScriptedModel  # noqa: E402
+
+
+@pytest.fixture
+def make_agent() -> Iterator[Callable[..., AsyncAgent]]:
+    """``make_agent(replies, tools=..., **kwargs)``: an AsyncAgent on a ScriptedModel, shut down afterwards."""
+    made: list[AsyncAgent] = []
+
+    def build(replies: Any, *, tools: list[Any] | None = None, model_kwargs: dict[str, Any] | None = None,
+              **kwargs: Any) -> AsyncAgent:
+        model = replies if isinstance(replies, ScriptedModel) else ScriptedModel(replies, **(model_kwargs or {}))
+        kwargs.setdefault("verbosity_level", 0)
+        kwargs.setdefault("max_workers", 4)
+        agent = create_async_agent(tools=[slow_lookup, flaky_fetch] if tools is None else tools, model=model,
+                                   **kwargs)
+        made.append(agent)
+        return agent
+
+    yield build
+    for agent in made:
+        agent.shutdown()
