@@ -105,10 +105,11 @@ def test_worker_spans_join_the_submitting_trace(traced_cluster):
     assert seen_in_task["pid"] != os.getpid()
 
     deadline = time.monotonic() + 10  # flushed at task end; allow the HTTP handler to finish
-    while len(receiver.spans) < 2 and time.monotonic() < deadline:
+    while not any(s["name"] == "tool work report" for s in receiver.spans) and time.monotonic() < deadline:
         time.sleep(0.05)
-    by_name = {span["name"]: span for span in receiver.spans}
-    worker_span, tool_span = by_name["worker traced_work"], by_name["tool work report"]
+    tool_span = next(s for s in receiver.spans if s["name"] == "tool work report")
+    worker_span = next(s for s in receiver.spans if s["span_id"] == tool_span["parent_span_id"])
+    assert worker_span["name"] == "worker traced_work"
     assert worker_span["trace_id"] == tool_span["trace_id"] == trace_id
     assert worker_span["parent_span_id"] == root_id
     assert tool_span["parent_span_id"] == worker_span["span_id"]
@@ -116,3 +117,28 @@ def test_worker_spans_join_the_submitting_trace(traced_cluster):
     assert worker_span["attributes"]["session.id"] == "session-42"
     assert worker_span["attributes"]["process.pid"] == seen_in_task["pid"]
     assert worker_span["resource"]["openinference.project.name"] == "dask-tests"
+
+
+def test_the_library_task_span_is_the_parent_of_the_worker_span(traced_cluster):
+    from async_task_system.tracing import TaskSpanObserver
+
+    client, receiver = traced_cluster
+    executor = DaskExecutor(client, trace_endpoint=receiver.url, instrumentors=())
+    local = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(local))
+    with TaskManager(max_workers=2, executor=executor, observers=[TaskSpanObserver(provider)]) as tm:
+        with provider.get_tracer("test").start_as_current_span("agent run"):
+            tid = tm.submit(traced_work, ("nested",))
+        tm.result(tid, timeout=60)
+    provider.force_flush()
+    task_span = next(s for s in local.get_finished_spans() if s.name == "task traced_work")
+    deadline = time.monotonic() + 10
+    while not any(s["name"] == "tool work nested" for s in receiver.spans) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    tool_span = next(s for s in receiver.spans if s["name"] == "tool work nested")
+    worker_span = next(s for s in receiver.spans if s["span_id"] == tool_span["parent_span_id"])
+    assert worker_span["name"] == "worker traced_work" and worker_span["attributes"]["task.id"] == tid
+    assert worker_span["trace_id"] == format(task_span.context.trace_id, "032x")
+    assert worker_span["parent_span_id"] == format(task_span.context.span_id, "016x")
+    assert task_span.status.is_ok
