@@ -16,6 +16,7 @@ __all__ = ["setup_tracing", "shutdown_tracing", "active_provider", "phoenix_trac
 
 _INSTALL = 'pip install "async_task_system[phoenix]"'
 _DEFAULT_ENDPOINT = "http://localhost:6006"
+_PROJECT_KEY = "openinference.project.name"  # the resource attribute Phoenix files spans under
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,7 @@ def setup_tracing(
     batch: bool = True,
     instrument_smolagents: bool = True,
     headers: dict[str, str] | None = None,
+    api_key: str | None = None,
     set_global: bool = True,
 ) -> Any:
     """Send traces to Arize Phoenix: the task spans, and smolagents' agent, LLM and tool spans.
@@ -83,12 +85,13 @@ def setup_tracing(
     ``endpoint``: the Phoenix server (default ``PHOENIX_COLLECTOR_ENDPOINT``, else
     ``http://localhost:6006``); ``/v1/traces`` is added when missing. ``batch``: export in
     the background (True) or as each span ends (False, handy in tests and short scripts).
+    ``api_key`` (default ``PHOENIX_API_KEY``) and ``headers`` go with every export.
     ``set_global``: also make the provider OpenTelemetry's global one (OpenTelemetry allows
     that once per process; task spans and smolagents follow this provider either way).
 
     Safe to call again: the same settings return the same provider; different settings
     flush the previous provider, build a new one and move smolagents and the task spans to
-    it. Returns the ``TracerProvider``.
+    it. Returns the OpenTelemetry SDK ``TracerProvider``.
     """
     global _config, _provider, _instrumentor
     if project_name is None:
@@ -99,18 +102,23 @@ def setup_tracing(
         isinstance(headers, dict) and all(isinstance(k, str) and isinstance(v, str) for k, v in headers.items())
     ):
         raise InvalidArgumentError(f"headers must be a dict of str to str, got {headers!r}")
+    all_headers = dict(headers or {})
+    api_key = api_key if api_key is not None else os.environ.get("PHOENIX_API_KEY")
+    if api_key:
+        all_headers.setdefault("authorization", f"Bearer {api_key}")
     config = _Config(project_name, phoenix_traces_endpoint(endpoint), bool(batch), bool(instrument_smolagents),
-                     tuple(sorted((headers or {}).items())))
-    register, instrumentor_class = _load(config.instrument_smolagents)
+                     tuple(sorted(all_headers.items())))
+    sdk, instrumentor_class = _load(config.instrument_smolagents)
     with _lock:
         if config == _config:
             return _provider
         previous = _provider
-        provider = register(
-            project_name=config.project_name, endpoint=config.endpoint, batch=config.batch,
-            headers=dict(config.headers) or None, protocol="http/protobuf", verbose=False,
-            set_global_tracer_provider=set_global and previous is None and _global_is_unset(),
-        )
+        provider = sdk.TracerProvider(resource=sdk.Resource.create({_PROJECT_KEY: config.project_name}))
+        exporter = sdk.OTLPSpanExporter(endpoint=config.endpoint, headers=dict(config.headers) or None)
+        processor = sdk.BatchSpanProcessor if config.batch else sdk.SimpleSpanProcessor
+        provider.add_span_processor(processor(exporter))
+        if set_global and previous is None and _global_is_unset():
+            trace.set_tracer_provider(provider)
         _uninstrument()
         if instrumentor_class is not None:
             _instrumentor = instrumentor_class()
@@ -118,6 +126,8 @@ def setup_tracing(
         _config, _provider = config, provider
     if previous is not None:
         previous.force_flush()
+        if previous is not trace.get_tracer_provider():  # still global: other instrumentations use it
+            previous.shutdown()
     return provider
 
 
@@ -149,16 +159,33 @@ def _global_is_unset() -> bool:
     return isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
 
 
-def _load(instrument_smolagents: bool) -> tuple[Any, Any]:
-    """``phoenix.otel.register`` and the smolagents instrumentor, or the install command."""
+class _Sdk:
+    """The OpenTelemetry SDK pieces ``setup_tracing`` builds the Phoenix exporter from.
+
+    ``phoenix.otel.register`` would do the same, but with the Phoenix server package
+    installed, importing it imports the whole server (about 20 s here).
+    """
+
+    def __init__(self) -> None:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+        from opentelemetry.sdk.resources import Resource
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
+
+        self.OTLPSpanExporter, self.Resource, self.TracerProvider = OTLPSpanExporter, Resource, TracerProvider
+        self.BatchSpanProcessor, self.SimpleSpanProcessor = BatchSpanProcessor, SimpleSpanProcessor
+
+
+def _load(instrument_smolagents: bool) -> tuple[_Sdk, Any]:
+    """The SDK pieces and the smolagents instrumentor, or the install command."""
     try:
-        from phoenix.otel import register
+        sdk = _Sdk()
     except ImportError as exc:
-        raise ImportError(f"setup_tracing needs Phoenix's OpenTelemetry package: {_INSTALL}") from exc
+        raise ImportError(f"setup_tracing needs the OpenTelemetry SDK and OTLP exporter: {_INSTALL}") from exc
     if not instrument_smolagents:
-        return register, None
+        return sdk, None
     try:
         from openinference.instrumentation.smolagents import SmolagentsInstrumentor
     except ImportError as exc:
         raise ImportError(f"setup_tracing needs the smolagents instrumentation: {_INSTALL}") from exc
-    return register, SmolagentsInstrumentor
+    return sdk, SmolagentsInstrumentor
