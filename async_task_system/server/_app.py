@@ -15,13 +15,14 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import QueueFullError
 from ._auth import TOKEN_ENV, is_loopback, token_matches
 from ._models import ErrorBody, Health, RunRequest, RunView, TaskPage, TaskRequest, TaskStatusName, TaskTypeView, TaskView
 from ._registry import ParameterError, TaskTypeError
-from ._service import RunsUnavailableError, TaskService
+from ._service import TaskService
 from ._store import FINAL
 
 __all__ = ["create_app", "ApiError"]
@@ -37,7 +38,7 @@ class ApiError(Exception):
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     text = {400: "Unknown task type", 401: "Missing or wrong bearer token", 404: "No such id",
-            413: "Request body too large", 422: "Invalid request", 501: "No model configured",
+            413: "Request body too large", 422: "Invalid request",
             503: "Queue full"}
     return {code: {"model": ErrorBody, "description": text[code]} for code in codes}
 
@@ -159,24 +160,34 @@ def create_app(
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
+        headers = dict(getattr(exc, "headers", None) or {})
         if exc.status_code == 404:
             message = f"no route {request.method} {request.url.path}; see /docs for the API"
+            if request.url.path.startswith("/runs") and model is None:
+                message += " (/runs is off: this server was started without a model)"
+        elif exc.status_code == 405:
+            allowed = _allowed_methods(request)
+            headers["Allow"] = ", ".join(allowed)
+            message = f"{request.method} is not allowed on {request.url.path}; allowed: {', '.join(allowed)}"
         return JSONResponse({"error": code, "message": message}, status_code=exc.status_code,
-                            headers=getattr(exc, "headers", None))
+                            headers=headers or None)
 
-    @app.get("/health", response_model=Health, responses={503: {"model": Health, "description": "Queue full"}})
+    @app.get("/health", response_model=Health, operation_id="health", responses={503: {"model": Health, "description": "Queue full"}})
     async def health() -> JSONResponse:
         """Queue and worker counts; 503 while the queue is at its bound (new tasks would be refused)."""
         body = service.health()
         return JSONResponse(body, status_code=503 if body["status"] == "overloaded" else 200)
 
-    @app.get("/task-types", response_model=list[TaskTypeView], dependencies=guarded, responses=_errors(401))
+    @app.get("/task-types", response_model=list[TaskTypeView], dependencies=guarded, operation_id="task_types",
+             responses=_errors(401))
     async def task_types() -> list[dict[str, Any]]:
         """The registered tools and managed agents: the only things a task can run."""
         return service.registry.describe()
 
-    @app.post("/tasks", response_model=TaskView, status_code=202, dependencies=guarded,
-              responses=_errors(400, 401, 413, 422, 503))
+    @app.post("/tasks", response_model=TaskView, status_code=202, dependencies=guarded, operation_id="submit_task",
+              responses={**_errors(400, 401, 413, 422, 503), 202: {"links": {
+                  "GetTask": {"operationId": "get_task", "parameters": {"task_id": "$response.body#/id"}},
+                  "CancelTask": {"operationId": "cancel_task", "parameters": {"task_id": "$response.body#/id"}}}}})
     async def submit_task(request: TaskRequest) -> dict[str, Any]:
         """Queue a registered tool or agent; answers at once with the task's id and status."""
         try:
@@ -189,7 +200,8 @@ def create_app(
         except QueueFullError as exc:
             raise ApiError(503, "queue_full", f"{exc}. Retry later.")
 
-    @app.get("/tasks", response_model=TaskPage, dependencies=guarded, responses=_errors(401, 422))
+    @app.get("/tasks", response_model=TaskPage, dependencies=guarded, operation_id="list_tasks",
+             responses=_errors(401, 422))
     async def list_tasks(
         status: TaskStatusName | None = Query(None, description="only tasks in this status"),
         limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=1_000_000_000),
@@ -200,14 +212,16 @@ def create_app(
         return {"items": items, "total": total, "limit": limit, "offset": offset,
                 "next_offset": following if following < total else None}
 
-    @app.get("/tasks/{task_id}", response_model=TaskView, dependencies=guarded, responses=_errors(401, 404, 422))
+    @app.get("/tasks/{task_id}", response_model=TaskView, dependencies=guarded, operation_id="get_task",
+             responses=_errors(401, 404, 422))
     async def get_task(task_id: str, wait: float = Query(
             0, ge=0, le=max_wait_seconds,
             description="seconds to wait for the task to end before answering (long-poll)")) -> dict[str, Any]:
         """A task record. With ``wait``, answers as soon as the task ends, or after ``wait`` seconds."""
         return await _long_poll(service, task_id, wait, service.get, "task")
 
-    @app.delete("/tasks/{task_id}", response_model=TaskView, dependencies=guarded, responses=_errors(401, 404))
+    @app.delete("/tasks/{task_id}", response_model=TaskView, dependencies=guarded, operation_id="cancel_task",
+                responses=_errors(401, 404))
     async def cancel_task(task_id: str) -> dict[str, Any]:
         """Cancel a task (idempotent); answers with its record. A finished task stays as it was."""
         record = service.cancel(task_id)
@@ -215,24 +229,49 @@ def create_app(
             raise _unknown("task", task_id)
         return record
 
-    @app.post("/runs", response_model=RunView, status_code=202, dependencies=guarded,
-              responses=_errors(401, 413, 422, 501, 503))
+    if model is not None:  # without a model the /runs routes do not exist (404 says why)
+        _add_run_routes(app, service, guarded, max_wait_seconds)
+    _document_task_types(app, service)
+    return app
+
+
+def _add_run_routes(app: FastAPI, service: TaskService, guarded: list[Any], max_wait_seconds: float) -> None:
+    @app.post("/runs", response_model=RunView, status_code=202, dependencies=guarded, operation_id="start_run",
+              responses={**_errors(401, 413, 422, 503), 202: {"links": {"GetRun": {
+                  "operationId": "get_run", "parameters": {"run_id": "$response.body#/id"}}}}})
     async def start_run(request: RunRequest) -> dict[str, Any]:
         """Run an AsyncAgent on ``prompt`` in the background, with the registered tools and agents."""
         try:
             return service.start_run(request.prompt, request.max_steps)
-        except RunsUnavailableError as exc:
-            raise ApiError(501, "no_model", str(exc))
         except QueueFullError as exc:
             raise ApiError(503, "queue_full", f"{exc}. Retry later.")
 
-    @app.get("/runs/{run_id}", response_model=RunView, dependencies=guarded, responses=_errors(401, 404, 422))
+    @app.get("/runs/{run_id}", response_model=RunView, dependencies=guarded, operation_id="get_run",
+             responses=_errors(401, 404, 422))
     async def get_run(run_id: str, wait: float = Query(
             0, ge=0, le=max_wait_seconds, description="seconds to wait for the run to end (long-poll)")) -> dict:
         """A run: status, subtasks so far, final answer and token usage once it ends."""
         return await _long_poll(service, run_id, wait, service.get_run, "run")
 
-    return app
+
+def _document_task_types(app: FastAPI, service: TaskService) -> None:
+    """List the registered names as the enum of ``task_type`` in the OpenAPI schema (docs only:
+    validation stays in the service, so an unknown name gets the 400 that lists them)."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = build()
+            prop = schema["components"]["schemas"]["TaskRequest"]["properties"]["task_type"]
+            prop["enum"] = service.registry.names
+            examples = [{"task_type": t["name"], "description": f"an example {t['kind']} task",
+                         "parameters": _example_parameters(t["inputs"]) if t["kind"] == "tool" else {}}
+                        for t in service.registry.describe()]
+            schema["components"]["schemas"]["TaskRequest"]["examples"] = examples
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 async def _long_poll(service: TaskService, key: str, wait: float, read: Any, what: str) -> dict[str, Any]:
@@ -264,6 +303,29 @@ def _unknown(what: str, key: str) -> ApiError:
     listing = "GET /tasks" if what == "task" else "the id POST /runs answered"
     return ApiError(404, "not_found", f"no {what} with id {key!r}; ids look like "
                     f"{'t1_1' if what == 'task' else 'r1_1'} (see {listing})")
+
+
+_EXAMPLE_VALUES = {"string": "text", "integer": 1, "number": 0.5, "boolean": True, "array": [], "object": {}}
+
+
+def _example_parameters(inputs: dict[str, Any]) -> dict[str, Any]:
+    """Valid parameters for a tool (its required inputs with a sample value of their type)."""
+    out = {}
+    for name, spec in inputs.items():
+        if not spec.get("nullable"):
+            kind = spec.get("type", "any")
+            out[name] = _EXAMPLE_VALUES.get(kind if isinstance(kind, str) else kind[0], "text")
+    return out
+
+
+def _allowed_methods(request: Request) -> list[str]:
+    """Every method some route accepts on this path (Starlette's 405 names only the first route's)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        match, _ = route.matches({**request.scope, "method": "\0"})
+        if match is not Match.NONE:
+            methods |= set(getattr(route, "methods", None) or ())
+    return sorted(methods)
 
 
 def _is_ip(host: str) -> bool:

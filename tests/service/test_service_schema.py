@@ -1,0 +1,34 @@
+"""schemathesis against the live server's /openapi.json: no 5xx, responses match the schema."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+# Every check but two that do not fit this API by design:
+# - positive_data_acceptance: `parameters` is a free-form object in the schema (its shape
+#   depends on task_type, see GET /task-types), so schema-valid bodies can rightly get a 422.
+# - use_after_free: DELETE /tasks/{id} cancels a task; the record stays readable (200) on purpose.
+EXCLUDED = "positive_data_acceptance,use_after_free"
+
+
+def test_the_api_conforms_to_its_openapi_schema(service, tmp_path):
+    st = Path(sys.executable).parent / "st"
+    command = [
+        str(st), "run", f"{service.url}/openapi.json",
+        "-H", f"Authorization: Bearer {service.token}",
+        "--checks", "all", "--exclude-checks", EXCLUDED,
+        "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", "25", "--max-time", "30",
+        "--seed", "20261124", "--workers", "2", "--request-timeout", "40",
+        "--report", "junit", "--report-dir", str(tmp_path),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240, cwd=tmp_path)
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-8000:]
+    assert "Server error" not in output
+    assert "6 selected / 6 total" in output or "Operations:       6 selected" in output, output[-3000:]
