@@ -129,6 +129,7 @@ class TaskBoard:
         if timeout is not None:
             timeout = _seconds("timeout", timeout, allow_zero=False)
         deps = [] if depends_on is None else normalize_task_ids(depends_on, self.tm.id_prefix, what="depends_on")
+        self._check_known(deps)
         fn = self.registry.callable_for(entry)
         task_id = self.tm.submit(
             fn, kwargs=values, name=entry.name, priority=priority, timeout=timeout, depends_on=deps,
@@ -184,12 +185,12 @@ class TaskBoard:
         return f"Slept {slept:.1f}s{why}{note}. Tip: wait_for_tasks returns as soon as tasks finish."
 
     def results(self, task_ids: Any = None, offset: Any = None) -> dict[str, Any]:
-        ids = self._ids(task_ids, unfinished_default=False)
         start = 0
         if offset is not None:
             if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
                 raise InvalidArgumentError(f"offset must be an int >= 0 (a character position), got {offset!r}")
             start = offset
+        ids = self._ids(task_ids, unfinished_default=False)
         out: dict[str, Any] = {}
         for info in self._infos(ids):
             if info.status is TaskStatus.COMPLETED:

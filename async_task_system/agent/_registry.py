@@ -8,6 +8,7 @@ what was wrong, what would work, the valid names. Nothing is queued before the c
 
 from __future__ import annotations
 
+import ast
 import difflib
 import json
 import re
@@ -45,6 +46,18 @@ _AGENT_INPUTS = {
         "description": "Extra inputs the managed agent gets as variables (data, context).",
     },
 }
+
+
+def _parse_dict(text: str) -> dict[str, Any] | None:
+    """A dict written as JSON or as a Python literal, else None."""
+    for parse in (json.loads, ast.literal_eval):
+        try:
+            value = parse(text)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            continue
+        if isinstance(value, dict) and all(isinstance(k, str) for k in value):
+            return value
+    return None
 
 
 def suggest(given: str, valid: Iterable[str]) -> str:
@@ -249,20 +262,17 @@ class TaskRegistry:
             if not all(isinstance(k, str) for k in args):
                 raise InvalidArgumentError(f"the args of {entry.name} must be a dict with string keys, got {args!r}")
             return dict(args)
-        if isinstance(args, str):
-            text = args.strip()
-            if text.startswith("{"):
-                try:
-                    parsed = json.loads(text)
-                except json.JSONDecodeError as exc:
-                    raise InvalidArgumentError(
-                        f"the args of {entry.name} look like JSON but do not parse ({exc}); "
-                        f"pass a dict instead, e.g. {{{', '.join(repr(k) + ': ...' for k in entry.inputs)}}}"
-                    ) from None
-                if isinstance(parsed, dict):
-                    return parsed
+        if isinstance(args, str) and args.strip().startswith("{"):
+            parsed = _parse_dict(args.strip())
+            if parsed is None:
+                raise InvalidArgumentError(
+                    f"the args of {entry.name} look like a dict in a string but do not parse; pass a dict "
+                    f"instead, e.g. {{{', '.join(repr(k) + ': ...' for k in entry.inputs)}}}"
+                )
+            return parsed
         required = entry.required
-        if len(required) == 1 or len(entry.inputs) == 1:  # one bare value for the only input that matters
+        scalar = isinstance(args, (str, int, float, bool))
+        if scalar and (len(required) == 1 or len(entry.inputs) == 1):  # one bare value for the only input
             key = required[0] if required else next(iter(entry.inputs))
             return {key: args}
         raise InvalidArgumentError(
