@@ -113,6 +113,10 @@ class TaskSpanObserver(TaskObserver):
 
     # ------------------------------------------------------------------ hooks
 
+    def is_active(self) -> bool:
+        """Record this task? Only while a real tracer provider is configured (asked once per task)."""
+        return self._current_tracer() is not None
+
     def attempt_scope(self, call: TaskCall) -> ContextManager[Any]:
         tracer = self._current_tracer()
         if tracer is None or (_SUPPRESS_KEY is not None and otel_context.get_value(_SUPPRESS_KEY)):
@@ -169,14 +173,15 @@ class TaskSpanObserver(TaskObserver):
         if call.priority:
             attributes[_PRIORITY] = call.priority
         attributes.update(_context_attributes())
-        if not self._hide_inputs:
+        if not self._hide_inputs and (call.args or call.kwargs):
             attributes[_INPUT] = _describe_input(call)
         span = tracer.start_span(f"task {call.name}", attributes=attributes)
         live = _LiveSpan(span)
         with self._lock:
             # Timeout or cancellation may have made the task final before this attempt got
-            # here. The manager cancels the token *before* it reports the final event, so
-            # either we see the token cancelled now, or on_event will find the span in the map.
+            # here. The manager sets the token's flag (under its lock) before it reports the
+            # final event, so either we see the token cancelled now, or on_event will find
+            # the span in the map.
             if call.token.cancelled:
                 live.closed = True
                 return live, True
@@ -197,9 +202,8 @@ class TaskSpanObserver(TaskObserver):
             attributes[_TIMEOUT] = info.timeout
         if info.depends_on:
             attributes[_DEPENDS_ON] = list(info.depends_on)
-        if status is TaskStatus.COMPLETED and not self._hide_outputs:
-            result = info.result
-            attributes[_OUTPUT] = result[:2000] if isinstance(result, str) else _SHORT.repr(result)
+        if status is TaskStatus.COMPLETED and not self._hide_outputs and info.result is not None:
+            attributes[_OUTPUT] = _describe(info.result)
         span.set_attributes(attributes)
         if status is TaskStatus.COMPLETED:
             span.set_status(_OK)
@@ -242,6 +246,15 @@ class _AttemptScope:
 
 def _event_attributes(event: TaskEvent) -> dict[str, Any]:
     return {"task.reason": event.reason, "task.attempt": event.attempt}
+
+
+def _describe(value: Any) -> str:
+    """A bounded text for a value: cheap for strings and numbers, ``reprlib`` for the rest."""
+    if isinstance(value, str):
+        return value if len(value) <= 2000 else value[:2000] + "..."
+    if isinstance(value, (int, float, bool)):
+        return str(value)
+    return _SHORT.repr(value)
 
 
 def _describe_input(call: TaskCall) -> str:

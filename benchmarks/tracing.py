@@ -1,0 +1,148 @@
+"""What tracing costs the engine: throughput of no-op tasks with and without task spans.
+
+Arms, run side by side in one process, interleaved, several rounds (the median counts):
+  no observers       TaskManager(observers=[]): no tracing hooks at all (the floor)
+  default, idle      TaskManager(): the default observer, no tracer provider configured
+  SDK, simple        an SDK TracerProvider, SimpleSpanProcessor -> in-memory exporter
+  SDK, batch         an SDK TracerProvider, BatchSpanProcessor -> an exporter that drops spans
+                     (what setup_tracing(batch=True) does, minus the network)
+Workloads: N no-op tasks (the engine's own cost per task dominates), and tasks that
+sleep 1 ms (closer to real tools, which take milliseconds to minutes).
+
+    .venv/bin/python benchmarks/tracing.py [--tasks 10000] [--rounds 7] [--out benchmarks/results/tracing.md]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from async_task_system import TaskManager
+from async_task_system.tracing import TaskSpanObserver
+
+
+class _DropExporter(SpanExporter):
+    def __init__(self) -> None:
+        self.count = 0
+
+    def export(self, spans) -> SpanExportResult:
+        self.count += len(spans)
+        return SpanExportResult.SUCCESS
+
+
+def _noop() -> None:
+    return None
+
+
+def _nap() -> None:
+    time.sleep(0.001)
+
+
+def make_arms() -> dict[str, tuple[Callable[[], TaskManager], Callable[[], int]]]:
+    """Arm name -> (build a manager, count the spans it produced since the last call)."""
+    memory = InMemorySpanExporter()
+    simple = TracerProvider()
+    simple.add_span_processor(SimpleSpanProcessor(memory))
+    dropped = _DropExporter()
+    batch = TracerProvider()
+    batch_processor = BatchSpanProcessor(dropped, max_queue_size=100_000, max_export_batch_size=2048)
+    batch.add_span_processor(batch_processor)
+
+    def memory_count() -> int:
+        n = len(memory.get_finished_spans())
+        memory.clear()
+        return n
+
+    def dropped_count() -> int:
+        batch_processor.force_flush()
+        n, dropped.count = dropped.count, 0
+        return n
+
+    return {
+        "no observers": (lambda: TaskManager(4, observers=[]), lambda: 0),
+        "default, idle": (lambda: TaskManager(4), lambda: 0),
+        "SDK, simple": (lambda: TaskManager(4, observers=[TaskSpanObserver(simple)]), memory_count),
+        "SDK, batch": (lambda: TaskManager(4, observers=[TaskSpanObserver(batch)]), dropped_count),
+    }
+
+
+def run_once(build: Callable[[], TaskManager], fn: Callable[[], None], n: int) -> float:
+    """Seconds from the first submit until all ``n`` tasks are final."""
+    gc.collect()
+    with build() as tm:
+        start = time.perf_counter()
+        ids = [tm.submit(fn) for _ in range(n)]
+        tm.wait(ids)
+        elapsed = time.perf_counter() - start
+    return elapsed
+
+
+def bench(fn: Callable[[], None], n: int, rounds: int) -> dict[str, tuple[float, int]]:
+    arms = make_arms()
+    times: dict[str, list[float]] = {name: [] for name in arms}
+    spans: dict[str, int] = {}
+    for name, (build, count) in arms.items():  # warm-up round, not counted
+        run_once(build, fn, min(n, 1000))
+        count()
+    for _ in range(rounds):
+        for name, (build, count) in arms.items():
+            times[name].append(run_once(build, fn, n))
+            spans[name] = count()
+    return {name: (statistics.median(ts), spans[name]) for name, ts in times.items()}
+
+
+def table(title: str, results: dict[str, tuple[float, int]], n: int) -> str:
+    base = results["no observers"][0]
+    idle = results["default, idle"][0]
+    lines = [f"### {title}", "",
+             "| arm | median s | tasks/s | µs per task | vs no observers | vs default idle | spans |",
+             "|---|---:|---:|---:|---:|---:|---:|"]
+    for name, (seconds, spans) in results.items():
+        lines.append(f"| {name} | {seconds:.3f} | {n / seconds:,.0f} | {seconds / n * 1e6:.1f} | "
+                     f"{seconds / base:.2f}x | {seconds / idle:.2f}x | {spans} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=10_000)
+    parser.add_argument("--nap-tasks", type=int, default=2_000)
+    parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+
+    noop = bench(_noop, args.tasks, args.rounds)
+    nap = bench(_nap, args.nap_tasks, max(3, args.rounds // 2))
+    command = "  ".join([".venv/bin/python", "benchmarks/tracing.py", *sys.argv[1:]])
+    report = "\n\n".join([
+        "## Tracing overhead (benchmarks/tracing.py)",
+        f"Command: `{command}`  \nMachine: {platform.python_version()}, {os.cpu_count()} cores, "
+        f"TaskManager(max_workers=4); median of {args.rounds} interleaved rounds (nap: "
+        f"{max(3, args.rounds // 2)}).",
+        table(f"{args.tasks:,} no-op tasks", noop, args.tasks),
+        table(f"{args.nap_tasks:,} tasks of time.sleep(0.001)", nap, args.nap_tasks),
+    ])
+    print(report)
+    if args.out:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(report + "\n")
+
+
+if __name__ == "__main__":
+    main()
