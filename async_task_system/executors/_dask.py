@@ -93,6 +93,9 @@ class DaskExecutor(Executor):
         self._inflight: dict[str, distributed.Future] = {}  # key -> future of a started attempt
         self._closing = False
         self._closed = False
+        # Outcomes are fetched on the client's event loop, all at once; reporting them runs
+        # manager callbacks and user code, so it happens on this thread, never on the loop.
+        self._reports = ThreadPoolExecutor(1, thread_name_prefix="dask-executor-report")
         # Cancel broadcasts block on a round trip: one background thread sends them in order.
         self._control = ThreadPoolExecutor(1, thread_name_prefix="dask-executor-control")
         if not self._cluster_info().get("total_threads"):
@@ -165,7 +168,7 @@ class DaskExecutor(Executor):
             reporter.end(call, False, exc)
             return
         call.token.add_callback(lambda reason: self._cancel_remote(key, reason))
-        future.add_done_callback(lambda fut: self._finished(fut, call, reporter, ctx, scopes))
+        self._client.loop.add_callback(self._collect, future, call, reporter, ctx, scopes)
 
     def shutdown(self, wait: bool = True) -> None:
         """Take no new attempts; with ``wait``, return once every started one has ended.
@@ -195,13 +198,21 @@ class DaskExecutor(Executor):
         # Client caches the scheduler's identity and refreshes it periodically: a cheap read.
         return getattr(self._client, "_scheduler_identity", None) or {}
 
-    def _finished(self, future: distributed.Future, call: TaskCall, reporter: AttemptReporter,
-                  ctx: contextvars.Context, scopes: contextlib.ExitStack) -> None:
-        """Dask's done callback (its callback thread): fetch the outcome, end scopes, report."""
+    async def _collect(self, future: distributed.Future, call: TaskCall, reporter: AttemptReporter,
+                       ctx: contextvars.Context, scopes: contextlib.ExitStack) -> None:
+        """On the client's event loop: wait for the attempt and fetch its outcome (no thread blocks)."""
         try:
-            value, ok = future.result(), True
+            value, ok = await self._client.gather(future, asynchronous=True), True
         except BaseException as exc:  # noqa: BLE001 - the attempt's error, KilledWorker, cancelled
             value, ok = exc, False
+        try:
+            self._reports.submit(self._finished, future, call, reporter, ctx, scopes, ok, value)
+        except RuntimeError:  # interpreter exit: nobody is left to report to
+            pass
+
+    def _finished(self, future: distributed.Future, call: TaskCall, reporter: AttemptReporter,
+                  ctx: contextvars.Context, scopes: contextlib.ExitStack, ok: bool, value: Any) -> None:
+        """On the report thread: end the attempt's scopes and report its outcome to the manager."""
         try:
             if ok:
                 ctx.run(scopes.close)
@@ -219,7 +230,7 @@ class DaskExecutor(Executor):
                     self._closed = True
                 self._idle.notify_all()
             future.release()
-            if close:  # not from Dask's callback thread: closing waits on it
+            if close:  # not from the report thread: closing shuts it down
                 threading.Thread(target=self._close, name="dask-executor-close", daemon=True).start()
 
     def _cancel_remote(self, key: str, reason: str) -> None:
@@ -235,6 +246,7 @@ class DaskExecutor(Executor):
 
     def _close(self) -> None:
         self._control.shutdown(wait=False)
+        self._reports.shutdown(wait=False)
         if self._owns_client:
             with contextlib.suppress(Exception):
                 self._client.close()
