@@ -1,0 +1,103 @@
+"""What returns into the model's context is bounded, with a note on how to get the rest."""
+
+from __future__ import annotations
+
+from agent_helpers import BlockingWait, big_text, observations, slow_lookup
+
+
+def test_a_long_text_result_is_cut_and_can_be_paged_with_offset(make_agent) -> None:
+    agent = make_agent([
+        "t = submit_task('tool', 'big_text', {'size': 2500})\n"
+        "wait_for_tasks([t])\n"
+        "first = get_task_results([t])[t]\n"
+        "print(first[-200:])",
+        "second = get_task_results([t], offset=1000)[t]\n"
+        "third = get_task_results([t], offset=2000)[t]\n"
+        "print(third)",
+        "final_answer(first[:1000] + second[:1000] + third)",
+    ], tools=[big_text], max_result_chars=1000)
+
+    answer = agent.run("Get the whole text.")
+
+    assert answer == "".join(str(i % 10) for i in range(2500))
+    seen = observations(agent)
+    assert "[... cut: characters 0-1000 of 2500. get_task_results(['t1'], offset=1000) returns the next part; " \
+           "to pass the whole result to another task, use '$t1' in its args]" in seen[0]
+    assert "[... cut" not in seen[1]  # the last part comes whole, without a note
+
+
+def test_the_full_result_still_travels_to_a_dependent_task(make_agent) -> None:
+    agent = make_agent([
+        "t = submit_task('tool', 'big_text', {'size': 5000})\n"
+        "n = submit_task('tool', 'slow_lookup', {'key': '$' + t, 'delay': 0})\n"
+        "wait_for_tasks([n])\n"
+        "final_answer(len(get_task_results([n], offset=0)[n]))",
+    ], tools=[big_text, slow_lookup], max_result_chars=100_000)
+
+    assert agent.run("Pass it on.") == len("value-of-") + 5000
+
+
+def test_structured_results_reach_the_code_intact(make_agent) -> None:
+    from smolagents import tool
+
+    @tool
+    def rows(n: int) -> list:
+        """Make n rows.
+
+        Args:
+            n: how many
+        """
+        return [{"i": i} for i in range(n)]
+
+    agent = make_agent([
+        "t = submit_task('tool', 'rows', {'n': 500})\nwait_for_tasks(t)\nfinal_answer(get_task_results(t)[t])",
+    ], tools=[rows], max_result_chars=100)
+    assert agent.run("Rows.") == [{"i": i} for i in range(500)]
+
+
+def test_list_tasks_is_newest_first_and_bounded_with_a_note(make_agent) -> None:
+    agent = make_agent([
+        "ids = [submit_task('tool', 'slow_lookup', {'key': str(i), 'delay': 0}) for i in range(8)]\n"
+        "wait_for_tasks(ids)\n"
+        "print(list_tasks())\n"
+        "print(list_tasks(status='failed'))\n"
+        "print(list_tasks('finished', limit=2))",
+        "final_answer('listed')",
+    ], max_listed_tasks=3)
+
+    agent.run("Make a few tasks and list them.")
+
+    seen = observations(agent)[0]
+    assert "8 tasks, newest first (showing 3; list_tasks(status=...) to filter):\n" \
+           "t8 tool slow_lookup: completed in" in seen
+    assert "t6 tool slow_lookup" in seen and "t5 tool slow_lookup" not in seen
+    assert "No tasks with status 'failed'." in seen
+    assert "8 tasks, newest first (showing 2;" in seen
+
+
+def test_a_wait_longer_than_the_bound_is_cut_short_and_says_so(make_agent) -> None:
+    agent = make_agent([
+        "t = submit_task('tool', 'long_job', {'seconds': 30})\n"
+        "print(wait_for_tasks([t], max_wait_time=120))\n"
+        "print(sleep(60, reason='still waiting'))",
+        "final_answer('moved on')",
+    ], tools=[BlockingWait()], max_wait_seconds=0.3)
+
+    agent.run("Wait for the long job.")
+
+    seen = observations(agent)[0]
+    assert "0 finished, 1 unfinished" in seen
+    assert "running (1): t1 long_job running" in seen
+    assert "Stopped at the 0.3s limit per call (you asked max_wait_time=120); the unfinished tasks keep " \
+           "running: call wait_for_tasks again to keep waiting." in seen
+    assert "(still waiting) (cut to the 0.3s limit per call)" in seen
+    assert agent.last_run.wall_time < 20  # far below what was asked (120 s + 60 s)
+
+
+def test_the_smolagents_executor_timeout_is_off_and_our_bound_is_used(make_agent) -> None:
+    agent = make_agent(["final_answer(1)"])
+    assert agent.agent.python_executor.timeout_seconds is None
+    assert agent.board.limits.max_wait_seconds == 30.0
+    capped = make_agent(["final_answer(1)"], executor_kwargs={"timeout_seconds": 10})
+    assert capped.agent.python_executor.timeout_seconds == 10
+    assert capped.board.limits.max_wait_seconds == 8.0
