@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import pytest
-from dask_jobs import fail, wait_for_cancel, wait_for_file, whoami
+from dask_jobs import fail, stamp, wait_for_cancel, wait_for_file, whoami
 
 from async_task_system import InvalidArgumentError, TaskManager, TaskStatus
 from async_task_system.executors import DaskExecutor
@@ -114,3 +115,29 @@ def test_bad_targets_are_refused_with_what_is_accepted(monkeypatch):
 def test_an_unreachable_scheduler_is_reported_clearly():
     with pytest.raises(InvalidArgumentError, match="could not reach the Dask scheduler"):
         DaskExecutor("tcp://127.0.0.1:9", trace_endpoint=None, connect_timeout=1)
+
+
+def _until(predicate, timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_capacity_follows_workers_joining_and_leaving(dask_cluster, dask_client):
+    cluster, _ = dask_cluster
+    executor = DaskExecutor(dask_client, trace_endpoint=None)
+    try:
+        cluster.scale(3)
+        dask_client.wait_for_workers(3, timeout=60)
+        assert _until(lambda: executor.capacity == 6)
+        with TaskManager(max_workers=8, executor=executor) as tm:
+            ids = [tm.submit(stamp, (str(i), 1.0)) for i in range(6)]
+            assert not tm.wait(ids, timeout=60).not_done
+            starts = [tm.result(t)[1] for t in ids]
+        assert max(starts) - min(starts) < 0.8  # all six ran at once, on the third worker's threads too
+    finally:
+        cluster.scale(2)
+    assert _until(lambda: executor.capacity == 4)
