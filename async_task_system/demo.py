@@ -255,7 +255,7 @@ _BATCH_STEPS = (
     _code(
         "The 10 files are independent, and each one goes clean -> analyze -> chart. I submit all 30 tasks "
         "now, chaining each file's stages with '$<id>' placeholders so every stage starts as soon as its "
-        "input is ready, then wait for the charts.",
+        "input is ready, then wait for the charts and collect them.",
         """
 files = [f"data/sales_{i:02d}.csv" for i in range(1, 11)]
 charts = {}
@@ -264,13 +264,14 @@ for path in files:
     analysis = submit_task("tool", "analyze_data", {"data": "$" + cleaned})
     charts[path] = submit_task("tool", "make_chart", {"analysis": "$" + analysis})
 print(wait_for_tasks(list(charts.values()), max_wait_time=25))
+results = get_task_results(list(charts.values()))
+made = [results[charts[path]] for path in files]
+print([(c["chart"], c["trend"], c["mean"]) for c in made])
 """,
     ),
     _code(
-        "All charts are done. I collect them and summarise the trends.",
+        "All 10 charts are made. I summarise the trends.",
         """
-results = get_task_results(list(charts.values()))
-made = [results[charts[path]] for path in files]
 rising = [c["path"] for c in made if c["trend"] == "up"]
 best = max(made, key=lambda c: c["mean"])
 final_answer(f"Made {len(made)} charts ({made[0]['chart']} ... {made[-1]['chart']}). "
@@ -288,12 +289,13 @@ sources = ["sales_db", "weather_api", "survey_csv", "news_feed"]
 fetches = [submit_task("tool", "fetch_source", {"source": s}) for s in sources]
 merged = submit_task("tool", "merge_datasets", {"parts": ["$" + t for t in fetches]})
 print(wait_for_tasks([merged], max_wait_time=25))
+data = get_task_results([merged])[merged]
+print(data)
 """,
     ),
     _code(
         "The merge is done; I report the totals.",
         """
-data = get_task_results([merged])[merged]
 totals = ", ".join(f"{region} {value}" for region, value in data["totals"].items())
 final_answer(f"Merged {len(data['sources'])} sources. Totals: {totals}. Top region: {data['top_region']}.")
 """,
@@ -309,13 +311,15 @@ regions = ["north", "south", "east", "west"]
 studies = {r: submit_task("agent", "market_analyst", {"task": f"Summarise sales in the {r} region."}) for r in regions}
 review = submit_task("agent", "risk_analyst", {"task": "Rate the supply risk of the north, south, east and west regions."})
 print(wait_for_tasks(list(studies.values()) + [review], max_wait_time=25))
+answers = get_task_results(list(studies.values()) + [review])
+print(answers)
 """,
     ),
     _code(
         "All five sub-agents answered. I combine their reports.",
         """
-answers = get_task_results(list(studies.values()) + [review])
-lines = [str(answers[studies[r]]) for r in regions] + ["Risk: " + str(answers[review])]
+last_line = lambda answer: str(answer).strip().splitlines()[-1]
+lines = [last_line(answers[studies[r]]) for r in regions] + ["Risk: " + last_line(answers[review])]
 final_answer("\\n".join(lines))
 """,
     ),

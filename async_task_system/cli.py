@@ -1,0 +1,248 @@
+"""``async-agent``: run an AsyncAgent from the command line, watch its tasks live, read the summary.
+
+    async-agent demo [--scenario all|batch|gather|composite]   the three demo scenarios
+    async-agent run "task"                                      the demo tools, on your model
+    async-agent serve ...                                       the REST task service (extra: server)
+
+The model comes from ``--model-id/--api-base/--api-key`` or ``.env`` (``MODEL_ID``, ``API_KEY``,
+``BASE_URL``) through LiteLLM; without one, a scripted demo model plays the scenario's script and
+says so on screen. ``--dask-scheduler`` (or ``DASK_SCHEDULER_ADDRESS``) runs the tasks on Dask.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+__all__ = ["main", "TaskTable"]
+
+_STATUS_STYLE = {"pending": "yellow", "waiting": "magenta", "running": "bold cyan", "completed": "green",
+                 "failed": "bold red", "timeout": "red", "cancelled": "dim"}
+_BOARD_ROWS = 14
+
+
+class TaskTable:
+    """A rich renderable: the manager's tasks as a table, read afresh at every refresh."""
+
+    def __init__(self, task_manager: Any, title: str, rows: int = _BOARD_ROWS) -> None:
+        self.task_manager = task_manager
+        self.title = title
+        self.rows = rows
+        self.started = time.monotonic()
+
+    def __rich__(self) -> Any:
+        from rich.table import Table
+        from rich.text import Text
+
+        tasks = sorted(self.task_manager.tasks(), key=lambda t: t.created_at)
+        counts: dict[str, int] = {}
+        for info in tasks:
+            counts[info.status.value] = counts.get(info.status.value, 0) + 1
+        order = {"running": 0, "pending": 1, "waiting": 2}
+        shown = sorted(tasks, key=lambda t: (order.get(t.status.value, 3), -t.created_at))[: self.rows]
+        shown.sort(key=lambda t: t.created_at)
+        elapsed = time.monotonic() - self.started
+        table = Table(title=f"{self.title}  ({elapsed:.1f}s)", title_justify="left", expand=False)
+        for column, justify, width in (("task", "left", 4), ("type", "left", 5), ("name", "left", 14),
+                                       ("status", "left", 9), ("waited", "right", 6), ("ran", "right", 6)):
+            table.add_column(column, justify=justify, no_wrap=True, min_width=width)
+        table.add_column("result / error", min_width=8)  # the one column that shrinks to fit
+        now = time.time()
+        for info in shown:
+            ran = info.run_time if info.run_time is not None else (
+                now - info.started_at if info.started_at is not None else None)
+            waited = info.queue_wait if info.queue_wait is not None else (
+                None if info.done else now - info.created_at)
+            if info.status.value == "completed":
+                detail = _short(info.result)
+            else:
+                detail = _short(info.error or info.reason) if info.done else ""
+            table.add_row(info.id, str(info.metadata.get("task_type", "")), info.name,
+                          f"[{_STATUS_STYLE.get(info.status.value, '')}]{info.status.value}[/]",
+                          _secs(waited), _secs(ran), Text(detail, no_wrap=True, overflow="ellipsis"))
+        hidden = len(tasks) - len(shown)
+        summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no tasks yet"
+        table.caption = f"{len(tasks)} tasks: {summary}" + (f"  ({hidden} finished not shown)" if hidden else "")
+        return table
+
+
+def _secs(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}s"
+
+
+def _short(value: Any, size: int = 40) -> str:
+    text = " ".join(str(value).split())
+    return text if len(text) <= size else text[: size - 3] + "..."
+
+
+def _summary_table(run: Any) -> Any:
+    """The run's figures (an ``AsyncAgent.last_run``) as a two-column table."""
+    from rich.table import Table
+
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(run.status_counts().items())) or "none"
+    table = Table(title="Run summary", title_justify="left", show_header=False)
+    table.add_column("what")
+    table.add_column("value", justify="right")
+    table.add_row("tasks", f"{len(run.tasks)} ({counts})")
+    table.add_row("wall time", f"{run.wall_time:.1f}s")
+    table.add_row("the same tasks one after another", f"{run.sequential_time:.1f}s")
+    table.add_row("model calls", f"{run.model_calls} ({run.sub_agent_usage.model_calls} by sub-agents)")
+    table.add_row("tokens (input / output)", f"{run.input_tokens} / {run.output_tokens}")
+    if run.unfinished_at_end:
+        table.add_row(f"unfinished at the end ({run.unfinished_policy})", ", ".join(run.unfinished_at_end))
+    return table
+
+
+# ----------------------------------------------------------------- commands
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="async-agent", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", metavar="{demo,run,serve}", required=True)
+
+    def agent_options(sub: argparse.ArgumentParser) -> None:
+        model = sub.add_argument_group("model (default: .env, else the scripted demo model)")
+        model.add_argument("--model-id", help="LiteLLM model id, e.g. openai/gpt-4o-mini (env MODEL_ID)")
+        model.add_argument("--api-base", help="the API's base URL (env BASE_URL)")
+        model.add_argument("--api-key", help="the API key (env API_KEY; better kept in .env). Never stored.")
+        model.add_argument("--env-file", help="read this file instead of looking for .env")
+        sub.add_argument("--max-workers", type=int, default=4, help="tasks run at once (default 4)")
+        sub.add_argument("--dask-scheduler", default=os.environ.get("DASK_SCHEDULER_ADDRESS"), metavar="ADDRESS",
+                         help="run the tasks on this Dask scheduler, e.g. tcp://127.0.0.1:8786 "
+                              "(env DASK_SCHEDULER_ADDRESS)")
+        sub.add_argument("--delay", type=float, default=1.0, help="seconds each demo tool call takes (default 1)")
+        sub.add_argument("--think", type=float, default=0.3,
+                         help="seconds per call of the scripted demo model (default 0.3)")
+        sub.add_argument("--quiet", action="store_true", help="hide the agent's step log (code and observations)")
+
+    demo = commands.add_parser("demo", help="run the demo scenarios (a real model from .env, or the scripted one)")
+    demo.add_argument("--scenario", default="all", choices=["all", "batch", "gather", "composite"])
+    agent_options(demo)
+    run = commands.add_parser("run", help="run one task with the demo tools and managed agents on your model")
+    run.add_argument("task", help="what the agent should do")
+    run.add_argument("--scenario", default="gather", choices=["batch", "gather", "composite"],
+                     help="the script the scripted model plays when no model is configured (default gather)")
+    agent_options(run)
+    commands.add_parser("serve", help="the REST task service; `async-agent serve --help` for its options",
+                        add_help=False)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``async-agent`` console script; returns the exit code."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["serve"]:
+        return _serve(argv[1:])
+    args = _parser().parse_args(argv)
+    os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    try:
+        return _demo(args, console) if args.command == "demo" else _run(args, console)
+    except KeyboardInterrupt:
+        console.print("[red]interrupted[/red]")
+        return 130
+
+
+def _serve(argv: list[str]) -> int:
+    try:
+        from .server.cli import main as serve_main
+    except ImportError as exc:
+        print(f"async-agent serve needs the server extra ({exc}); install it with:\n"
+              f'    pip install "async_task_system[server]"', file=sys.stderr)
+        return 2
+    return int(serve_main(argv) or 0)
+
+
+def _model(args: argparse.Namespace, console: Any) -> Any:
+    from .demo import load_model
+
+    model = load_model(args.env_file, model_id=args.model_id, api_base=args.api_base, api_key=args.api_key)
+    if model is None:
+        from rich.panel import Panel
+
+        console.print(Panel(
+            "No model configured (no MODEL_ID in .env or the environment, no --model-id), so a "
+            "[bold]scripted demo model[/bold] plays the part: it replies with the code a model would "
+            "write for this scenario. No LLM is called; the tools and tasks are real.\n"
+            "To use a real model: cp .env.example .env and fill in MODEL_ID, API_KEY, BASE_URL.",
+            title="scripted demo model", border_style="yellow"))
+    else:
+        console.print(f"Model: [bold]{model.model_id}[/bold] via LiteLLM")
+    return model
+
+
+def _demo(args: argparse.Namespace, console: Any) -> int:
+    from .demo import SCENARIOS
+
+    model = _model(args, console)
+    names = list(SCENARIOS) if args.scenario == "all" else [args.scenario]
+    for name in names:
+        scenario = SCENARIOS[name]
+        tools = scenario.tools(args.delay)
+        managed = scenario.managed_agents(model, delay=args.delay, think=args.think)
+        agent_model = model or scenario.demo_model(delay=args.think)
+        if not _run_agent(console, args, scenario.title, scenario.task, tools, managed, agent_model):
+            return 1
+    return 0
+
+
+def _run(args: argparse.Namespace, console: Any) -> int:
+    from .demo import SCENARIOS, all_tools
+
+    model = _model(args, console)
+    if model is None:
+        console.print(f"The scripted model cannot read your task: it plays the '{args.scenario}' scenario "
+                      f"(--scenario) whatever the task says.")
+    tools = all_tools(args.delay)
+    managed = SCENARIOS["composite"].managed_agents(model, delay=args.delay, think=args.think)
+    agent_model = model or SCENARIOS[args.scenario].demo_model(delay=args.think)
+    return 0 if _run_agent(console, args, "async-agent run", args.task, tools, managed, agent_model) else 1
+
+
+def _executor(args: argparse.Namespace) -> Any:
+    if not args.dask_scheduler:
+        return None
+    try:
+        from .executors import DaskExecutor
+    except ImportError as exc:
+        raise SystemExit(f"--dask-scheduler needs the dask extra ({exc}); install it with:\n"
+                         f'    pip install "async_task_system[dask]"') from None
+    return DaskExecutor(args.dask_scheduler)
+
+
+def _run_agent(console: Any, args: argparse.Namespace, title: str, task: str, tools: list[Any],
+               managed: list[Any], model: Any) -> bool:
+    """Run one task with a live task table; print the answer and the summary. True if it answered."""
+    from rich.live import Live
+    from rich.panel import Panel
+    from smolagents.monitoring import AgentLogger, LogLevel
+
+    from .agent import create_async_agent
+
+    console.rule(f"[bold]{title}")
+    console.print(f"[bold]Task:[/bold] {task}")
+    logger = AgentLogger(level=LogLevel.OFF if args.quiet else LogLevel.INFO, console=console)
+    agent = create_async_agent(tools=tools, managed_agents=managed, model=model, max_workers=args.max_workers,
+                               executor=_executor(args), logger=logger)
+    with agent:
+        board = TaskTable(agent.task_manager, title)
+        try:
+            with Live(board, console=console, refresh_per_second=4):
+                answer = agent.run_with_async_guidance(task)
+            if not console.is_terminal:
+                console.line()  # off a terminal, Live prints its last frame without a line end
+        except Exception as exc:  # a model or API failure ends this run, not the program
+            console.print(f"[bold red]The run failed:[/bold red] {type(exc).__name__}: {exc}")
+            return False
+        console.print(Panel(str(answer), title="Final answer", border_style="green"))
+        console.print(_summary_table(agent.last_run))
+    return True
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
