@@ -89,6 +89,9 @@ def setup_tracing(
     ``set_global``: also make the provider OpenTelemetry's global one (OpenTelemetry allows
     that once per process; task spans and smolagents follow this provider either way).
 
+    Model classes defined outside smolagents (such as ``async_task_system.testing.ScriptedModel``
+    or your own) get LLM spans too, if they exist when this is called.
+
     Safe to call again: the same settings return the same provider; different settings
     flush the previous provider, build a new one and move smolagents and the task spans to
     it. Returns the OpenTelemetry SDK ``TracerProvider``.
@@ -123,6 +126,7 @@ def setup_tracing(
         if instrumentor_class is not None:
             _instrumentor = instrumentor_class()
             _instrumentor.instrument(tracer_provider=provider)
+            _instrument_other_models(_instrumentor)
         _config, _provider = config, provider
     if previous is not None:
         previous.force_flush()
@@ -153,6 +157,39 @@ def _uninstrument() -> None:
     if _instrumentor is not None:
         _instrumentor.uninstrument()  # a singleton: it must be undone before instrumenting again
         _instrumentor = None
+
+
+def _instrument_other_models(instrumentor: Any) -> None:
+    """LLM spans for ``Model`` classes defined outside smolagents (``ScriptedModel``, your own).
+
+    The smolagents instrumentor wraps ``generate`` only of the classes smolagents exports.
+    This wraps, with the instrumentor's own wrapper, every other subclass that exists now
+    and defines ``generate``; ``uninstrument()`` restores them with the rest. Best effort:
+    if the instrumentor's internals differ, those models just have no LLM spans.
+    """
+    try:
+        import wrapt
+        from openinference.instrumentation.smolagents._wrappers import _ModelWrapper
+        from smolagents.models import Model
+
+        originals = instrumentor._original_model_generate_methods
+        tracer = instrumentor._tracer
+    except (ImportError, AttributeError):  # pragma: no cover - another instrumentor version
+        return
+    if originals is None:  # pragma: no cover
+        return
+    pending, seen = [Model], set()
+    while pending:
+        for cls in pending.pop().__subclasses__():
+            if cls in seen:
+                continue
+            seen.add(cls)
+            pending.append(cls)
+            own = cls.__dict__.get("generate")
+            if own is None or cls in originals or isinstance(own, wrapt.ObjectProxy):
+                continue
+            originals[cls] = own
+            cls.generate = wrapt.FunctionWrapper(own, _ModelWrapper(tracer=tracer))
 
 
 def _global_is_unset() -> bool:
