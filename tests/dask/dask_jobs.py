@@ -78,3 +78,42 @@ def traced_work(label: str) -> dict[str, Any]:
     with trace.get_tracer("dask-tests").start_as_current_span(f"tool work {label}"):
         return {"pid": os.getpid(), "session.id": context.get_value("session.id"),
                 "user.id": context.get_value("user.id")}
+
+
+def where_am_i_tool():
+    """A smolagents tool reporting the process it runs in (built here so the module imports without smolagents)."""
+    from smolagents import Tool
+
+    class WhereAmI(Tool):
+        name = "where_am_i"
+        description = "Says which process ran it."
+        inputs = {"label": {"type": "string", "description": "any label"}}
+        output_type = "object"
+
+        def forward(self, label: str) -> dict:
+            return {"label": label, "pid": os.getpid()}
+
+    return WhereAmI()
+
+
+def locked_tool():
+    """A smolagents tool that keeps a threading.Lock: it cannot travel to a worker."""
+    import threading
+
+    from smolagents import Tool
+
+    class LockedLookup(Tool):
+        name = "locked_lookup"
+        description = "Looks something up, guarded by a lock."
+        inputs = {"query": {"type": "string", "description": "what to look up"}}
+        output_type = "string"
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.guard = threading.Lock()
+
+        def forward(self, query: str) -> str:
+            with self.guard:
+                return query
+
+    return LockedLookup()

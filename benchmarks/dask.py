@@ -1,0 +1,157 @@
+"""Dask benchmark: the same TaskManager on threads and on a Dask process cluster, side by side.
+
+    .venv/bin/python benchmarks/dask.py [--noop 500] [--sleepers 64] [--rounds 3] [--out PATH]
+
+Arms (each run in this one process, interleaved, median of ``--rounds``):
+1. per-task overhead: ``--noop`` no-op tasks through TaskManager(max_workers=4) on a thread pool
+   and on a LocalCluster of 2 worker processes x 2 threads (plus raw ``Client.submit`` for scale);
+2. ``--sleepers`` tasks of 0.5 s: 4 threads against 2 workers x 2 threads (ideal: n/4 x 0.5 s);
+3. CPU-bound pure-Python tasks: what processes buy over GIL-bound threads (2 cores here).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+# This file is named dask.py: keep its directory off sys.path so "import dask" finds the library.
+_here = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
+
+import argparse  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
+
+from distributed import Client, LocalCluster, wait  # noqa: E402
+
+from async_task_system import TaskManager  # noqa: E402
+from async_task_system.executors import DaskExecutor  # noqa: E402
+
+
+def noop() -> None:
+    return None
+
+
+def nap(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+def spin(n: int) -> int:
+    """Pure-Python CPU work: holds the GIL."""
+    total = 0
+    for i in range(n):
+        total += i * i % 7
+    return total
+
+
+def run_manager(make: Callable[[], TaskManager], fn: Callable, args: tuple, n: int) -> float:
+    tm = make()
+    try:
+        start = time.perf_counter()
+        ids = [tm.submit(fn, args) for _ in range(n)]
+        tm.wait(ids)
+        elapsed = time.perf_counter() - start
+        failed = [i for i in ids if tm.get(i).status.value != "completed"]
+        if failed:
+            raise RuntimeError(f"{len(failed)} tasks did not complete, e.g. {tm.get(failed[0])}")
+        return elapsed
+    finally:
+        tm.shutdown(wait=True)
+
+
+def run_raw_dask(client: Client, n: int) -> float:
+    start = time.perf_counter()
+    futures = [client.submit(noop, pure=False) for _ in range(n)]
+    wait(futures)
+    return time.perf_counter() - start
+
+
+def median(samples: list[float]) -> float:
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--noop", type=int, default=500)
+    parser.add_argument("--sleepers", type=int, default=64)
+    parser.add_argument("--cpu-tasks", type=int, default=16)
+    parser.add_argument("--cpu-loop", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--out", default=os.path.join(_here, "results", "dask.md"))
+    opts = parser.parse_args()
+
+    cluster = LocalCluster(n_workers=2, threads_per_worker=2, processes=True, dashboard_address=":0",
+                           silence_logs=50)
+    client = Client(cluster)
+    client.wait_for_workers(2)
+    executor_for_runs: list[DaskExecutor] = []
+
+    def threads() -> TaskManager:
+        return TaskManager(max_workers=4, max_unfinished=100_000, observers=[])
+
+    def on_dask() -> TaskManager:
+        executor = DaskExecutor(client, trace_endpoint=None)
+        executor_for_runs.append(executor)
+        return TaskManager(max_workers=4, max_unfinished=100_000, executor=executor, observers=[])
+
+    # Warm up: imports and pickling paths on the workers.
+    run_manager(on_dask, noop, (), 20)
+    run_manager(threads, noop, (), 20)
+
+    noop_threads, noop_dask, noop_raw = [], [], []
+    cpu_threads, cpu_dask = [], []
+    for _ in range(opts.rounds):
+        noop_threads.append(run_manager(threads, noop, (), opts.noop))
+        noop_dask.append(run_manager(on_dask, noop, (), opts.noop))
+        noop_raw.append(run_raw_dask(client, opts.noop))
+        cpu_threads.append(run_manager(threads, spin, (opts.cpu_loop,), opts.cpu_tasks))
+        cpu_dask.append(run_manager(on_dask, spin, (opts.cpu_loop,), opts.cpu_tasks))
+    sleep_threads = run_manager(threads, nap, (0.5,), opts.sleepers)
+    sleep_dask = run_manager(on_dask, nap, (0.5,), opts.sleepers)
+    ideal = opts.sleepers / 4 * 0.5
+
+    client.close()
+    cluster.close()
+
+    n = opts.noop
+    per = {name: median(s) / n * 1e3 for name, s in
+           (("threads", noop_threads), ("dask", noop_dask), ("raw", noop_raw))}
+    lines = [
+        "# Dask executor benchmark",
+        "",
+        f"Command: `.venv/bin/python benchmarks/dask.py --noop {opts.noop} --sleepers {opts.sleepers} "
+        f"--cpu-tasks {opts.cpu_tasks} --cpu-loop {opts.cpu_loop} --rounds {opts.rounds}`",
+        f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}; "
+        "LocalCluster(n_workers=2, threads_per_worker=2, processes=True) in the same machine; "
+        "TaskManager(max_workers=4) for both arms; medians of the rounds.",
+        "",
+        "| arm | threads (4) | Dask (2 workers x 2 threads) | Dask / threads |",
+        "|---|---|---|---|",
+        f"| {n} no-op tasks, wall | {median(noop_threads):.3f} s | {median(noop_dask):.3f} s | "
+        f"{median(noop_dask) / median(noop_threads):.1f}x |",
+        f"| per-task overhead | {per['threads']:.3f} ms | {per['dask']:.3f} ms | "
+        f"{per['dask'] / per['threads']:.1f}x |",
+        f"| {opts.sleepers} tasks of 0.5 s, wall (ideal {ideal:.1f} s) | {sleep_threads:.2f} s | "
+        f"{sleep_dask:.2f} s | {sleep_dask / sleep_threads:.3f}x |",
+        f"| {opts.cpu_tasks} CPU-bound pure-Python tasks, wall | {median(cpu_threads):.2f} s | "
+        f"{median(cpu_dask):.2f} s | {median(cpu_dask) / median(cpu_threads):.2f}x |",
+        "",
+        f"For scale: {n} raw `Client.submit(noop, pure=False)` + `wait` take {median(noop_raw):.3f} s "
+        f"({per['raw']:.3f} ms per task, with Dask's own queue full, no manager).",
+        "",
+        f"Raw samples (s): no-op threads {[round(x, 3) for x in noop_threads]}, "
+        f"no-op Dask {[round(x, 3) for x in noop_dask]}, raw Dask {[round(x, 3) for x in noop_raw]}, "
+        f"CPU threads {[round(x, 2) for x in cpu_threads]}, CPU Dask {[round(x, 2) for x in cpu_dask]}.",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    os.makedirs(os.path.dirname(opts.out), exist_ok=True)
+    with open(opts.out, "w") as f:
+        f.write(text)
+
+
+if __name__ == "__main__":
+    main()
