@@ -1,0 +1,58 @@
+"""The guidance is short, says what its docstring says, and names only real tools."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import re
+
+import pytest
+
+from async_task_system import TaskManager
+from async_task_system.agent import GUIDANCE, TaskBoard, TaskRegistry, guidance_for, task_tools
+from async_task_system.agent import _guidance
+
+
+@pytest.fixture(scope="module")
+def encoding():
+    """tiktoken's cl100k_base from the copy litellm ships (no download)."""
+    tiktoken = pytest.importorskip("tiktoken")
+    spec = importlib.util.find_spec("litellm")  # its location only: importing litellm takes seconds
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("litellm (which bundles the tokenizer files) is not installed")
+    bundled = os.path.join(spec.submodule_search_locations[0], "litellm_core_utils", "tokenizers")
+    os.environ.setdefault("TIKTOKEN_CACHE_DIR", bundled)
+    try:
+        return tiktoken.get_encoding("cl100k_base")
+    except Exception as exc:  # pragma: no cover - depends on the installed litellm
+        pytest.skip(f"no offline cl100k_base: {exc}")
+
+
+def test_the_token_counts_in_the_docstring_are_the_real_ones(encoding) -> None:
+    doc = _guidance.__doc__
+    claimed = [int(n) for n in re.findall(r"(\d+) tokens", doc)] + [int(re.search(r"(\d+) with the line", doc)[1])]
+    tm = TaskManager(1)
+    try:
+        tools_text = "\n\n".join(t.to_code_prompt() for t in task_tools(TaskBoard(tm, TaskRegistry())))
+    finally:
+        tm.shutdown()
+    actual = [len(encoding.encode(GUIDANCE)), len(encoding.encode(tools_text)),
+              len(encoding.encode(guidance_for("cancel")))]
+    assert claimed == actual
+    assert actual[0] < 200
+
+
+def test_every_tool_the_guidance_names_exists() -> None:
+    tm = TaskManager(1)
+    try:
+        names = {t.name for t in task_tools(TaskBoard(tm, TaskRegistry()))}
+    finally:
+        tm.shutdown()
+    called = set(re.findall(r"(\w+)\(", GUIDANCE))
+    assert called <= names, called - names
+    assert {"submit_task", "wait_for_tasks", "get_task_results"} <= called
+
+
+@pytest.mark.parametrize("policy, words", [("cancel", "are cancelled"), ("wait", "waits for"), ("keep", "keep running")])
+def test_the_guidance_tells_the_model_the_unfinished_task_policy(policy: str, words: str) -> None:
+    assert words in guidance_for(policy).splitlines()[-1]
