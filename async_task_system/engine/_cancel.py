@@ -12,7 +12,7 @@ import contextvars
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..errors import TaskCancelledError
 
@@ -103,8 +103,7 @@ class CancelToken:
         return f"<CancelToken {state}>"
 
 
-@dataclass(frozen=True, slots=True)
-class TaskContext:
+class TaskContext(NamedTuple):
     """What a running callable can learn about the task it runs as."""
 
     task_id: str

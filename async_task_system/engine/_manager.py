@@ -166,6 +166,7 @@ class TaskManager:
                 f"executor must be an async_task_system.executors.Executor, got {type(executor).__name__}"
             )
         self.executor = executor
+        self._executor_checks = type(executor).check is not Executor.check
         if observers is None:
             from ..tracing import default_observers
 
@@ -224,13 +225,15 @@ class TaskManager:
         """
         if not callable(fn):
             raise InvalidArgumentError(f"fn must be callable, got {type(fn).__name__} {fn!r}")
-        if isinstance(args, (str, bytes, Mapping)) or not isinstance(args, (tuple, list)):
+        if type(args) is not tuple and (isinstance(args, (str, bytes, Mapping)) or not isinstance(args, list)):
             raise InvalidArgumentError(
                 f"args must be a tuple or list of positional arguments, got {type(args).__name__} {args!r}"
             )
         if kwargs is None:
             kwargs = {}
-        elif not isinstance(kwargs, Mapping) or not all(isinstance(k, str) for k in kwargs):
+        elif (type(kwargs) is not dict and not isinstance(kwargs, Mapping)) or not all(
+            type(k) is str for k in kwargs
+        ):
             raise InvalidArgumentError(f"kwargs must be a dict with str keys, got {kwargs!r}")
         if name is None:
             name = getattr(fn, "__name__", None) or type(fn).__name__
@@ -247,7 +250,8 @@ class TaskManager:
         if args or kwargs:
             refs = find_references(args, kwargs, self.id_prefix)
             deps += [ref for ref in sorted(refs) if ref not in deps]
-        self.executor.check(fn, tuple(args), dict(kwargs))
+        if self._executor_checks:
+            self.executor.check(fn, tuple(args), dict(kwargs))
         context = contextvars.copy_context() if self.propagate_context else None
 
         effects: list[_Effect] = []
