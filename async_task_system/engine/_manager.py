@@ -8,7 +8,6 @@ import heapq
 import itertools
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal, NamedTuple
 
@@ -24,6 +23,7 @@ from ..errors import (
 from ._call import Executor, TaskCall, TaskObserver
 from ._cancel import CancelToken
 from ._placeholders import find_references, resolve
+from ._retention import Retention
 from ._record import FINAL_STATES, TaskError, TaskEvent, TaskInfo, TaskStatus
 from ._retry import Backoff, ExponentialBackoff, RetryOn, should_retry
 from ._stats import Samples
@@ -182,8 +182,7 @@ class TaskManager:
         self._ready: list[tuple[int, int, _Task]] = []  # heap of (-priority, seq, task)
         self._parked: dict[str, list[tuple[int, int, _Task]]] = {}  # ready, but over their name limit
         self._timers: list[tuple[float, int, str, _Task, int]] = []  # (due, seq, kind, task, attempt)
-        self._finished: deque[_Task] = deque()  # retained final records, oldest first
-        self._prune_at = 0  # scan _finished again only once it is longer than this
+        self._retention = Retention(self.max_finished, self.result_ttl, lambda t: self._tasks.pop(t.id, None))
         self._running_slots = 0
         self._running_by_name: dict[str, int] = {}
         self._abandoned = 0  # threads still running an attempt whose task already ended
@@ -397,7 +396,7 @@ class TaskManager:
     def get_statistics(self) -> dict[str, Any]:
         """Counts per status (they add up to ``total``), ``queued``, ``running`` and latency percentiles."""
         with self._lock:
-            self._prune(time.monotonic())
+            self._retention.prune(time.monotonic())
             stats: dict[str, Any] = {status.value: count for status, count in self._counts.items()}
             stats.update(
                 total=self._submitted,
@@ -641,8 +640,7 @@ class TaskManager:
                 task.callbacks = []
             # Free what the record no longer needs; the result stays until read or expired.
             task.fn = task.args = task.kwargs = task.context = None
-            self._finished.append(task)
-        self._prune(time.monotonic())
+            self._retention.add(task, task.finished_mono)
         if self._closing and self._unfinished == 0:
             effects.append(self._close)
 
@@ -683,11 +681,11 @@ class TaskManager:
                     if self._timers and self._timers[0][0] <= now:
                         break
                     wait = None if not self._timers else self._timers[0][0] - now
-                    if self.result_ttl is not None and self._finished:
-                        ttl_wait = self._finished[0].finished_mono + self.result_ttl - now
-                        wait = ttl_wait if wait is None else min(wait, ttl_wait)
+                    expiry = self._retention.next_expiry()
+                    if expiry is not None:
+                        wait = expiry - now if wait is None else min(wait, expiry - now)
                         if wait <= 0:
-                            self._prune(now)
+                            self._retention.prune(now)
                             continue
                     self._timer_cv.wait(wait)
                 while self._timers and self._timers[0][0] <= now:
@@ -701,28 +699,6 @@ class TaskManager:
                         self._make_ready(task)  # the retry's backoff is over
                 self._dispatch(effects)
             self._run(effects)
-
-    def _prune(self, now: float) -> None:
-        """Forget finished records: past ``max_finished`` those already read, past ``result_ttl`` all."""
-        finished = self._finished
-        ttl = self.result_ttl
-        while finished and ttl is not None and now - finished[0].finished_mono >= ttl:
-            self._forget(finished.popleft())
-        if len(finished) <= max(self.max_finished, self._prune_at):
-            return  # scan in batches: amortised O(1) per task
-        excess = len(finished) - self.max_finished
-        kept: deque[_Task] = deque()
-        for task in finished:
-            if excess > 0 and task.result_read:
-                self._forget(task)
-                excess -= 1
-            else:
-                kept.append(task)
-        self._finished = kept
-        self._prune_at = len(kept) + max(1, self.max_finished // 10)
-
-    def _forget(self, task: _Task) -> None:
-        self._tasks.pop(task.id, None)
 
     def _close(self) -> None:
         with self._lock:
