@@ -230,6 +230,8 @@ def _run_agent(console: Any, args: argparse.Namespace, title: str, task: str, to
     agent = create_async_agent(tools=tools, managed_agents=managed, model=model, max_workers=args.max_workers,
                                executor=_executor(args), logger=logger)
     with agent:
+        console.print(f"[bold]Tasks run on:[/bold] {agent.task_manager.executor.describe()}, "
+                      f"{agent.task_manager.max_workers} at a time")
         board = TaskTable(agent.task_manager, title)
         try:
             with Live(board, console=console, refresh_per_second=4):

@@ -83,6 +83,20 @@ def test_run_plays_the_chosen_script_and_says_the_model_is_scripted(tmp_path: Pa
     assert summary_figures(out)["tasks"] == "30 (30 completed)"
 
 
+@pytest.mark.slow
+def test_dask_scheduler_option_runs_the_tasks_on_the_cluster(tmp_path: Path) -> None:
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=4, processes=False, protocol="tcp://",
+                                  dashboard_address=":0") as cluster:
+        proc = async_agent(["demo", "--scenario", "gather", "--delay", "0.2", "--think", "0.02", "--quiet"], tmp_path,
+                           env={"DASK_SCHEDULER_ADDRESS": cluster.scheduler_address})
+        transitions = cluster.scheduler.transition_counter
+    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
+    assert f"Tasks run on: DaskExecutor(scheduler='{cluster.scheduler_address}'" in proc.stdout
+    assert summary_figures(proc.stdout)["tasks"] == "5 (5 completed)"
+    assert transitions >= 5 * 3  # the scheduler moved the five tasks through released -> waiting -> processing -> ...
+
+
 def test_bad_scenario_is_refused_with_the_choices(tmp_path: Path) -> None:
     proc = async_agent(["demo", "--scenario", "nope"], tmp_path, timeout=60)
     assert proc.returncode == 2
