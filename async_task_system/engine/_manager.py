@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import contextvars
-import logging
 import heapq
 import itertools
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -21,12 +21,12 @@ from ..errors import (
     UnknownTaskError,
 )
 from ._call import Executor, TaskCall, TaskObserver
-from ._cancel import CancelToken
 from ._placeholders import find_references, resolve
-from ._retention import Retention
 from ._record import FINAL_STATES, TaskError, TaskEvent, TaskInfo, TaskStatus
+from ._retention import Retention
 from ._retry import Backoff, ExponentialBackoff, RetryOn, should_retry
 from ._stats import Samples
+from ._task import Task, Waiter
 from ._validate import check_ids, check_int, check_limits, check_retry_on, check_seconds
 
 __all__ = ["TaskManager", "WaitResult"]
@@ -49,69 +49,6 @@ class WaitResult(NamedTuple):
 
     done: set[str]
     not_done: set[str]
-
-
-class _Waiter:
-    """One blocked ``wait()`` call. Counted down under the manager's lock."""
-
-    __slots__ = ("remaining", "event")
-
-    def __init__(self, remaining: int) -> None:
-        self.remaining = remaining
-        self.event = threading.Event()
-
-    def task_done(self) -> None:
-        self.remaining -= 1
-        if self.remaining <= 0:
-            self.event.set()
-
-
-class _Task:
-    """The manager's own record of a task. Guarded by ``TaskManager._lock``; never handed out."""
-
-    __slots__ = (
-        "id", "name", "fn", "args", "kwargs", "priority", "timeout", "max_retries", "retry_on",
-        "backoff", "depends_on", "metadata", "status", "created_at", "started_at", "finished_at",
-        "finished_mono", "attempts", "result", "error", "events", "token", "context", "seq",
-        "waiters", "dependents", "unmet", "inflight", "holds_slot", "result_read", "callbacks", "observers",
-    )
-
-    def __init__(self, task_id: str, name: str, fn: Callable[..., Any], args: tuple, kwargs: dict,
-                 priority: int, timeout: float | None, max_retries: int, retry_on: RetryOn, backoff: Backoff,
-                 depends_on: tuple[str, ...], metadata: dict, context: contextvars.Context | None,
-                 seq: int) -> None:
-        self.id = task_id
-        self.name = name
-        self.fn = fn
-        self.args = args
-        self.kwargs = kwargs
-        self.priority = priority
-        self.timeout = timeout
-        self.max_retries = max_retries
-        self.retry_on = retry_on
-        self.backoff = backoff
-        self.depends_on = depends_on
-        self.metadata = metadata
-        self.context = context
-        self.seq = seq
-        self.status = PENDING
-        self.created_at = time.time()
-        self.token = CancelToken()
-        self.unmet = 0
-        self.started_at = None
-        self.finished_at = None
-        self.finished_mono = 0.0
-        self.attempts = 0
-        self.result = None
-        self.error = None
-        self.events = []
-        self.waiters = []  # _Waiter objects blocked on this task
-        self.dependents = []  # _Task objects waiting for this one
-        self.inflight = 0  # attempt number handed to the executor and not yet ended, else 0
-        self.holds_slot = False  # invariant: True iff inflight and the task is not final
-        self.result_read = False
-        self.callbacks = []
-        self.observers = ()  # the manager's observers that record this task, chosen at its first start
 
 
 class TaskManager:
@@ -176,12 +113,12 @@ class TaskManager:
 
         self._lock = threading.Lock()
         self._timer_cv = threading.Condition(self._lock)
-        self._tasks: dict[str, _Task] = {}
+        self._tasks: dict[str, Task] = {}
         self._ids = itertools.count(1)
         self._seq = itertools.count()
-        self._ready: list[tuple[int, int, _Task]] = []  # heap of (-priority, seq, task)
-        self._parked: dict[str, list[tuple[int, int, _Task]]] = {}  # ready, but over their name limit
-        self._timers: list[tuple[float, int, str, _Task, int]] = []  # (due, seq, kind, task, attempt)
+        self._ready: list[tuple[int, int, Task]] = []  # heap of (-priority, seq, task)
+        self._parked: dict[str, list[tuple[int, int, Task]]] = {}  # ready, but over their name limit
+        self._timers: list[tuple[float, int, str, Task, int]] = []  # (due, seq, kind, task, attempt)
         self._retention = Retention(self.max_finished, self.result_ttl, lambda t: self._tasks.pop(t.id, None))
         self._running_slots = 0
         self._running_by_name: dict[str, int] = {}
@@ -269,7 +206,7 @@ class TaskManager:
                     raise UnknownTaskError(self._unknown_message(dep, "depends_on"))
                 dep_tasks.append(dep_task)
             task_id = f"{self.id_prefix}{next(self._ids)}"
-            task = _Task(
+            task = Task(
                 task_id, name, fn, tuple(args), dict(kwargs), priority, timeout, max_retries, retry_on,
                 backoff or self._default_backoff, tuple(deps), dict(metadata) if metadata else {},
                 context, next(self._seq),
@@ -319,7 +256,7 @@ class TaskManager:
             pending = [t for t in tasks if t.status not in FINAL_STATES]
             if not pending or (return_when == "FIRST_COMPLETED" and len(pending) < len(tasks)) or timeout == 0:
                 return self._split(ids)
-            waiter = _Waiter(len(pending) if return_when == "ALL_COMPLETED" else 1)
+            waiter = Waiter(len(pending) if return_when == "ALL_COMPLETED" else 1)
             for task in pending:
                 task.waiters.append(waiter)
         try:
@@ -491,7 +428,7 @@ class TaskManager:
 
     # ------------------------------------------------------------ policy, under the lock
 
-    def _attempt_failed(self, task: _Task, attempt: int, exc: BaseException, effects: list[_Effect]) -> None:
+    def _attempt_failed(self, task: Task, attempt: int, exc: BaseException, effects: list[_Effect]) -> None:
         error = TaskError.from_exception(exc)
         retryable = isinstance(exc, Exception) and should_retry(task.retry_on, exc)
         if attempt <= task.max_retries and retryable and not self._closing:
@@ -511,7 +448,7 @@ class TaskManager:
             why = f"failed with {error}"
         self._finalize(task, FAILED, why, effects)
 
-    def _make_ready(self, task: _Task) -> None:
+    def _make_ready(self, task: Task) -> None:
         heapq.heappush(self._ready, (-task.priority, task.seq, task))
 
     def _dispatch(self, effects: list[_Effect]) -> None:
@@ -571,13 +508,13 @@ class TaskManager:
                 self._dispatch(effects)
             self._run(effects)
 
-    def _scopes_for(self, task: _Task) -> tuple[Callable[[TaskCall], Any], ...]:
+    def _scopes_for(self, task: Task) -> tuple[Callable[[TaskCall], Any], ...]:
         """The attempt scopes of the observers that record this task."""
         if not task.observers:
             return ()
         return tuple(o.attempt_scope for o in task.observers if type(o).attempt_scope is not _BASE_SCOPE)
 
-    def _release_slot(self, task: _Task) -> None:
+    def _release_slot(self, task: Task) -> None:
         if not task.holds_slot:
             return
         task.holds_slot = False
@@ -593,7 +530,7 @@ class TaskManager:
             if not parked:
                 del self._parked[task.name]
 
-    def _finalize(self, task: _Task, status: TaskStatus, reason: str, effects: list[_Effect]) -> None:
+    def _finalize(self, task: Task, status: TaskStatus, reason: str, effects: list[_Effect]) -> None:
         """Move a task to its one final state and wake everything that waits for it."""
         # Worklist, not recursion: cancelling a long chain of dependents must not overflow the stack.
         work = [(task, status, reason)]
@@ -644,18 +581,18 @@ class TaskManager:
         if self._closing and self._unfinished == 0:
             effects.append(self._close)
 
-    def _dependency_reason(self, dep: _Task) -> str:
+    def _dependency_reason(self, dep: Task) -> str:
         what = {FAILED: f"failed ({dep.error})", TIMEOUT: "timed out",
                 CANCELLED: "was cancelled"}[dep.status]
         return f"dependency {dep.id} ({dep.name}) {what}"
 
-    def _move(self, task: _Task, status: TaskStatus, reason: str, effects: list[_Effect], attempt: int = 0) -> None:
+    def _move(self, task: Task, status: TaskStatus, reason: str, effects: list[_Effect], attempt: int = 0) -> None:
         self._counts[task.status] -= 1
         self._counts[status] += 1
         task.status = status
         self._log(task, status._value_, reason, effects, attempt, final=status in FINAL_STATES)
 
-    def _log(self, task: _Task, kind: str, reason: str, effects: list[_Effect], attempt: int = 0,
+    def _log(self, task: Task, kind: str, reason: str, effects: list[_Effect], attempt: int = 0,
              final: bool = False) -> None:
         event = TaskEvent(time.time(), kind, reason, attempt)
         task.events.append(event)
@@ -663,7 +600,7 @@ class TaskManager:
             for observer in task.observers:
                 effects.append(lambda o=observer, e=event, i=task.id: o.on_event(i, e, None))
 
-    def _add_timer(self, due: float, kind: str, task: _Task, attempt: int) -> None:
+    def _add_timer(self, due: float, kind: str, task: Task, attempt: int) -> None:
         entry = (due, next(self._seq), kind, task, attempt)
         heapq.heappush(self._timers, entry)
         if self._timers[0] is entry:
@@ -718,7 +655,7 @@ class TaskManager:
             except Exception:  # a broken callback must not break the manager
                 _log.exception("a task callback or observer raised; the manager carries on")
 
-    def _require(self, task_id: Any) -> _Task:
+    def _require(self, task_id: Any) -> Task:
         if not isinstance(task_id, str):
             raise InvalidArgumentError(f"task id must be a str such as 't1', got {type(task_id).__name__} {task_id!r}")
         task = self._tasks.get(task_id)
@@ -748,7 +685,7 @@ class TaskManager:
             raise InvalidArgumentError(f"unknown status {status!r}; accepted: {accepted}") from None
 
     @staticmethod
-    def _snapshot(task: _Task) -> TaskInfo:
+    def _snapshot(task: Task) -> TaskInfo:
         return TaskInfo(
             id=task.id, name=task.name, status=task.status, priority=task.priority,
             created_at=task.created_at, started_at=task.started_at, finished_at=task.finished_at,
