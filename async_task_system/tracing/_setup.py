@@ -186,7 +186,7 @@ def _instrument_other_models(instrumentor: Any) -> None:
             seen.add(cls)
             pending.append(cls)
             own = cls.__dict__.get("generate")
-            if own is None or cls in originals or isinstance(own, wrapt.ObjectProxy):
+            if own is None or cls in originals or isinstance(own, wrapt.FunctionWrapper):
                 continue
             originals[cls] = own
             cls.generate = wrapt.FunctionWrapper(own, _ModelWrapper(tracer=tracer))

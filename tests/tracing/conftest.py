@@ -37,6 +37,14 @@ class Spans:
     def named(self, name: str) -> list:
         return [s for s in self.finished() if s.name == name]
 
+    def wait_for(self, name: str, timeout: float = 5.0):
+        """The one span ``name``, once it has ended: a span ends just after the task's waiters
+        wake (observers run outside the manager's lock), so a test may get there first."""
+        deadline = time.monotonic() + timeout
+        while not self.named(name) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return self.one(name)
+
     def one(self, name: str):
         spans = self.named(name)
         assert len(spans) == 1, f"expected one span {name!r}, got {[s.name for s in self.finished()]}"

@@ -115,3 +115,17 @@ def test_a_missing_extra_names_the_install_command(monkeypatch):
     monkeypatch.setitem(sys.modules, "openinference.instrumentation.smolagents", None)
     with pytest.raises(ImportError, match=r'pip install "async_task_system\[phoenix\]"'):
         setup_tracing(project_name="p", endpoint=UNUSED, set_global=False)
+
+
+def test_models_defined_outside_smolagents_get_llm_spans_until_shutdown():
+    import wrapt
+
+    from async_task_system.testing import ScriptedModel
+
+    original = ScriptedModel.__dict__["generate"]
+    setup_tracing(project_name="models", endpoint=UNUSED, set_global=False)
+    assert isinstance(ScriptedModel.__dict__["generate"], wrapt.FunctionWrapper)
+    setup_tracing(project_name="models-again", endpoint=UNUSED, set_global=False)  # not wrapped twice
+    assert ScriptedModel.__dict__["generate"].__wrapped__ is original
+    shutdown_tracing()
+    assert ScriptedModel.__dict__["generate"] is original

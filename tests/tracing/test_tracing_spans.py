@@ -103,7 +103,8 @@ def test_timeout_ends_the_span_at_once_even_if_the_thread_runs_on(spans, caplog)
     with manager(spans) as tm:
         tid = tm.submit(stuck, timeout=0.2)
         tm.wait(tid, timeout=10)
-        span = spans.one("task stuck")  # exported while the attempt is still running
+        span = spans.wait_for("task stuck")  # exported while the attempt is still running
+        assert not release.is_set() and tm.get_statistics()["abandoned_threads"] == 1
         assert span.status.status_code is StatusCode.ERROR
         assert "timeout" in span.status.description
         assert span.attributes["task.status"] == "timeout"
@@ -208,11 +209,11 @@ def test_tasks_on_one_thread_each_get_their_own_parent(spans):
             with tracer.start_as_current_span(run):
                 ids[run] = tm.submit(trace.get_current_span, name=f"job for {run}")
         tm.wait(list(ids.values()), timeout=10)
-        for run, tid in ids.items():
-            current = tm.get(tid).result  # the span current inside the task: its own task span
-            task = spans.one(f"task job for {run}")
-            assert current.get_span_context().span_id == task.context.span_id
-            assert task.parent.span_id == spans.one(run).context.span_id
+    for run, tid in ids.items():
+        current = tm.get(tid).result  # the span current inside the task: its own task span
+        task = spans.one(f"task job for {run}")
+        assert current.get_span_context().span_id == task.context.span_id
+        assert task.parent.span_id == spans.one(run).context.span_id
 
 
 @pytest.mark.parametrize("max_workers", [1, 3])
