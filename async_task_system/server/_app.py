@@ -161,6 +161,10 @@ def create_app(
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         headers = dict(getattr(exc, "headers", None) or {})
+        if exc.status_code == 400:  # FastAPI's "error parsing the body": the body is not JSON
+            return JSONResponse({"error": "invalid_request", "field": "body", "message": "body: the request "
+                                 "body is not valid JSON (send UTF-8 JSON with Content-Type: application/json)"},
+                                status_code=422)
         if exc.status_code == 404:
             message = f"no route {request.method} {request.url.path}; see /docs for the API"
             if request.url.path.startswith("/runs") and model is None:

@@ -52,52 +52,52 @@ class Runnable:
 
 
 class Registry:
-    """The registered tools (smolagents ``Tool`` objects) and managed agents, by name."""
+    """The registered tools (smolagents ``Tool`` objects) and managed agents, by name.
+
+    Built on the agent layer's ``TaskRegistry`` (the same one the model's ``submit_task``
+    uses): a managed agent runs on a fresh copy per task, so several can run at once.
+    On top, REST callers get a strict check that names the offending field.
+    """
 
     def __init__(self, tools: Iterable[Any] = (), managed_agents: Iterable[Any] = ()) -> None:
-        self.tools: dict[str, Any] = {}
-        self.agents: dict[str, Any] = {}
-        for kind, items, target in (("tool", tools, self.tools), ("agent", managed_agents, self.agents)):
-            for item in items:
-                name = getattr(item, "name", None)
-                if not isinstance(name, str) or not name:
-                    raise TypeError(f"every registered {kind} needs a non-empty str .name, got {item!r}")
-                if name in self.tools or name in self.agents:
-                    raise ValueError(f"the name {name!r} is registered twice; tool and agent names must be unique")
-                if kind == "tool" and not isinstance(getattr(item, "inputs", None), Mapping):
-                    raise TypeError(f"tool {name!r} has no .inputs dict; register smolagents Tool objects")
-                target[name] = item
+        from ..agent import TaskRegistry
+
+        self.tools, self.managed_agents = list(tools), list(managed_agents)
+        self.inner = TaskRegistry(self.tools, self.managed_agents)
+        self._entries = {entry.name: entry for entry in self.inner.entries()}
 
     @property
     def names(self) -> list[str]:
-        return sorted([*self.tools, *self.agents])
+        return sorted(self._entries)
 
     def describe(self) -> list[dict[str, Any]]:
         """The registered task types as a caller needs them: name, kind, description, inputs."""
-        out = [{"name": n, "kind": "tool", "description": str(getattr(t, "description", "")),
-                "inputs": dict(t.inputs)} for n, t in self.tools.items()]
-        out += [{"name": n, "kind": "agent", "description": str(getattr(a, "description", "")),
-                 "inputs": {"task": {"type": "string", "description": "the description field"},
-                            "additional_args": {"type": "object", "description": "the parameters field"}}}
-                for n, a in self.agents.items()]
-        return sorted(out, key=lambda d: d["name"])
+        return [{"name": e.name, "kind": e.kind, "description": e.description, "inputs": dict(e.inputs)}
+                for e in sorted(self._entries.values(), key=lambda e: e.name)]
 
     def resolve(self, task_type: str, description: str, parameters: Mapping[str, Any]) -> Runnable:
         """Check a request and bind it, or raise ``TaskTypeError`` / ``ParameterError``."""
-        if task_type in self.tools:
-            tool = self.tools[task_type]
-            kwargs = check_parameters(task_type, tool.inputs, parameters)
-            return Runnable("tool", task_type, lambda: tool(**kwargs))
-        if task_type in self.agents:
+        from ..errors import InvalidArgumentError
+
+        entry = self._entries.get(task_type)
+        if entry is None:
+            registered = self.names
+            raise TaskTypeError(
+                f"task_type {task_type!r} is not registered on this server; registered task types: "
+                f"{', '.join(registered) if registered else '(none)'} (GET /task-types describes them)", registered)
+        if entry.kind == "tool":
+            kwargs = check_parameters(task_type, entry.inputs, parameters)
+        else:
             if not description.strip():
                 raise ParameterError("description", f"agent {task_type!r} needs a non-empty description: "
                                      "it is the task the agent is given")
-            agent, extra = self.agents[task_type], dict(parameters) or None
-            return Runnable("agent", task_type, lambda: agent(task=description, additional_args=extra))
-        registered = self.names
-        raise TaskTypeError(
-            f"task_type {task_type!r} is not registered on this server; registered task types: "
-            f"{', '.join(registered) if registered else '(none)'}", registered)
+            kwargs = {"task": description, "additional_args": dict(parameters) or None}
+        try:
+            _, kwargs = self.inner.validate(entry.kind, entry.name, kwargs)
+        except InvalidArgumentError as exc:
+            raise ParameterError("parameters", str(exc)) from None
+        fn = self.inner.callable_for(entry)
+        return Runnable(entry.kind, entry.name, lambda: fn(**kwargs))
 
 
 def check_parameters(tool_name: str, inputs: Mapping[str, Any], parameters: Mapping[str, Any]) -> dict[str, Any]:

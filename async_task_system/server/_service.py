@@ -81,9 +81,8 @@ class TaskService:
         self._watchers: dict[str, list[Callable[[], None]]] = {}
         self._live_runs: dict[str, Any] = {}  # run id -> AsyncAgent while it runs
         boot = self.store.boot
-        # A managed agent instance must not run twice at once (smolagents #1781): limit 1 per agent.
         self.manager = TaskManager(
-            max_workers, name_limits={name: 1 for name in self.registry.agents}, max_unfinished=max_unfinished,
+            max_workers, max_unfinished=max_unfinished,
             max_finished=1000, result_ttl=300, observers=[*default_observers(), _Persist(self, "tasks")],
             id_prefix=f"t{boot}_",
         )
@@ -162,29 +161,30 @@ class TaskService:
         return record
 
     def _run_agent(self, prompt: str, max_steps: int | None) -> dict[str, Any]:
-        """In a run worker: build a fresh AsyncAgent, run it, return what the record keeps."""
+        """In a run worker: a fresh AsyncAgent per run, run with the background-task guidance."""
         from ..agent import create_async_agent  # the agent layer, imported only when runs are used
-        from ..engine import current_task
+        from ..engine import cancel_token, current_task
 
         run_id = current_task().task_id
-        kwargs = dict(self.agent_kwargs)
-        if max_steps is not None:
-            kwargs["max_steps"] = max_steps
-        agent = create_async_agent(tools=list(self.registry.tools.values()),
-                                   managed_agents=list(self.registry.agents.values()), model=self.model, **kwargs)
+        agent = create_async_agent(tools=self.registry.tools, managed_agents=self.registry.managed_agents,
+                                   model=self.model, **self.agent_kwargs)
         self._live_runs[run_id] = agent
-        outcome: Any = None
+        token = cancel_token()
+        if token is not None:
+            token.add_callback(lambda reason: agent.agent.interrupt())
         try:
-            outcome = agent.run(prompt, return_full_result=True)
-            return {"output": getattr(outcome, "output", outcome)}
+            run_kwargs = {} if max_steps is None else {"max_steps": max_steps}
+            return {"output": agent.run_with_async_guidance(prompt, **run_kwargs)}
         finally:
             self._live_runs.pop(run_id, None)
-            self.store.update_run(run_id, subtasks=_subtasks(agent), token_usage=_token_usage(agent, outcome),
-                                  steps=_steps(agent, outcome))
-            agent.shutdown()
-
-    def get_run(self, run_id: str) -> dict[str, Any] | None:
-        return self.store.get_run(run_id)
+            summary = agent.last_run
+            if summary is not None:
+                usage = summary.usage
+                self.store.update_run(
+                    run_id, subtasks=[_subtask(info) for info in summary.tasks], steps=summary.steps,
+                    token_usage={"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens,
+                                 "total_tokens": usage.input_tokens + usage.output_tokens})
+            agent.shutdown(wait=False)
 
     # ------------------------------------------------------------------ waiting
 
@@ -244,23 +244,10 @@ class TaskService:
 
 
 def _subtasks(agent: Any) -> list[dict[str, Any]]:
-    """The run's background tasks, oldest first, as ``SubtaskView`` dicts."""
-    return [{"id": t.id, "name": t.name, "status": t.status.value, "reason": t.reason, "run_time": t.run_time}
-            for t in reversed(agent.task_manager.tasks())]
+    """The running agent's background tasks, oldest first."""
+    return [_subtask(info) for info in reversed(agent.task_manager.tasks())]
 
 
-def _token_usage(agent: Any, outcome: Any) -> dict[str, int] | None:
-    usage = getattr(outcome, "token_usage", None)
-    if usage is None:
-        monitor = getattr(agent, "monitor", None) or getattr(getattr(agent, "agent", None), "monitor", None)
-        usage = monitor.get_total_token_counts() if monitor is not None else None
-    if usage is None:
-        return None
-    i, o = int(usage.input_tokens or 0), int(usage.output_tokens or 0)
-    return {"input_tokens": i, "output_tokens": o, "total_tokens": i + o}
-
-
-def _steps(agent: Any, outcome: Any) -> int | None:
-    steps = getattr(outcome, "steps", None)
-    return None if steps is None else sum(1 for s in steps if (s.get("step_number") if isinstance(s, dict)
-                                                              else getattr(s, "step_number", None)) is not None)
+def _subtask(info: TaskInfo) -> dict[str, Any]:
+    return {"id": info.id, "name": info.name, "status": info.status.value, "reason": info.reason,
+            "run_time": info.run_time}

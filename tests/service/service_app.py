@@ -71,13 +71,11 @@ TOOLS = [add, slow_echo, Divide(), MakeSet()]
 
 def build():
     """The app factory uvicorn calls."""
-    model = None
-    if os.environ.get("SERVICE_RUNS"):
-        from service_model import build_model
+    from service_model import build_analyst, build_model
 
-        model = build_model()
+    model = build_model() if os.environ.get("SERVICE_RUNS") else None
     return create_app(
-        TOOLS, model=model, token=os.environ.get("SERVICE_TOKEN") or None,
+        TOOLS, [build_analyst()], model=model, token=os.environ.get("SERVICE_TOKEN") or None,
         db_path=os.environ["SERVICE_DB"], max_workers=int(os.environ.get("SERVICE_MAX_WORKERS", "4")),
         max_unfinished=int(os.environ.get("SERVICE_MAX_UNFINISHED", "1000")), max_wait_seconds=30,
     )

@@ -120,8 +120,8 @@ def test_unregistered_task_type_lists_the_registered_ones(api):
     assert response.status_code == 400
     body = response.json()
     assert body["error"] == "unknown_task_type" and body["field"] == "task_type"
-    assert body["registered"] == ["add", "divide", "make_set", "slow_echo"]
-    assert "add, divide, make_set, slow_echo" in body["message"]
+    assert body["registered"] == ["add", "analyst", "divide", "make_set", "slow_echo"]
+    assert "add, analyst, divide, make_set, slow_echo" in body["message"]
 
 
 @pytest.mark.parametrize(("parameters", "field", "words"), [
@@ -180,7 +180,8 @@ def test_bodies_over_the_limit_get_413(api):
 
 def test_task_types_lists_the_registered_tools(api):
     types = {t["name"]: t for t in api.get("/task-types").json()}
-    assert sorted(types) == ["add", "divide", "make_set", "slow_echo"]
+    assert sorted(types) == ["add", "analyst", "divide", "make_set", "slow_echo"]
+    assert types["analyst"]["kind"] == "agent"
     assert types["add"]["kind"] == "tool" and set(types["add"]["inputs"]) == {"a", "b"}
 
 
@@ -210,3 +211,9 @@ def test_the_client_submits_and_waits(service):
             client.submit("nope")
         assert caught.value.status_code == 400 and "add" in caught.value.body["registered"]
         assert client.list(status="cancelled")["total"] >= 1
+
+
+def test_a_body_that_is_not_json_gets_422(api):
+    response = api.post("/tasks", content=b"\xff{not json", headers={"Content-Type": "application/json"})
+    assert response.status_code == 422
+    assert response.json()["field"] == "body" and "not valid JSON" in response.json()["message"]

@@ -1,0 +1,41 @@
+"""Scripted models for the service test server: the code a real model would write, no API.
+
+The run model reads the prompt: ``add A B, echo TEXT`` (an echo that takes ``seconds``
+when the prompt says ``slowly``). Step 1 submits both as background tasks and waits;
+step 2 answers with what they returned. Stateless, so one model serves every run.
+"""
+
+from __future__ import annotations
+
+import re
+
+from smolagents import CodeAgent
+
+from async_task_system.testing import ScriptedModel, last_observation, task_text
+
+
+def _run_reply(messages) -> str:
+    prompt = task_text(messages)
+    if not last_observation(messages):
+        match = re.search(r"add (\d+) (\d+), echo (\w+)", prompt)
+        if match is None:  # anything else (schemathesis sends random prompts): answer at once
+            return "final_answer('I can only add and echo')"
+        a, b, text = match.groups()
+        seconds = 4.0 if "slowly" in prompt else 0.2
+        return (f't1 = submit_task("tool", "add", {{"a": {a}, "b": {b}}})\n'
+                f't2 = submit_task("tool", "slow_echo", {{"text": "{text}", "seconds": {seconds}}})\n'
+                f'wait_for_tasks([t1, t2], max_wait_time=20)\n'
+                f'results = get_task_results([t1, t2])\n'
+                f'print(results)')
+    return 'final_answer({"sum": results[t1], "echo": results[t2]})'
+
+
+def build_model() -> ScriptedModel:
+    return ScriptedModel(_run_reply, token_usage=(100, 20))
+
+
+def build_analyst() -> CodeAgent:
+    """A managed agent that writes a one-line report on the ``topic`` it is given."""
+    model = ScriptedModel(lambda messages: 'final_answer("report on " + topic)', token_usage=(50, 10))
+    return CodeAgent(tools=[], model=model, name="analyst", verbosity_level=0,
+                     description="Writes a short report on a topic (additional_args: topic).")
