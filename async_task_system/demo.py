@@ -309,7 +309,8 @@ _COMPOSITE_STEPS = (
         """
 regions = ["north", "south", "east", "west"]
 studies = {r: submit_task("agent", "market_analyst", {"task": f"Summarise sales in the {r} region."}) for r in regions}
-review = submit_task("agent", "risk_analyst", {"task": "Rate the supply risk of the north, south, east and west regions."})
+review = submit_task("agent", "risk_analyst",
+                     {"task": "Rate the supply risk of the north, south, east and west regions."})
 print(wait_for_tasks(list(studies.values()) + [review], max_wait_time=25))
 answers = get_task_results(list(studies.values()) + [review])
 print(answers)

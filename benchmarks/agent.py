@@ -28,18 +28,18 @@ from typing import Any
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from smolagents import CodeAgent, Tool, ToolCallingAgent  # noqa: E402
-from smolagents.models import (  # noqa: E402
+from smolagents import CodeAgent, Tool, ToolCallingAgent
+from smolagents.models import (
     ChatMessage,
     ChatMessageToolCall,
     ChatMessageToolCallFunction,
     MessageRole,
     Model,
 )
-from smolagents.monitoring import LogLevel, TokenUsage  # noqa: E402
+from smolagents.monitoring import LogLevel, TokenUsage
 
-from async_task_system import create_async_agent  # noqa: E402
-from async_task_system.demo import (  # noqa: E402
+from async_task_system import create_async_agent
+from async_task_system.demo import (
     FILES,
     AnalyzeDataTool,
     CleanFileTool,
@@ -168,7 +168,8 @@ def pipeline_reply(arm: str) -> Callable[[int, str], Reply]:
         "rising = [c['path'] for c in made if c['trend'] == 'up']\n"
         "best = max(made, key=lambda c: c['mean'])\n"
         "final_answer(f\"Made {len(made)} charts ({made[0]['chart']} ... {made[-1]['chart']}). \"\n"
-        "             f\"Trending up: {len(rising)} of {len(made)} files. Highest mean: {best['path']} ({best['mean']}).\")"
+        "             f\"Trending up: {len(rising)} of {len(made)} files. \"\n"
+        "             f\"Highest mean: {best['path']} ({best['mean']}).\")"
     )
     def reply(step: int, task: str) -> Reply:
         if arm == "code":

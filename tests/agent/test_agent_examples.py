@@ -10,8 +10,18 @@ from pathlib import Path
 
 import pytest
 
-from async_task_system.demo import FILES, REGIONS, SOURCES, analyze, chart, clean, merge, regional_sales, \
-    source_records, supply_risk
+from async_task_system.demo import (
+    FILES,
+    REGIONS,
+    SOURCES,
+    analyze,
+    chart,
+    clean,
+    merge,
+    regional_sales,
+    source_records,
+    supply_risk,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,7 +33,8 @@ def run_python(args: list[str], cwd: Path, timeout: float = 120) -> str:
     env["COLUMNS"] = "200"
     proc = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout)
-    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, \
+        f"exit {proc.returncode}\nstdout:\n{proc.stdout[-3000:]}\nstderr:\n{proc.stderr[-3000:]}"
     return proc.stdout
 
 

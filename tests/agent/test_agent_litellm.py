@@ -12,14 +12,13 @@ from typing import Any
 
 import pytest
 
-os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+from async_task_system import create_async_agent
+from async_task_system.agent import GUIDANCE
+from async_task_system.demo import SOURCES, merge, scenario, source_records
 
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 fastapi = pytest.importorskip("fastapi")
 uvicorn = pytest.importorskip("uvicorn")
-
-from async_task_system import create_async_agent  # noqa: E402
-from async_task_system.agent import GUIDANCE  # noqa: E402
-from async_task_system.demo import SOURCES, merge, scenario, source_records  # noqa: E402
 
 API_KEY = "test-not-a-secret"
 PROMPT_TOKENS = 1200
@@ -48,7 +47,7 @@ class ChatEndpoint:
         self.requests.append(body)
         self.headers.append(dict(request.headers))
         index = len(self.requests) - 1
-        content = self.replies[index] if index < len(self.replies) else "Thought: done.\n<code>\nfinal_answer('out of script')\n</code>"
+        content = self.replies[index] if index < len(self.replies) else "final_answer('out of script')"
         return {
             "id": f"chatcmpl-{index}", "object": "chat.completion", "created": int(time.time()),
             "model": body.get("model", "scripted"),
