@@ -90,7 +90,7 @@ def fresh_copy(agent: MultiStepAgent) -> MultiStepAgent:
     clone.task = None
     clone.step_number = 0
     clone.interrupt_switch = False
-    clone.memory = AgentMemory(agent.system_prompt)
+    clone.memory = AgentMemory("")  # run() renders the system prompt into it; rendering here costs ~5 ms
     clone.monitor = Monitor(clone.model, clone.logger)
     callbacks = CallbackRegistry()
     for step_cls, registered in agent.step_callbacks._callbacks.items():
