@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -124,3 +127,24 @@ def test_litellm_model_fans_out_over_http_and_answers(gather_endpoint: ChatEndpo
     assert run.model_calls == 2
     assert run.input_tokens == 2 * PROMPT_TOKENS
     assert run.output_tokens == 2 * COMPLETION_TOKENS
+
+
+@pytest.mark.slow
+def test_cli_run_uses_the_model_named_by_flags(gather_endpoint: ChatEndpoint, tmp_path: Path) -> None:
+    gather = scenario("gather")
+    command = Path(sys.executable).parent / "async-agent"
+    env = {k: v for k, v in os.environ.items() if k not in ("MODEL_ID", "API_KEY", "BASE_URL")}
+    env.update(LITELLM_LOCAL_MODEL_COST_MAP="True", COLUMNS="160")
+    proc = subprocess.run(
+        [str(command), "run", gather.task, "--model-id", "openai/scripted-gpt", "--api-base", gather_endpoint.url,
+         "--api-key", API_KEY, "--delay", "0.2", "--quiet"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )
+    out = proc.stdout
+    assert proc.returncode == 0, proc.stderr[-3000:] + out[-3000:]
+    assert "Model: openai/scripted-gpt via LiteLLM" in out and "scripted demo model" not in out
+    assert len(gather_endpoint.requests) == 2
+    assert gather_endpoint.headers[0]["authorization"] == f"Bearer {API_KEY}"
+    assert f"Top region: {merge([source_records(s) for s in SOURCES])['top_region']}." in out
+    assert f"{2 * PROMPT_TOKENS} / {2 * COMPLETION_TOKENS}" in out  # the summary counts the endpoint's usage
+    assert API_KEY not in out + proc.stderr
