@@ -7,7 +7,7 @@ Arms, run side by side in one process, interleaved, several rounds (the median c
   SDK, batch         an SDK TracerProvider, BatchSpanProcessor -> an exporter that drops spans
                      (what setup_tracing(batch=True) does, minus the network)
 Workloads: N no-op tasks (the engine's own cost per task dominates), and tasks that
-sleep 1 ms (closer to real tools, which take milliseconds to minutes).
+sleep 1 ms and 10 ms (closer to real tools, which take milliseconds to minutes).
 
     .venv/bin/python benchmarks/tracing.py [--tasks 10000] [--rounds 7] [--out benchmarks/results/tracing.md]
 """
@@ -52,6 +52,10 @@ def _noop() -> None:
 
 def _nap() -> None:
     time.sleep(0.001)
+
+
+def _work() -> None:
+    time.sleep(0.010)
 
 
 def make_arms() -> dict[str, tuple[Callable[[], TaskManager], Callable[[], int]]]:
@@ -123,20 +127,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=10_000)
     parser.add_argument("--nap-tasks", type=int, default=2_000)
+    parser.add_argument("--work-tasks", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
     noop = bench(_noop, args.tasks, args.rounds)
     nap = bench(_nap, args.nap_tasks, max(3, args.rounds // 2))
-    command = "  ".join([".venv/bin/python", "benchmarks/tracing.py", *sys.argv[1:]])
+    work = bench(_work, args.work_tasks, max(3, args.rounds // 2))
+    command = " ".join([".venv/bin/python", "benchmarks/tracing.py", *sys.argv[1:]])
     report = "\n\n".join([
         "## Tracing overhead (benchmarks/tracing.py)",
         f"Command: `{command}`  \nMachine: {platform.python_version()}, {os.cpu_count()} cores, "
-        f"TaskManager(max_workers=4); median of {args.rounds} interleaved rounds (nap: "
+        f"TaskManager(max_workers=4); median of {args.rounds} interleaved rounds (sleeping tasks: "
         f"{max(3, args.rounds // 2)}).",
         table(f"{args.tasks:,} no-op tasks", noop, args.tasks),
         table(f"{args.nap_tasks:,} tasks of time.sleep(0.001)", nap, args.nap_tasks),
+        table(f"{args.work_tasks:,} tasks of time.sleep(0.010)", work, args.work_tasks),
     ])
     print(report)
     if args.out:
