@@ -21,6 +21,9 @@ __all__ = ["Limits", "TaskBoard", "NoResult"]
 
 _RETURN_WHEN = {"all": "ALL_COMPLETED", "all_completed": "ALL_COMPLETED", "any": "FIRST_COMPLETED",
                 "first": "FIRST_COMPLETED", "first_completed": "FIRST_COMPLETED"}
+_TYPE_ALIASES = ("type", "kind", "task_kind")
+_NAME_ALIASES = ("tool_name", "agent_name", "task_name", "tool", "agent", "function")
+_ARGS_ALIASES = ("arguments", "params", "parameters", "kwargs", "inputs", "tool_args", "task_args", "input")
 _STATUS_FILTERS = {"finished": FINAL_STATES, "done": FINAL_STATES,
                    "unfinished": frozenset(TaskStatus) - FINAL_STATES}
 
@@ -113,6 +116,7 @@ class TaskBoard:
 
     def submit(self, task_type: Any, name: Any = None, args: Any = None, priority: Any = None,
                timeout: Any = None, depends_on: Any = None, **task_kwargs: Any) -> str:
+        task_type, name, args = self._guessed_names(task_type, name, args, task_kwargs)
         if not self._is_kind(task_type) and self._is_registered(task_type):
             # submit_task("search", {"query": ...}): the task type was left out; the name says it all.
             if args is not None and name is not None:
@@ -275,6 +279,29 @@ class TaskBoard:
         return " ".join(lines)
 
     # ------------------------------------------------------------------ helpers
+
+    def _guessed_names(self, task_type: Any, name: Any, args: Any, extra: dict[str, Any]) -> tuple[Any, Any, Any]:
+        """submit_task(type='tool', tool_name='search', arguments={...}): the names a model guesses."""
+        if task_type is None:
+            task_type = next((extra.pop(k) for k in _TYPE_ALIASES if k in extra), None)
+        if name is None:
+            name = next((extra.pop(k) for k in _NAME_ALIASES if k in extra), None)
+        if task_type is None and name is not None:
+            task_type = "tool"  # the name decides the kind
+        if args is None and name is not None:
+            try:
+                takes = self.registry.resolve("tool", name).inputs
+            except InvalidArgumentError:
+                takes = {}
+            key = next((k for k in _ARGS_ALIASES if k in extra and k not in takes), None)
+            if key is not None:
+                args = extra.pop(key)
+        if task_type is None:
+            raise InvalidArgumentError(
+                "submit_task needs what to run: submit_task('tool', 'name', {...}) or submit_task('agent', 'name', "
+                f"{{'task': '...'}}); {self.registry._listing()}"
+            )
+        return task_type, name, args
 
     def _is_kind(self, value: Any) -> bool:
         try:

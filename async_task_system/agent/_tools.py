@@ -10,7 +10,9 @@ from typing import Any
 
 from smolagents.tools import Tool
 
+from ..errors import InvalidArgumentError
 from ._board import TaskBoard
+from ._registry import suggest
 
 __all__ = [
     "SubmitTaskTool", "WaitForTasksTool", "SleepTool", "GetTaskResultsTool", "CheckTaskTool",
@@ -34,6 +36,23 @@ class _BoardTool(Tool):
         self.inputs = {key: {**spec, "description": fill(spec["description"])} for key, spec in type(self).inputs.items()}
         super().__init__()
 
+    #: argument names a model may guess, and the real ones they mean
+    aliases: dict[str, str] = {}
+
+    def _named(self, given: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+        """Map guessed argument names to the real ones; refuse the rest, naming what it takes."""
+        for key, value in extra.items():
+            real = self.aliases.get(key)
+            if real is None:
+                raise InvalidArgumentError(
+                    f"{self.name}() has no argument {key!r}{suggest(key, self.inputs)}; "
+                    f"it takes: {', '.join(self.inputs)}"
+                )
+            if given.get(real) is not None:
+                raise InvalidArgumentError(f"{self.name}() got {real!r} twice (also as {key!r}); give it once")
+            given[real] = value
+        return given
+
 
 class SubmitTaskTool(_BoardTool):
     name = "submit_task"
@@ -55,7 +74,7 @@ class SubmitTaskTool(_BoardTool):
     output_type = "string"
     skip_forward_signature_validation = True  # the task's own arguments may also come as keywords
 
-    def forward(self, task_type: str, name: Any = None, args: Any = None, priority: int | None = None,
+    def forward(self, task_type: str | None = None, name: Any = None, args: Any = None, priority: int | None = None,
                 timeout: float | None = None, depends_on: list | None = None, **task_kwargs: Any) -> str:
         return self.board.submit(task_type, name, args, priority=priority, timeout=timeout,
                                  depends_on=depends_on, **task_kwargs)
@@ -75,10 +94,15 @@ class WaitForTasksTool(_BoardTool):
         "return_when": {"type": "string", "nullable": True, "description": "'all' (default) or 'any'"},
     }
     output_type = "string"
+    skip_forward_signature_validation = True  # for **guessed
+    aliases = {"ids": "task_ids", "tasks": "task_ids", "task_id": "task_ids", "timeout": "max_wait_time",
+               "max_wait": "max_wait_time", "wait_time": "max_wait_time", "seconds": "max_wait_time",
+               "mode": "return_when"}
 
     def forward(self, task_ids: list | None = None, max_wait_time: float | None = None,
-                return_when: str | None = None) -> str:
-        return self.board.wait(task_ids, max_wait_time, "all" if return_when is None else return_when)
+                return_when: str | None = None, **guessed: Any) -> str:
+        a = self._named({"task_ids": task_ids, "max_wait_time": max_wait_time, "return_when": return_when}, guessed)
+        return self.board.wait(a["task_ids"], a["max_wait_time"], a["return_when"] or "all")
 
 
 class SleepTool(_BoardTool):
@@ -110,9 +134,12 @@ class GetTaskResultsTool(_BoardTool):
         "offset": {"type": "integer", "nullable": True, "description": "first character of long text results"},
     }
     output_type = "object"
+    skip_forward_signature_validation = True  # for **guessed
+    aliases = {"ids": "task_ids", "tasks": "task_ids", "task_id": "task_ids"}
 
-    def forward(self, task_ids: list | None = None, offset: int | None = None) -> dict:
-        return self.board.results(task_ids, offset)
+    def forward(self, task_ids: list | None = None, offset: int | None = None, **guessed: Any) -> dict:
+        a = self._named({"task_ids": task_ids, "offset": offset}, guessed)
+        return self.board.results(a["task_ids"], a["offset"])
 
 
 class CheckTaskTool(_BoardTool):
@@ -123,9 +150,11 @@ class CheckTaskTool(_BoardTool):
     )
     inputs = {"task_id": {"type": "string", "description": "the id submit_task returned"}}
     output_type = "string"
+    skip_forward_signature_validation = True  # for **guessed
+    aliases = {"id": "task_id", "task": "task_id"}
 
-    def forward(self, task_id: str) -> str:
-        return self.board.check(task_id)
+    def forward(self, task_id: str | None = None, **guessed: Any) -> str:
+        return self.board.check(self._named({"task_id": task_id}, guessed)["task_id"])
 
 
 class ListTasksTool(_BoardTool):
@@ -152,9 +181,11 @@ class CancelTaskTool(_BoardTool):
     )
     inputs = {"task_id": {"type": "string", "description": "the id submit_task returned"}}
     output_type = "string"
+    skip_forward_signature_validation = True  # for **guessed
+    aliases = {"id": "task_id", "task": "task_id", "task_ids": "task_id", "ids": "task_id"}
 
-    def forward(self, task_id: str) -> str:
-        return self.board.cancel(task_id)
+    def forward(self, task_id: str | None = None, **guessed: Any) -> str:
+        return self.board.cancel(self._named({"task_id": task_id}, guessed)["task_id"])
 
 
 def task_tools(board: TaskBoard) -> list[Tool]:

@@ -20,6 +20,8 @@ SUBMIT_VARIANTS = {
     "task type capitalised and plural": "t = submit_task('Tools', 'slow_lookup', {'key': 'v'})",
     "the whole call as one dict": "t = submit_task({'task_type': 'tool', 'name': 'slow_lookup', 'args': {'key': 'v'}})",
     "an integral float for an integer": "t = submit_task('tool', 'big_text', {'size': 3.0})",
+    "guessed argument names": "t = submit_task(type='tool', tool_name='slow_lookup', arguments={'key': 'v'})",
+    "no task type, name and args by keyword": "t = submit_task(name='slow_lookup', args={'key': 'v'})",
 }
 
 
@@ -70,3 +72,21 @@ def test_an_agent_task_can_be_a_bare_task_string_and_type_tool_is_forgiven(make_
     ], tools=[], managed_agents=[squarer])
 
     assert agent.run("Square 7 and 8.") == ["49", "64"]
+
+
+def test_guessed_argument_names_of_the_other_tools_are_understood(make_agent) -> None:
+    agent = make_agent([
+        "t = submit_task('tool', 'slow_lookup', {'key': 'g', 'delay': 0.05})\n"
+        "print(wait_for_tasks(ids=[t], timeout=10, mode='all'))\n"
+        "print(check_task(id=t))\n"
+        "r = get_task_results(task_id=t)\n"
+        "print(cancel_task(task=t))",
+        "wait_for_tasks(t, frobnicate=True)",
+        "final_answer(r[t])",
+    ])
+
+    assert agent.run("Look up g.") == "value-of-g"
+    first, second = observations(agent)
+    assert "1 finished, 0 unfinished" in first and "t1 (tool slow_lookup): completed" in first
+    assert "t1 had already ended (completed); nothing to cancel." in first
+    assert "wait_for_tasks() has no argument 'frobnicate'; it takes: task_ids, max_wait_time, return_when" in second
