@@ -99,6 +99,22 @@ def _summary_table(run: Any) -> Any:
 
 # ----------------------------------------------------------------- commands
 
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}")
+    return int(text)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="async-agent", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", metavar="{demo,run,serve}", required=True)
@@ -109,12 +125,12 @@ def _parser() -> argparse.ArgumentParser:
         model.add_argument("--api-base", help="the API's base URL (env BASE_URL)")
         model.add_argument("--api-key", help="the API key (env API_KEY; better kept in .env). Never stored.")
         model.add_argument("--env-file", help="read this file instead of looking for .env")
-        sub.add_argument("--max-workers", type=int, default=4, help="tasks run at once (default 4)")
+        sub.add_argument("--max-workers", type=_positive_int, default=4, help="tasks run at once (default 4)")
         sub.add_argument("--dask-scheduler", default=os.environ.get("DASK_SCHEDULER_ADDRESS"), metavar="ADDRESS",
                          help="run the tasks on this Dask scheduler, e.g. tcp://127.0.0.1:8786 "
                               "(env DASK_SCHEDULER_ADDRESS)")
-        sub.add_argument("--delay", type=float, default=1.0, help="seconds each demo tool call takes (default 1)")
-        sub.add_argument("--think", type=float, default=0.3,
+        sub.add_argument("--delay", type=_seconds, default=1.0, help="seconds each demo tool call takes (default 1)")
+        sub.add_argument("--think", type=_seconds, default=0.3,
                          help="seconds per call of the scripted demo model (default 0.3)")
         sub.add_argument("--quiet", action="store_true", help="hide the agent's step log (code and observations)")
 
@@ -212,23 +228,31 @@ def _executor(args: argparse.Namespace) -> Any:
     except ImportError as exc:
         raise SystemExit(f"--dask-scheduler needs the dask extra ({exc}); install it with:\n"
                          f'    pip install "async_task_system[dask]"') from None
-    return DaskExecutor(args.dask_scheduler)
+    return DaskExecutor(args.dask_scheduler, connect_timeout=10)
 
 
 def _run_agent(console: Any, args: argparse.Namespace, title: str, task: str, tools: list[Any],
                managed: list[Any], model: Any) -> bool:
     """Run one task with a live task table; print the answer and the summary. True if it answered."""
     from rich.live import Live
+    from rich.markup import escape
     from rich.panel import Panel
+    from rich.text import Text
     from smolagents.monitoring import AgentLogger, LogLevel
 
     from .agent import create_async_agent
 
-    console.rule(f"[bold]{title}")
-    console.print(f"[bold]Task:[/bold] {task}")
+    console.rule(f"[bold]{escape(title)}")
+    console.print(f"[bold]Task:[/bold] {escape(task)}")
     logger = AgentLogger(level=LogLevel.OFF if args.quiet else LogLevel.INFO, console=console)
+    try:
+        executor = _executor(args)
+    except Exception as exc:  # an unreachable scheduler is the user's setting, not a bug: say so plainly
+        console.print(f"[bold red]Could not use the Dask scheduler {escape(args.dask_scheduler)}:[/bold red] "
+                      f"{escape(f'{type(exc).__name__}: {exc}')}")
+        return False
     agent = create_async_agent(tools=tools, managed_agents=managed, model=model, max_workers=args.max_workers,
-                               executor=_executor(args), logger=logger)
+                               executor=executor, logger=logger)
     with agent:
         console.print(f"[bold]Tasks run on:[/bold] {agent.task_manager.executor.describe()}, "
                       f"{agent.task_manager.max_workers} at a time")
@@ -239,9 +263,9 @@ def _run_agent(console: Any, args: argparse.Namespace, title: str, task: str, to
             if not console.is_terminal:
                 console.line()  # off a terminal, Live prints its last frame without a line end
         except Exception as exc:  # a model or API failure ends this run, not the program
-            console.print(f"[bold red]The run failed:[/bold red] {type(exc).__name__}: {exc}")
+            console.print(f"[bold red]The run failed:[/bold red] {escape(f'{type(exc).__name__}: {exc}')}")
             return False
-        console.print(Panel(str(answer), title="Final answer", border_style="green"))
+        console.print(Panel(Text(str(answer)), title="Final answer", border_style="green"))
         console.print(_summary_table(agent.last_run))
     return True
 
