@@ -185,11 +185,15 @@ class ManagedAgentRun:
 
         instance.step_callbacks.register(ActionStep, on_step)
         instance.step_callbacks.register(PlanningStep, on_step)
+        running = [instance]  # emptied at the end: the token (kept with the task's record) must not keep it alive
         if token is not None:
-            token.add_callback(lambda reason: instance.interrupt())
-        if additional_args:
-            return instance(task, additional_args=dict(additional_args))
-        return instance(task)
+            token.add_callback(lambda reason: [agent.interrupt() for agent in running])
+        try:
+            if additional_args:
+                return instance(task, additional_args=dict(additional_args))
+            return instance(task)
+        finally:
+            running.clear()
 
     def __repr__(self) -> str:
         return f"<ManagedAgentRun {self.source.name!r}>"

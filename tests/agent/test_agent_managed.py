@@ -163,3 +163,21 @@ def test_sub_agent_progress_shows_in_check_task(make_agent) -> None:
     assert "0 finished, 1 unfinished" in seen[0]
     assert "t1 (agent stepper): running for" in seen[1]
     assert "progress: stepper finished step 1 of at most 20" in seen[1]
+
+
+def test_a_finished_sub_agent_instance_is_not_kept_alive_by_its_task_record(make_agent) -> None:
+    import gc
+    import weakref
+
+    refs: list[weakref.ref] = []
+
+    def factory() -> CodeAgent:
+        agent = make_squarer()
+        refs.append(weakref.ref(agent))
+        return agent
+
+    agent = make_agent([FAN_OUT_FOUR, "final_answer(len(answers))"], tools=[], managed_agents=[factory])
+    assert agent.run("Square four numbers.") == 4
+    assert len(agent.task_manager.tasks()) == 4  # the records are still kept
+    gc.collect()
+    assert [ref() is None for ref in refs[1:]] == [True] * 4  # refs[0] is the template
