@@ -299,7 +299,7 @@ class TaskBoard:
         if task_type is None:
             raise InvalidArgumentError(
                 "submit_task needs what to run: submit_task('tool', 'name', {...}) or submit_task('agent', 'name', "
-                f"{{'task': '...'}}); {self.registry._listing()}"
+                f"{{'task': '...'}}); {self.registry.listing()}"
             )
         return task_type, name, args
 

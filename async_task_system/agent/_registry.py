@@ -169,7 +169,8 @@ class TaskRegistry:
     def agent_sources(self) -> list[AgentSource]:
         return [e.target for e in self._entries.values() if e.kind == "agent"]
 
-    def _listing(self, kind: TaskKind | None = None) -> str:
+    def listing(self, kind: TaskKind | None = None) -> str:
+        """``tools: a, b; managed agents: c``: the valid names, for error messages."""
         parts = []
         for k, label in (("tool", "tools"), ("agent", "managed agents")):
             names = self.names(k)  # type: ignore[arg-type]
@@ -183,7 +184,7 @@ class TaskRegistry:
         kind = _KIND_ALIASES.get(key or "")
         if kind is None:
             raise InvalidArgumentError(
-                f"task_type must be 'tool' or 'agent', got {task_type!r}; {self._listing()}. "
+                f"task_type must be 'tool' or 'agent', got {task_type!r}; {self.listing()}. "
                 f"Example: submit_task('tool', '{(self.names() or ['name'])[0]}', {{...}})"
             )
         return kind  # type: ignore[return-value]
@@ -199,11 +200,11 @@ class TaskRegistry:
             if not isinstance(target_name, str):
                 raise InvalidArgumentError(
                     f"the {kind} name must be a string naming one of them, got {type(name).__name__} {name!r}; "
-                    f"{self._listing()}"
+                    f"{self.listing()}"
                 )
             label = "managed agent" if kind == "agent" else "tool"
             raise InvalidArgumentError(
-                f"unknown {label} {target_name!r}{suggest(target_name, self.names())}; {self._listing()}"
+                f"unknown {label} {target_name!r}{suggest(target_name, self.names())}; {self.listing()}"
             )
         return entry  # a tool named with task_type 'agent' (or the reverse) is harmless: the name decides
 
@@ -309,7 +310,7 @@ class TaskRegistry:
         """
         if isinstance(entry, str):
             if entry not in self._entries:
-                raise InvalidArgumentError(f"unknown name {entry!r}{suggest(entry, self.names())}; {self._listing()}")
+                raise InvalidArgumentError(f"unknown name {entry!r}{suggest(entry, self.names())}; {self.listing()}")
             entry = self._entries[entry]
         if entry.kind == "tool":
             return entry.target

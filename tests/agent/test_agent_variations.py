@@ -66,12 +66,13 @@ def test_an_agent_task_can_be_a_bare_task_string_and_type_tool_is_forgiven(make_
     agent = make_agent([
         "a = submit_task('agent', 'squarer', 'compute the square of 7')\n"
         "b = submit_task('tool', 'squarer', {'task': 'compute the square of 8'})\n"
-        "wait_for_tasks([a, b])\n"
-        "r = get_task_results([a, b])\n"
-        "final_answer([r[a][-2:], r[b][-2:]])",
+        "c = submit_task('agent', squarer, {'task': 'compute the square of 9'})\n"  # the agent object itself
+        "wait_for_tasks([a, b, c])\n"
+        "r = get_task_results([a, b, c])\n"
+        "final_answer([r[a][-2:], r[b][-2:], r[c][-2:]])",
     ], tools=[], managed_agents=[squarer])
 
-    assert agent.run("Square 7 and 8.") == ["49", "64"]
+    assert agent.run("Square 7, 8 and 9.") == ["49", "64", "81"]
 
 
 def test_guessed_argument_names_of_the_other_tools_are_understood(make_agent) -> None:
