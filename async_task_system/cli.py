@@ -177,7 +177,10 @@ def _serve(argv: list[str]) -> int:
 def _model(args: argparse.Namespace, console: Any) -> Any:
     from .demo import load_model
 
-    model = load_model(args.env_file, model_id=args.model_id, api_base=args.api_base, api_key=args.api_key)
+    try:
+        model = load_model(args.env_file, model_id=args.model_id, api_base=args.api_base, api_key=args.api_key)
+    except FileNotFoundError as exc:
+        raise SystemExit(f"async-agent: {exc}") from None
     if model is None:
         from rich.panel import Panel
 

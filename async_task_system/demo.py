@@ -113,7 +113,9 @@ class _SlowTool(Tool):
 
     def __init__(self, delay: float = 0.5) -> None:
         super().__init__()
-        self.delay = delay
+        if isinstance(delay, bool) or not isinstance(delay, (int, float)) or not 0 <= delay < float("inf"):
+            raise ValueError(f"delay must be a number of seconds >= 0, got {delay!r}")
+        self.delay = float(delay)
 
     def _wait(self, factor: float = 1.0) -> None:
         time.sleep(self.delay * factor)
@@ -397,18 +399,22 @@ def scenario(name: str) -> Scenario:
         raise ValueError(f"unknown scenario {name!r}; scenarios: {', '.join(SCENARIOS)}") from None
 
 
-def load_model(env_file: str | os.PathLike[str] | None = None, **overrides: str | None) -> Model | None:
+def load_model(env_file: str | os.PathLike[str] | None = None, *, model_id: str | None = None,
+               api_base: str | None = None, api_key: str | None = None) -> Model | None:
     """A ``LiteLLMModel`` from ``.env`` / the environment (``MODEL_ID``, ``API_KEY``, ``BASE_URL``),
-    or None when no model is named. ``overrides`` (model_id, api_key, api_base) win over both.
+    or None when no model is named. ``model_id``, ``api_base`` and ``api_key`` win over both.
 
+    ``env_file``: read this file instead of the nearest ``.env`` above the working directory.
     The key is read, passed to LiteLLM and never written anywhere.
     """
     from dotenv import find_dotenv, load_dotenv
 
+    if env_file is not None and not Path(env_file).is_file():
+        raise FileNotFoundError(f"env file {str(env_file)!r} not found; copy .env.example and fill it in")
     path = env_file if env_file is not None else find_dotenv(usecwd=True)
     if path:
         load_dotenv(path, override=False)
-    model_id = overrides.get("model_id") or os.environ.get("MODEL_ID")
+    model_id = model_id or os.environ.get("MODEL_ID")
     if not model_id:
         return None
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
@@ -416,8 +422,8 @@ def load_model(env_file: str | os.PathLike[str] | None = None, **overrides: str 
 
     return LiteLLMModel(
         model_id=model_id,
-        api_base=overrides.get("api_base") or os.environ.get("BASE_URL") or None,
-        api_key=overrides.get("api_key") or os.environ.get("API_KEY") or None,
+        api_base=api_base or os.environ.get("BASE_URL") or None,
+        api_key=api_key or os.environ.get("API_KEY") or None,
     )
 
 

@@ -116,6 +116,19 @@ def test_run_reads_the_model_from_dotenv_and_reports_an_unreachable_api(tmp_path
     assert "sk-test-not-a-secret" not in proc.stdout + proc.stderr
 
 
+def test_missing_env_file_is_named(tmp_path: Path) -> None:
+    proc = async_agent(["demo", "--env-file", "prod.env"], tmp_path, timeout=60)
+    assert proc.returncode == 1
+    assert "env file 'prod.env' not found" in proc.stderr
+
+
+def test_bad_numbers_are_refused_with_what_is_accepted(tmp_path: Path) -> None:
+    proc = async_agent(["run", "hi", "--max-workers", "0"], tmp_path, timeout=60)
+    assert proc.returncode == 2 and "--max-workers: expected a whole number >= 1, got '0'" in proc.stderr
+    proc = async_agent(["demo", "--delay", "-1"], tmp_path, timeout=60)
+    assert proc.returncode == 2 and "--delay: expected a number of seconds >= 0, got '-1'" in proc.stderr
+
+
 def test_serve_delegates_to_the_service_cli(tmp_path: Path) -> None:
     proc = async_agent(["serve", "--help"], tmp_path, timeout=60)
     assert proc.returncode == 0, proc.stderr[-3000:]
