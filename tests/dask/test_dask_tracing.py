@@ -142,3 +142,21 @@ def test_the_library_task_span_is_the_parent_of_the_worker_span(traced_cluster):
     assert worker_span["trace_id"] == format(task_span.context.trace_id, "032x")
     assert worker_span["parent_span_id"] == format(task_span.context.span_id, "016x")
     assert task_span.status.is_ok
+
+
+def test_smolagents_tool_spans_are_recorded_on_the_worker(traced_cluster):
+    from dask_jobs import where_am_i_tool
+
+    client, receiver = traced_cluster
+    executor = DaskExecutor(client, trace_endpoint=receiver.url)  # default: instruments smolagents there
+    with TaskManager(max_workers=2, executor=executor, observers=[]) as tm:
+        result = tm.result(tm.submit(where_am_i_tool(), kwargs={"label": "instrumented"}), timeout=60)
+    assert result["pid"] != os.getpid()
+    deadline = time.monotonic() + 10
+    while not any(s["name"] == "WhereAmI" for s in receiver.spans) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    tool_span = next(s for s in receiver.spans if s["name"] == "WhereAmI")
+    assert tool_span["attributes"]["openinference.span.kind"] == "TOOL"
+    assert "instrumented" in tool_span["attributes"]["input.value"]
+    worker_span = next(s for s in receiver.spans if s["span_id"] == tool_span["parent_span_id"])
+    assert worker_span["name"] == "worker WhereAmI"
