@@ -24,6 +24,7 @@ import contextlib
 import contextvars
 import os
 import threading
+import types
 import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -348,20 +349,24 @@ def find_unpicklable(root: dict[str, Any], error: BaseException, depth: int = 6)
     return where, why
 
 
-def _children(name: str, value: Any) -> Iterable[tuple[str, Any]]:
+def _children(name: str, value: Any) -> list[tuple[str, Any]]:
     if isinstance(value, dict):
-        return ((f"{name}[{k!r}]", v) for k, v in value.items())
+        return [(f"{name}[{k!r}]", v) for k, v in value.items()]
     if isinstance(value, (list, tuple, set, frozenset)):
-        return ((f"{name}[{i}]", v) for i, v in enumerate(value))
+        return [(f"{name}[{i}]", v) for i, v in enumerate(value)]
+    if isinstance(value, types.MethodType):
+        return [(f"{name}.__self__", value.__self__), (f"{name}.__func__", value.__func__)]
+    children: list[tuple[str, Any]] = []
+    if isinstance(value, types.FunctionType):
+        cells = value.__closure__ or ()
+        children += [(f"{name}.<closure {n}>", c.cell_contents)
+                     for n, c in zip(value.__code__.co_freevars, cells)]
+        children += [(f"{name}.<global {n}>", value.__globals__[n])
+                     for n in value.__code__.co_names if n in value.__globals__]
     attrs = getattr(value, "__dict__", None)
     if isinstance(attrs, dict):
-        return ((f"{name}.{k}", v) for k, v in attrs.items())
-    func = getattr(value, "__func__", None) or value
-    closure = getattr(func, "__closure__", None)
-    if closure:
-        names = func.__code__.co_freevars
-        return ((f"{name}.<closure {n}>", c.cell_contents) for n, c in zip(names, closure))
-    return ()
+        children += [(f"{name}.{k}", v) for k, v in attrs.items()]
+    return children
 
 
 # ---------------------------------------------------------------- the worker side

@@ -144,3 +144,14 @@ def test_capacity_follows_workers_joining_and_leaving(dask_cluster, dask_client)
     finally:
         cluster.scale(2)
     assert _until(lambda: executor.capacity == 4)
+
+
+def test_a_closure_over_an_unpicklable_object_is_named(tm):
+    guard = threading.Lock()
+
+    def guarded_lookup(query):
+        with guard:
+            return query
+
+    with pytest.raises(InvalidArgumentError, match=r"fn\.<closure guard> \(lock\) inside fn \(function\)"):
+        tm.submit(guarded_lookup, ("q",))
