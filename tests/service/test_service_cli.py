@@ -1,0 +1,69 @@
+"""`async-agent serve` (async_task_system.server.cli:main): safe defaults, operator-chosen tools."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from async_task_system.server.cli import main
+from service_harness import free_port
+
+HERE = Path(__file__).parent
+
+
+def test_refuses_to_listen_beyond_loopback_without_a_token(monkeypatch, capsys):
+    monkeypatch.delenv("ASYNC_AGENT_TOKEN", raising=False)
+    assert main(["--host", "0.0.0.0", "--port", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "refusing to listen on 0.0.0.0 without a token" in err and "ASYNC_AGENT_TOKEN" in err
+
+
+def test_an_empty_token_is_refused(monkeypatch, capsys):
+    assert main(["--token", "", "--port", "1"]) == 2
+    assert "the token is empty" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("spec", "words"), [
+    ("no_colon", "takes MODULE:ATTR"),
+    ("no_such_module_xyz:TOOLS", "cannot import 'no_such_module_xyz'"),
+    ("json:NO_SUCH_ATTR", "has no attribute 'NO_SUCH_ATTR'"),
+])
+def test_bad_tool_specs_are_refused_with_the_reason(spec, words, capsys):
+    assert main(["--tools", spec, "--port", "1"]) == 2
+    assert words in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_serves_the_tools_the_operator_chose(tmp_path):
+    port = free_port()
+    env = {**os.environ, "ASYNC_AGENT_TOKEN": "cli-token", "PYTHONPATH": str(HERE),
+           "LITELLM_LOCAL_MODEL_COST_MAP": "True", "SERVICE_DB": str(tmp_path / "unused.db")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "async_task_system.server.cli", "--port", str(port), "--db",
+         str(tmp_path / "cli.db"), "--tools", "service_app:TOOLS", "--log-level", "warning"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, proc.stderr.read().decode()[-2000:]
+            try:
+                httpx.get(f"{url}/health", timeout=1)
+                break
+            except httpx.TransportError:
+                time.sleep(0.1)  # startup only
+        assert httpx.get(f"{url}/task-types").status_code == 401
+        names = [t["name"] for t in httpx.get(f"{url}/task-types",
+                                               headers={"Authorization": "Bearer cli-token"}).json()]
+        assert names == ["add", "divide", "make_set", "slow_echo"]
+        assert (tmp_path / "cli.db").exists()
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        proc.stderr.close()
