@@ -5,12 +5,14 @@ from __future__ import annotations
 import os
 import threading
 from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse, urlunparse
 
 from opentelemetry import trace
 
 from ..errors import InvalidArgumentError
+from ._models import instrument_other_models
 
 __all__ = ["setup_tracing", "shutdown_tracing", "active_provider", "phoenix_traces_endpoint"]
 
@@ -28,10 +30,15 @@ class _Config:
     headers: tuple[tuple[str, str], ...]
 
 
+def _nothing() -> None:
+    pass
+
+
 _lock = threading.Lock()
 _config: _Config | None = None
 _provider: Any = None  # the provider of the current configuration
 _instrumentor: Any = None  # the SmolagentsInstrumentor we instrumented with, if any
+_undo_models: Callable[[], None] = _nothing  # undoes instrument_other_models
 _retired: Any = None  # a provider we made global and then shut down: OpenTelemetry keeps it global
 
 
@@ -111,7 +118,7 @@ def setup_tracing(
     flush the previous provider, build a new one and move smolagents and the task spans to
     it. Returns the OpenTelemetry SDK ``TracerProvider``.
     """
-    global _config, _provider, _instrumentor
+    global _config, _provider, _instrumentor, _undo_models
     if project_name is None:
         project_name = os.environ.get("PHOENIX_PROJECT_NAME") or "default"
     if not isinstance(project_name, str) or not project_name.strip():
@@ -141,7 +148,7 @@ def setup_tracing(
         if instrumentor_class is not None:
             _instrumentor = instrumentor_class()
             _instrumentor.instrument(tracer_provider=provider)
-            _instrument_other_models(_instrumentor)
+            _undo_models = instrument_other_models(_instrumentor)
         _config, _provider = config, provider
     if previous is not None:
         previous.force_flush()
@@ -168,43 +175,12 @@ def shutdown_tracing() -> None:
 
 
 def _uninstrument() -> None:
-    global _instrumentor
+    global _instrumentor, _undo_models
+    _undo_models()
+    _undo_models = _nothing
     if _instrumentor is not None:
         _instrumentor.uninstrument()  # a singleton: it must be undone before instrumenting again
         _instrumentor = None
-
-
-def _instrument_other_models(instrumentor: Any) -> None:
-    """LLM spans for ``Model`` classes defined outside smolagents (``ScriptedModel``, your own).
-
-    The smolagents instrumentor wraps ``generate`` only of the classes smolagents exports.
-    This wraps, with the instrumentor's own wrapper, every other subclass that exists now
-    and defines ``generate``; ``uninstrument()`` restores them with the rest. Best effort:
-    if the instrumentor's internals differ, those models just have no LLM spans.
-    """
-    try:
-        import wrapt
-        from openinference.instrumentation.smolagents._wrappers import _ModelWrapper
-        from smolagents.models import Model
-
-        originals = instrumentor._original_model_generate_methods
-        tracer = instrumentor._tracer
-    except (ImportError, AttributeError):  # pragma: no cover - another instrumentor version
-        return
-    if originals is None:  # pragma: no cover
-        return
-    pending, seen = [Model], set()
-    while pending:
-        for cls in pending.pop().__subclasses__():
-            if cls in seen:
-                continue
-            seen.add(cls)
-            pending.append(cls)
-            own = cls.__dict__.get("generate")
-            if own is None or cls in originals or isinstance(own, wrapt.FunctionWrapper):
-                continue
-            originals[cls] = own
-            cls.generate = wrapt.FunctionWrapper(own, _ModelWrapper(tracer=tracer))
 
 
 def _global_is_unset() -> bool:

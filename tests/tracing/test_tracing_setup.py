@@ -129,3 +129,24 @@ def test_models_defined_outside_smolagents_get_llm_spans_until_shutdown():
     assert ScriptedModel.__dict__["generate"].__wrapped__ is original
     shutdown_tracing()
     assert ScriptedModel.__dict__["generate"] is original
+
+
+def test_models_defined_after_setup_get_llm_spans_too():
+    import wrapt
+    from smolagents.models import ChatMessage, MessageRole, Model
+
+    setup_tracing(project_name="later", endpoint=UNUSED, set_global=False)
+
+    class EchoModel(Model):
+        def generate(self, messages, stop_sequences=None, **kwargs):
+            return ChatMessage(role=MessageRole.ASSISTANT, content="echo")
+
+    assert isinstance(EchoModel.__dict__["generate"], wrapt.FunctionWrapper)
+    shutdown_tracing()
+    assert not isinstance(EchoModel.__dict__["generate"], wrapt.FunctionWrapper)
+
+    class AfterShutdown(EchoModel):
+        def generate(self, messages, stop_sequences=None, **kwargs):
+            return ChatMessage(role=MessageRole.ASSISTANT, content="quiet")
+
+    assert not isinstance(AfterShutdown.__dict__["generate"], wrapt.FunctionWrapper)
