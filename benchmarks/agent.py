@@ -18,6 +18,7 @@ import argparse
 import json
 import os
 import re
+import statistics
 import sys
 import threading
 import time
@@ -226,6 +227,8 @@ class Figures:
     input_tokens: int | None
     output_tokens: int | None
     correct: bool | None
+    wall_min: float | None = None
+    wall_max: float | None = None
 
 
 def _tools(workload: str, e: float) -> list[Tool]:
@@ -293,16 +296,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--e", type=float, default=1.0, help="seconds per tool call (default 1.0)")
     parser.add_argument("--workers", type=int, default=10, help="AsyncAgent max_workers / max_tool_threads")
     parser.add_argument("--workloads", default="fanout,pipeline,subagents")
+    parser.add_argument("--repeat", type=int, default=1, help="runs per arm; the table shows the median")
     parser.add_argument("--out", default=None, help="write the markdown table here too")
     args = parser.parse_args(argv)
 
     rows: list[Figures] = []
     for workload in args.workloads.split(","):
-        for arm in ("code", "toolcalling", "async"):
-            figures = run_arm(workload, arm, args.g, args.e, args.workers)
-            rows.append(figures)
-            print(f"{workload:9} {arm:11} {figures.wall:6.2f}s calls={figures.calls} "
-                  f"tokens={figures.input_tokens}/{figures.output_tokens} correct={figures.correct}", flush=True)
+        runs: dict[str, list[Figures]] = {"code": [], "toolcalling": [], "async": []}
+        for _ in range(args.repeat):  # arms interleaved, so they share the machine's noise
+            for arm, done in runs.items():
+                figures = run_arm(workload, arm, args.g, args.e, args.workers)
+                done.append(figures)
+                print(f"{workload:9} {arm:11} {figures.wall:6.2f}s calls={figures.calls} "
+                      f"tokens={figures.input_tokens}/{figures.output_tokens} correct={figures.correct}", flush=True)
+        for done in runs.values():
+            walls = [f.wall for f in done]
+            last = done[-1]
+            rows.append(Figures(workload, last.arm, statistics.median(walls), last.calls, last.input_tokens,
+                                last.output_tokens, all(f.correct for f in done), min(walls), max(walls)))
     table = render(rows, args)
     print(table)
     if args.out:
@@ -318,7 +329,8 @@ def render(rows: list[Figures], args: argparse.Namespace) -> str:
         "",
         f"Command: `{command.strip()}`  ",
         f"G = {args.g}s per model call, E = {args.e}s per tool call, {args.workers} workers / tool threads; "
-        f"{os.cpu_count()} CPUs. One run, arms one after another in one process. Model calls and tokens "
+        f"{os.cpu_count()} CPUs. {args.repeat} run(s) per arm, arms interleaved in one process; wall is the "
+        "median (range in brackets when repeated). Model calls and tokens "
         "count every model of the arm (manager and sub-agents); tokens are a quarter of the characters "
         "sent and received by the scripted model.",
         "",
@@ -328,8 +340,9 @@ def render(rows: list[Figures], args: argparse.Namespace) -> str:
     for workload in dict.fromkeys(r.workload for r in rows):
         best = ideal(workload, args.g, args.e)
         for r in (r for r in rows if r.workload == workload):
-            lines.append(f"| {workload} | {ARM_NAMES[r.arm]} | {r.wall:.2f} | {r.wall / best:.2f} | {r.calls} | "
-                         f"{r.input_tokens} / {r.output_tokens} | {'yes' if r.correct else 'NO'} |")
+            spread = f" [{r.wall_min:.2f}-{r.wall_max:.2f}]" if args.repeat > 1 else ""
+            lines.append(f"| {workload} | {ARM_NAMES[r.arm]} | {r.wall:.2f}{spread} | {r.wall / best:.2f} | "
+                         f"{r.calls} | {r.input_tokens} / {r.output_tokens} | {'yes' if r.correct else 'NO'} |")
         lines.append(f"| {workload} | {ARM_NAMES['ideal']} | {best:.2f} | 1.00 | | | |")
     lines += ["", "AsyncAgent / ideal: " + ", ".join(
         f"{r.workload} {r.wall / ideal(r.workload, args.g, args.e):.2f}x" for r in rows if r.arm == "async"), "",
