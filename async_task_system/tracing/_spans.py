@@ -10,7 +10,8 @@ running: they are recorded on the live span, found in a map ``task_id -> span``,
 and the span ends on the final event. A task that never started has no span.
 
 With no tracer provider configured (OpenTelemetry's default proxy or no-op
-provider) every hook returns at once: one check per attempt, nothing recorded.
+provider) ``is_active()`` says so when the task first starts, and the manager
+skips this observer's hooks for that task: one check per task, nothing recorded.
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import contextlib
 import os
 import reprlib
 import threading
-from typing import Any, ContextManager
+from types import MappingProxyType, TracebackType
+from typing import Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -37,8 +39,8 @@ except ImportError:  # pragma: no cover - every supported opentelemetry-api has 
 
 __all__ = ["TaskSpanObserver", "TASK_ATTRIBUTES"]
 
-#: Attribute names the task spans carry (values: str, int or float).
-TASK_ATTRIBUTES = {
+#: Attribute names the task spans carry (values: str, int, float, or a list of str).
+TASK_ATTRIBUTES = MappingProxyType({
     "id": "task.id",
     "name": "task.name",
     "type": "task.type",  # metadata["task_type"] ("tool", "agent"), else "function"
@@ -49,7 +51,7 @@ TASK_ATTRIBUTES = {
     "max_retries": "task.max_retries",
     "timeout": "task.timeout_seconds",
     "depends_on": "task.depends_on",
-}
+})
 (_ID, _NAME, _TYPE, _STATUS, _ATTEMPTS, _QUEUE_WAIT, _PRIORITY, _MAX_RETRIES, _TIMEOUT,
  _DEPENDS_ON) = TASK_ATTRIBUTES.values()
 _SPAN_KIND = "openinference.span.kind"
@@ -97,8 +99,8 @@ class TaskSpanObserver(TaskObserver):
     """Records one ``task <name>`` span per task run (see the module docstring).
 
     ``tracer_provider``: where spans go; by default the provider ``setup_tracing()``
-    configured, else OpenTelemetry's global one, looked up again on every attempt
-    (so tracing turned on later applies to the next attempt). Honors
+    configured, else OpenTelemetry's global one, looked up again for every task (so
+    tracing turned on later applies to the tasks that start after). Honors
     ``OPENINFERENCE_HIDE_INPUTS`` / ``OPENINFERENCE_HIDE_OUTPUTS``.
     """
 
@@ -117,7 +119,7 @@ class TaskSpanObserver(TaskObserver):
         """Record this task? Only while a real tracer provider is configured (asked once per task)."""
         return self._current_tracer() is not None
 
-    def attempt_scope(self, call: TaskCall) -> ContextManager[Any]:
+    def attempt_scope(self, call: TaskCall) -> contextlib.AbstractContextManager[Any]:
         tracer = self._current_tracer()
         if tracer is None or (_SUPPRESS_KEY is not None and otel_context.get_value(_SUPPRESS_KEY)):
             return _NULL_SCOPE
@@ -230,7 +232,8 @@ class _AttemptScope:
         self._token = otel_context.attach(trace.set_span_in_context(self._live.span))
         return self._live.span
 
-    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
         otel_context.detach(self._token)
         span = self._live.span
         if self._orphan:  # the task was final before this attempt began (see _open)

@@ -57,10 +57,9 @@ def run_traced(phoenix_server, monkeypatch, *, propagate: bool) -> tuple[dict, l
     squarer = CodeAgent(tools=[], model=ScriptedModel(squarer_script), name="squarer",
                         description="Squares the number in its task.", verbosity_level=0)
     model = ScriptedModel([FAN_OUT, "final_answer(results)"])
-    with create_async_agent(tools=[slow_lookup], managed_agents=[squarer], model=model, max_workers=5,
-                            verbosity_level=0) as agent:
-        with using_session("session-e2e"):
-            answer = agent.run("Look up a, b and c, and square 2 and 3.")
+    with (create_async_agent(tools=[slow_lookup], managed_agents=[squarer], model=model, max_workers=5,
+                             verbosity_level=0) as agent, using_session("session-e2e")):
+        answer = agent.run("Look up a, b and c, and square 2 and 3.")
     provider.force_flush()
     return answer, phoenix_server.spans(project, expect=EXPECTED_SPANS)
 
