@@ -145,8 +145,9 @@ def main() -> None:
         "Reading: on Dask each attempt is a round trip (client -> scheduler -> worker -> scheduler -> client, "
         "then a gather of the result), about 12 ms on an idle machine. The manager keeps only `capacity` "
         "(= the cluster's 4 threads) attempts in flight, so that its priorities, limits and timeouts hold; "
-        "raw Dask pipelines all of them at once. The overhead vanishes for tasks of seconds (the 0.5 s arm) "
-        "and processes beat GIL-bound threads on CPU-bound Python (2 cores here).",
+        "raw Dask pipelines all of them at once. The overhead vanishes for tasks of seconds (the 0.5 s arm). "
+        "Worker processes can beat GIL-bound threads on CPU-bound Python only when cores are free: "
+        "read the CPU arm with the load average below (2 cores here).",
         "",
         f"Load average during the run: {os.getloadavg()[0]:.1f} (other jobs share this machine).",
         "",
