@@ -19,7 +19,7 @@ ResultEncoding = Literal["json", "repr", "truncated"]
 class TaskRequest(BaseModel):
     """Run one registered tool or managed agent in the background."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # strict: `true` is not a priority
 
     task_type: str = Field(min_length=1, max_length=200,
                            description="the name of a registered tool or managed agent (see GET /task-types)")
@@ -80,7 +80,7 @@ class ErrorBody(BaseModel):
 class RunRequest(BaseModel):
     """Run an AsyncAgent on a prompt in the background."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     prompt: str = Field(min_length=1, max_length=50_000)
     max_steps: int | None = Field(None, ge=1, le=100, description="model steps allowed (server default if null)")

@@ -42,8 +42,9 @@ class _Persist(TaskObserver):
         with service._write_lock:
             fields: dict[str, Any] = {"status": event.kind}
             if event.kind == "running":
-                fields["attempts"] = event.attempt
-                if event.attempt == 1:
+                if self.table == "tasks":
+                    fields["attempts"] = event.attempt
+                if event.attempt <= 1:
                     fields["started_at"] = event.time
             if info is not None:  # final
                 fields.update(service._final_fields(self.table, info))
@@ -142,7 +143,8 @@ class TaskService:
                 "this server was started without a model, so it cannot run agents; "
                 "start it with create_app(model=...) (or `async-agent serve --model module:attr`)")
         with self._write_lock:
-            run_id = self.run_manager.submit(self._run_agent, (prompt, max_steps), name="run")
+            # A closure, not args: the engine would read "$r1_2" in a prompt as a placeholder.
+            run_id = self.run_manager.submit(lambda: self._run_agent(prompt, max_steps), name="run")
             info = self.run_manager.get(run_id)
             self.store.insert_run({"id": run_id, "prompt": prompt, "status": info.status.value,
                                    "created_at": info.created_at, "started_at": info.started_at})

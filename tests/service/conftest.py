@@ -15,6 +15,7 @@ def service(tmp_path_factory: pytest.TempPathFactory):
     server = ServiceProcess(tmp_path_factory.mktemp("service") / "tasks.db").start()
     yield server
     server.stop()
+    server.assert_no_tracebacks()
 
 
 @pytest.fixture
@@ -37,3 +38,5 @@ def start_service(tmp_path: Path):
     yield start
     for server in started:
         server.stop()
+    for server in started:
+        server.assert_no_tracebacks()

@@ -29,22 +29,24 @@ class ServiceProcess:
         self.db, self.token, self.extra_env = db, token, env
         self.proc: subprocess.Popen | None = None
         self.url = ""
+        self.log = Path(db).with_suffix(".stderr.log")  # a file, not a pipe: a full pipe would block the server
 
     def start(self) -> ServiceProcess:
         port = free_port()
         env = {**os.environ, "SERVICE_DB": str(self.db), "SERVICE_TOKEN": self.token or "",
                "LITELLM_LOCAL_MODEL_COST_MAP": "True", **self.extra_env}
         env.pop("ASYNC_AGENT_TOKEN", None)
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "--factory", "service_app:build", "--app-dir", str(HERE),
-             "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-        )
+        with self.log.open("ab") as err:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "uvicorn", "--factory", "service_app:build", "--app-dir", str(HERE),
+                 "--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"],
+                env=env, stdout=subprocess.DEVNULL, stderr=err,
+            )
         self.url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"the service exited at startup: {self.proc.stderr.read().decode()[-3000:]}")
+                raise RuntimeError(f"the service exited at startup: {self.log.read_text()[-3000:]}")
             try:
                 if httpx.get(f"{self.url}/health", timeout=1).status_code in (200, 503):
                     return self
@@ -56,6 +58,11 @@ class ServiceProcess:
     def client(self, token: str | None = TOKEN) -> httpx.Client:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         return httpx.Client(base_url=self.url, headers=headers, timeout=60)
+
+    def assert_no_tracebacks(self) -> None:
+        """The server logged no exception (an observer or route that raised would show here)."""
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        assert "Traceback" not in text, f"the server logged errors:\n{text[-4000:]}"
 
     def kill(self) -> None:
         """SIGKILL: the process dies mid-whatever, as in a crash."""
@@ -70,5 +77,3 @@ class ServiceProcess:
                 self.proc.wait(15)
             except subprocess.TimeoutExpired:
                 self.kill()
-        if self.proc and self.proc.stderr:
-            self.proc.stderr.close()

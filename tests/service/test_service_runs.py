@@ -17,6 +17,7 @@ def runs_service(tmp_path_factory):
     server = ServiceProcess(tmp_path_factory.mktemp("runs") / "runs.db", SERVICE_RUNS="1").start()
     yield server
     server.stop()
+    server.assert_no_tracebacks()
 
 
 def test_a_run_fans_out_and_reports_answer_subtasks_and_tokens(runs_service):
@@ -69,3 +70,11 @@ def test_run_requests_are_validated(runs_service):
         assert api.post("/runs", json={"prompt": ""}).json()["field"] == "prompt"
         assert api.post("/runs", json={"prompt": "x", "max_steps": 0}).json()["field"] == "max_steps"
         assert api.get("/runs/r9_9").status_code == 404
+
+
+def test_a_prompt_that_looks_like_a_placeholder_is_just_text(runs_service):
+    with runs_service.client() as api:
+        first = api.post("/runs", json={"prompt": "hello"}).json()["id"]
+        second = api.post("/runs", json={"prompt": f"${first} and ${{{first}}}"}).json()
+        done = api.get(f"/runs/{second['id']}", params={"wait": 20}).json()
+    assert done["status"] == "completed" and done["prompt"] == f"${first} and ${{{first}}}"

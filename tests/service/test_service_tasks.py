@@ -217,3 +217,11 @@ def test_a_body_that_is_not_json_gets_422(api):
     response = api.post("/tasks", content=b"\xff{not json", headers={"Content-Type": "application/json"})
     assert response.status_code == 422
     assert response.json()["field"] == "body" and "not valid JSON" in response.json()["message"]
+
+
+def test_json_types_are_strict(api):
+    for body, field in (({"task_type": "add", "priority": True}, "priority"),
+                        ({"task_type": "add", "priority": "5"}, "priority"),
+                        ({"task_type": 7}, "task_type")):
+        response = api.post("/tasks", json=body)
+        assert response.status_code == 422 and response.json()["field"] == field
