@@ -20,7 +20,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from smolagents.agents import CodeAgent, RunResult
@@ -54,7 +54,6 @@ class RunSummary:
     steps: int
     unfinished_at_end: tuple[str, ...] = ()  # tasks not final when the model answered
     unfinished_policy: str = "cancel"  # what was done with them
-    timings: dict[str, float] = field(default_factory=dict)
 
     @property
     def sequential_time(self) -> float:
@@ -137,6 +136,13 @@ class AsyncAgent:
         """
         if not isinstance(task, str) or not task.strip():
             raise InvalidArgumentError(f"task must be a non-empty string, got {task!r}")
+        try:
+            task.encode("utf-8")
+        except UnicodeEncodeError as exc:  # a model API (and smolagents' console log) cannot take it
+            raise InvalidArgumentError(
+                f"task must be valid Unicode text; it has an unpaired surrogate {task[exc.start]!r} at "
+                f"position {exc.start}"
+            ) from None
         if run_kwargs.get("stream"):
             raise InvalidArgumentError("stream=True is not supported by AsyncAgent.run; iterate agent.agent.run instead")
         if self._closed:

@@ -46,9 +46,11 @@ class BlockingWait(Tool):
 
     def __init__(self) -> None:
         super().__init__()
+        self.started = threading.Event()
         self.stopped_early = threading.Event()
 
     def forward(self, seconds: float) -> str:
+        self.started.set()
         token = cancel_token()
         if token is not None and token.wait(seconds):
             self.stopped_early.set()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from agent_helpers import BlockingWait, observations, slow_lookup
 
 from async_task_system import TaskStatus
+from async_task_system.testing import ScriptedModel
 
 
 def test_fan_out_then_wait_runs_the_tasks_at_once_and_collects_every_result(make_agent) -> None:
@@ -35,7 +36,7 @@ def test_fan_out_then_wait_runs_the_tasks_at_once_and_collects_every_result(make
 
 def test_wait_any_returns_when_the_first_task_finishes_and_names_the_rest(make_agent) -> None:
     agent = make_agent([
-        "fast = submit_task('tool', 'slow_lookup', {'key': 'fast', 'delay': 0.05})\n"
+        "fast = submit_task('tool', 'slow_lookup', {'key': 'fast', 'delay': 0.3})\n"
         "slow = submit_task('tool', 'long_job', {'seconds': 20})\n"
         "print(wait_for_tasks([fast, slow], max_wait_time=20, return_when='any'))",
         "final_answer(get_task_results([fast])[fast])",
@@ -75,18 +76,26 @@ def test_a_failure_is_reported_with_its_error_and_a_resubmit_succeeds(make_agent
 
 def test_cancel_stops_a_running_task_and_the_model_sees_what_happened(make_agent) -> None:
     job = BlockingWait()
-    agent = make_agent([
-        "t = submit_task('tool', 'long_job', {'seconds': 30})\n"
-        "sleep(0.2, reason='let it start')\n"
+    replies = [
+        "t = submit_task('tool', 'long_job', {'seconds': 30})",
         "print(cancel_task(t))\n"
         "print(cancel_task(t))\n"
         "print(check_task(t))",
         "final_answer('cancelled')",
-    ], tools=[job])
+    ]
+
+    def script(messages) -> str:  # changes its mind once the job runs
+        index = len(model.received) - 1
+        if index == 1:
+            job.started.wait(10)
+        return replies[index]
+
+    model = ScriptedModel(script)
+    agent = make_agent(model, tools=[job])
 
     agent.run("Start the long job, then change your mind.")
 
-    seen = observations(agent)[0]
+    seen = observations(agent)[1]
     assert "Cancelled t1 (it was running)." in seen
     assert "t1 had already ended (cancelled); nothing to cancel." in seen
     assert "t1 (tool long_job): cancelled after" in seen and "cancelled by the agent" in seen

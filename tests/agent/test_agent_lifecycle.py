@@ -15,15 +15,27 @@ from async_task_system.testing import ScriptExhaustedError, ScriptedModel
 
 LEAVE_ONE_RUNNING = [
     "done = submit_task('tool', 'slow_lookup', {'key': 'a', 'delay': 0})\n"
-    "left = submit_task('tool', 'long_job', {'seconds': 0.6})\n"
+    "left = submit_task('tool', 'long_job', {'seconds': 1.5})\n"
     "wait_for_tasks([done])",
     "final_answer(get_task_results([done])[done])",
 ]
 
 
+def once_started(job: BlockingWait, replies: list[str]) -> ScriptedModel:
+    """A model whose later replies come only once the long job runs (so it is running, not queued)."""
+    def script(messages) -> str:
+        index = len(model.received) - 1
+        if index > 0:
+            job.started.wait(10)
+        return replies[index]
+
+    model = ScriptedModel(script)
+    return model
+
+
 def test_by_default_tasks_left_unwaited_are_cancelled_and_the_summary_says_so(make_agent) -> None:
     job = BlockingWait()
-    agent = make_agent(LEAVE_ONE_RUNNING, tools=[slow_lookup, job])
+    agent = make_agent(once_started(job, LEAVE_ONE_RUNNING), tools=[slow_lookup, job])
 
     assert agent.run("Start two, use one.") == "value-of-a"
 
@@ -55,11 +67,11 @@ def test_policy_keep_leaves_them_running_for_the_next_run(make_agent) -> None:
 
 def test_shutdown_stops_everything_and_leaves_no_worker_thread(make_agent) -> None:
     job = BlockingWait()
-    agent = make_agent([
+    agent = make_agent(once_started(job, [
         "a = submit_task('tool', 'long_job', {'seconds': 60})\n"
-        "b = submit_task('tool', 'long_job', {'seconds': 60})\n"
+        "b = submit_task('tool', 'long_job', {'seconds': 60})",
         "final_answer('left them running')",
-    ], tools=[job], unfinished_tasks="keep")
+    ]), tools=[job], unfinished_tasks="keep")
     agent.run("Start two long jobs.")
     assert any(t.name.startswith("task-worker") for t in threading.enumerate())
 
@@ -157,3 +169,13 @@ def test_misconfiguration_is_refused_with_what_would_work() -> None:
         create_async_agent(tools=[sleep], model=ScriptedModel([]))
     with pytest.raises(InvalidArgumentError, match="managed agents must be smolagents agents|managed_agents must be"):
         create_async_agent(managed_agents=["researcher"], model=ScriptedModel([]))
+
+
+def test_a_task_that_is_not_text_is_refused_before_the_model_is_called(make_agent) -> None:
+    agent = make_agent(["final_answer(1)"])
+    with pytest.raises(InvalidArgumentError, match="task must be a non-empty string, got '  '"):
+        agent.run("  ")
+    with pytest.raises(InvalidArgumentError, match=r"unpaired surrogate '\\udbbd' at position 2"):
+        agent.run("ok\udbbd")
+    assert agent.agent.model.calls == 0
+    assert agent.run("Now a real one.") == 1

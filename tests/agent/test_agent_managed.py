@@ -118,16 +118,22 @@ def test_an_agent_task_that_times_out_is_interrupted_and_stops_calling_its_model
 
 def test_cancelling_an_agent_task_interrupts_the_running_sub_agent(make_agent) -> None:
     calls: list[float] = []
-    agent = make_agent([
-        "t = submit_task('agent', 'looper', {'task': 'work forever'})\n"
-        "sleep(0.3)\n"
-        "print(cancel_task(t))",
-        "final_answer('stopped it')",
-    ], tools=[], managed_agents=[looping_sub_agent(calls)])
+    replies = ["t = submit_task('agent', 'looper', {'task': 'work forever'})", "print(cancel_task(t))",
+               "final_answer('stopped it')"]
+
+    def script(messages) -> str:  # cancels once the sub-agent has called its model twice
+        index = len(main.received) - 1
+        deadline = time.monotonic() + 10
+        while index == 1 and len(calls) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return replies[index]
+
+    main = ScriptedModel(script)
+    agent = make_agent(main, tools=[], managed_agents=[looping_sub_agent(calls)])
 
     agent.run("Start the looper, then stop it.")
 
-    assert "Cancelled t1 (it was running)." in observations(agent)[0]
+    assert "Cancelled t1 (it was running)." in observations(agent)[1]
     assert calls, "the sub-agent never started"
     assert settled(calls), "the sub-agent kept calling its model after its task was cancelled"
     assert agent.task_manager.get_statistics()["abandoned_threads"] == 0
