@@ -1,0 +1,176 @@
+"""Task service throughput: submit and status over real HTTP against uvicorn on loopback.
+
+Run: .venv/bin/python benchmarks/service.py [--tasks 1000] [--clients 8]
+
+Starts the service (one uvicorn worker, SQLite WAL store in a temp dir, bearer token)
+in a subprocess, then measures from this process with httpx keep-alive clients:
+  submit  POST /tasks            (validate, queue, write the record)
+  status  GET /tasks/{id}        (read the record)
+  wait    GET /tasks/{id}?wait=10 (long-poll until the task has ended)
+once with one client (sequential) and once with --clients threads. Prints a table and
+writes benchmarks/results/service.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TOKEN = "bench-token"
+
+
+def build():
+    """uvicorn app factory: one cheap tool, so the figures are the service's own cost."""
+    from smolagents import tool
+
+    from async_task_system.server import create_app
+
+    @tool
+    def add(a: int, b: int) -> int:
+        """Add two integers.
+
+        Args:
+            a: first
+            b: second
+        """
+        return a + b
+
+    return create_app([add], token=TOKEN, db_path=os.environ["BENCH_DB"], max_workers=4, max_unfinished=100_000)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _start_server(db: Path) -> tuple[subprocess.Popen, str]:
+    import httpx
+
+    port = _free_port()
+    env = {**os.environ, "BENCH_DB": str(db), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "--factory", "service:build", "--app-dir", str(HERE), "--host",
+         "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"{url}/health", timeout=1)
+            return proc, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("the service did not start")
+
+
+def _run(url: str, n: int, clients: int) -> dict[str, dict[str, float]]:
+    """Each client thread submits its share, then reads each status, then long-polls each."""
+    import httpx
+
+    shares = [n // clients + (1 if i < n % clients else 0) for i in range(clients)]
+    lat: dict[str, list[float]] = {"submit": [], "status": [], "wait": []}
+    spans: dict[str, list[float]] = {"submit": [], "status": [], "wait": []}
+    lock = threading.Lock()
+    barrier = threading.Barrier(clients)
+    errors: list[str] = []
+
+    def client(count: int) -> None:
+        mine: dict[str, list[float]] = {"submit": [], "status": [], "wait": []}
+        ids: list[str] = []
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as http:
+            for phase in ("submit", "status", "wait"):
+                barrier.wait()
+                start = time.perf_counter()
+                for i in range(count):
+                    t0 = time.perf_counter()
+                    if phase == "submit":
+                        r = http.post("/tasks", json={"task_type": "add", "parameters": {"a": i, "b": 1}})
+                        ids.append(r.json()["id"]) if r.status_code == 202 else errors.append(r.text)
+                    elif phase == "status":
+                        r = http.get(f"/tasks/{ids[i]}")
+                    else:
+                        r = http.get(f"/tasks/{ids[i]}", params={"wait": 10})
+                        if r.json()["status"] != "completed":
+                            errors.append(r.text)
+                    mine[phase].append(time.perf_counter() - t0)
+                with lock:
+                    spans[phase].append(time.perf_counter() - start)
+        with lock:
+            for phase, values in mine.items():
+                lat[phase].extend(values)
+
+    threads = [threading.Thread(target=client, args=(share,)) for share in shares]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        raise RuntimeError(f"{len(errors)} requests failed, e.g. {errors[0][:300]}")
+    out = {}
+    for phase, values in lat.items():
+        values.sort()
+        out[phase] = {
+            "rps": len(values) / max(spans[phase]),
+            "p50_ms": 1000 * statistics.median(values),
+            "p99_ms": 1000 * values[min(len(values) - 1, int(0.99 * len(values)))],
+        }
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--tasks", type=int, default=1000)
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--out", default=str(HERE / "results" / "service.md"))
+    args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        results = {}
+        for label, clients in (("1 client", 1), (f"{args.clients} clients", args.clients)):
+            proc, url = _start_server(Path(tmp) / f"bench-{clients}.db")  # a fresh server and store per arm
+            try:
+                _run(url, 50, clients)  # warm-up (imports, connections, SQLite pages)
+                results[label] = _run(url, args.tasks, clients)
+            finally:
+                proc.terminate()
+                proc.wait(15)
+    command = f".venv/bin/python benchmarks/service.py --tasks {args.tasks} --clients {args.clients}"
+    lines = [
+        "# Task service: submit and status over HTTP",
+        "",
+        f"Command: `{command}`  ",
+        f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, {platform.system()}; "
+        "client and server share the machine (uvicorn, 1 worker, loopback, SQLite WAL, bearer token).",
+        "",
+        f"{args.tasks} tasks per arm (tool `add`, 4 engine workers). `wait` is a long-poll "
+        "(`GET /tasks/{id}?wait=10`) on a task that has usually already finished.",
+        "",
+        "| arm | phase | requests/s | p50 ms | p99 ms |",
+        "|---|---|---:|---:|---:|",
+    ]
+    for label, phases in results.items():
+        for phase, r in phases.items():
+            lines.append(f"| {label} | {phase} | {r['rps']:.0f} | {r['p50_ms']:.2f} | {r['p99_ms']:.2f} |")
+    one, many = results["1 client"], results[f"{args.clients} clients"]
+    lines += ["", "Ratios (" + f"{args.clients} clients / 1 client, requests/s): " + ", ".join(
+        f"{phase} {many[phase]['rps'] / one[phase]['rps']:.2f}x" for phase in one)]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
