@@ -65,9 +65,10 @@ class DaskExecutor(Executor):
     is closed by ``shutdown()``; a client it is given is left open.
 
     ``trace_endpoint``: OTLP/HTTP URL the workers export their spans to (e.g.
-    ``http://127.0.0.1:6006/v1/traces``). ``"auto"`` takes it from
-    ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``, ``OTEL_EXPORTER_OTLP_ENDPOINT`` or
-    ``PHOENIX_COLLECTOR_ENDPOINT`` if one is set; None turns worker export off.
+    ``http://127.0.0.1:6006/v1/traces``). ``"auto"``: where ``setup_tracing()`` sends
+    this process's spans (same project and headers), else ``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``,
+    ``OTEL_EXPORTER_OTLP_ENDPOINT`` or ``PHOENIX_COLLECTOR_ENDPOINT`` (project
+    ``PHOENIX_PROJECT_NAME``) if one is set; None turns worker export off.
     ``instrumentors``: ``"module:Class"`` OpenTelemetry instrumentors to
     ``instrument()`` on each worker along with tracing ("auto": smolagents', if installed).
     ``connect_timeout``: seconds to reach the scheduler (default: Dask's
@@ -86,7 +87,8 @@ class DaskExecutor(Executor):
     ) -> None:
         if not isinstance(min_capacity, int) or min_capacity < 1:
             raise InvalidArgumentError(f"min_capacity must be an int >= 1, got {min_capacity!r}")
-        self.trace_endpoint = _trace_endpoint(trace_endpoint)  # checked before connecting
+        self.trace_endpoint, auto_project, headers = _trace_target(trace_endpoint)  # checked before connecting
+        self.project_name = project_name = project_name or auto_project
         self._client, self._owns_client = _connect(client_or_address, connect_timeout)
         self._min_capacity = min_capacity
         self._lock = threading.Lock()
@@ -107,7 +109,7 @@ class DaskExecutor(Executor):
             elif isinstance(instrumentors, str):
                 instrumentors = (instrumentors,)
             self._client.register_plugin(
-                WorkerTracingPlugin(self.trace_endpoint, project_name=project_name,
+                WorkerTracingPlugin(self.trace_endpoint, project_name=project_name, headers=headers,
                                     instrumentors=tuple(instrumentors)),
                 name="async_task_system-tracing",
             )
@@ -285,22 +287,29 @@ def _connect(target: Any, timeout: float | None) -> tuple[distributed.Client, bo
     return client, True
 
 
-def _trace_endpoint(value: str | None) -> str | None:
+def _trace_target(value: str | None) -> tuple[str | None, str | None, dict[str, str]]:
+    """(endpoint, project name, headers) for the workers' span export."""
     if value != _AUTO:
         if value is not None and not (isinstance(value, str) and value.startswith(("http://", "https://"))):
             raise InvalidArgumentError(
                 f"trace_endpoint must be an OTLP/HTTP URL such as 'http://127.0.0.1:6006/v1/traces', "
                 f"'auto' or None, got {value!r}"
             )
-        return value
+        return value, None, {}
+    from ..tracing import _setup  # what setup_tracing() configured in this process, if anything
+
+    config = getattr(_setup, "_config", None)
+    if config is not None:
+        return config.endpoint, config.project_name, dict(config.headers)
     env = os.environ
+    project = env.get("PHOENIX_PROJECT_NAME") or None
     if env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
-        return env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"]
+        return env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"], project, {}
     for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "PHOENIX_COLLECTOR_ENDPOINT"):
         base = env.get(name, "").rstrip("/")
         if base.startswith(("http://", "https://")):
-            return base if base.endswith("/v1/traces") else f"{base}/v1/traces"
-    return None
+            return (base if base.endswith("/v1/traces") else f"{base}/v1/traces"), project, {}
+    return None, None, {}
 
 
 def _default_instrumentors() -> tuple[str, ...]:
@@ -428,14 +437,15 @@ def _cancel_on_worker(key: str, reason: str) -> bool:
 class WorkerTracingPlugin(WorkerPlugin):
     """Sets up span export on every worker (present and future) of the cluster."""
 
-    def __init__(self, endpoint: str, *, project_name: str | None = None,
+    def __init__(self, endpoint: str, *, project_name: str | None = None, headers: dict[str, str] | None = None,
                  instrumentors: tuple[str, ...] = ()) -> None:
         self.endpoint = endpoint
         self.project_name = project_name
+        self.headers = dict(headers or {})
         self.instrumentors = instrumentors
 
     def setup(self, worker: distributed.Worker) -> None:
-        if not configure_worker_tracing(self.endpoint, project_name=self.project_name):
+        if not configure_worker_tracing(self.endpoint, project_name=self.project_name, headers=self.headers):
             return
         import importlib
 

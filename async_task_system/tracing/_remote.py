@@ -79,9 +79,11 @@ _endpoints: set[str] = set()
 
 
 def configure_worker_tracing(endpoint: str, *, service_name: str = "async_task_system.worker",
-                             project_name: str | None = None) -> bool:
+                             project_name: str | None = None, headers: Mapping[str, str] | None = None) -> bool:
     """Export this process's spans to an OTLP/HTTP ``endpoint`` (e.g. ``http://host:6006/v1/traces``).
 
+    ``project_name``: the Phoenix project (resource attribute ``openinference.project.name``);
+    ``headers`` go with every export (e.g. ``authorization``).
     Installs an SDK tracer provider as the global one, once per process; later calls
     with other endpoints add an exporter. Returns False (and changes nothing) if the
     global provider is one this module did not create, such as the user's own.
@@ -110,7 +112,8 @@ def configure_worker_tracing(endpoint: str, *, service_name: str = "async_task_s
                 attributes["openinference.project.name"] = project_name
             _provider = TracerProvider(resource=Resource.create(attributes))
             trace.set_tracer_provider(_provider)
-        _provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+        exporter = OTLPSpanExporter(endpoint=endpoint, headers=dict(headers) if headers else None)
+        _provider.add_span_processor(BatchSpanProcessor(exporter))
         _endpoints.add(endpoint)
         return True
 

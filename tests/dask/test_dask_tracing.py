@@ -160,3 +160,18 @@ def test_smolagents_tool_spans_are_recorded_on_the_worker(traced_cluster):
     assert "instrumented" in tool_span["attributes"]["input.value"]
     worker_span = next(s for s in receiver.spans if s["span_id"] == tool_span["parent_span_id"])
     assert worker_span["name"] == "worker WhereAmI"
+
+
+def test_auto_trace_target_follows_the_phoenix_environment(traced_cluster, monkeypatch):
+    from async_task_system.tracing import _setup
+
+    client, receiver = traced_cluster
+    monkeypatch.setattr(_setup, "_config", None)  # as if setup_tracing() was never called here
+    for name in ("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "OTEL_EXPORTER_OTLP_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("PHOENIX_COLLECTOR_ENDPOINT", receiver.url.removesuffix("/v1/traces"))
+    monkeypatch.setenv("PHOENIX_PROJECT_NAME", "env-project")
+    executor = DaskExecutor(client, instrumentors=())
+    assert (executor.trace_endpoint, executor.project_name) == (receiver.url, "env-project")
+    monkeypatch.delenv("PHOENIX_COLLECTOR_ENDPOINT")
+    assert DaskExecutor(client).trace_endpoint is None  # nothing configured: workers export nothing
