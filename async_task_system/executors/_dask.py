@@ -190,7 +190,8 @@ class DaskExecutor(Executor):
             self._close()
 
     def describe(self) -> str:
-        return f"DaskExecutor(scheduler={self._client.scheduler.address!r}, threads={self.capacity})"
+        address = getattr(self._client.scheduler, "address", None) or self._client.status
+        return f"DaskExecutor(scheduler={address!r}, threads={self.capacity})"
 
     def __repr__(self) -> str:
         return f"<{self.describe()}{' shut down' if self._closing else ''}>"
