@@ -293,6 +293,8 @@ def create_async_agent(
     limits = Limits(max_wait_seconds=max_wait_seconds, max_result_chars=max_result_chars,
                     max_listed_tasks=max_listed_tasks)
     registry = TaskRegistry(tools, managed)
+    if executor is not None:
+        _check_travel(registry, executor)
     task_manager = TaskManager(max_workers, executor=executor, name_limits=name_limits)
     try:
         board = TaskBoard(task_manager, registry, limits)
@@ -309,3 +311,15 @@ def create_async_agent(
     except BaseException:
         task_manager.shutdown(wait=False, cancel_pending=True)
         raise
+
+
+def _check_travel(registry: TaskRegistry, executor: Executor) -> None:
+    """Refuse at build time what the executor cannot run (e.g. an agent that does not pickle for Dask),
+    rather than let the model find out at its first submit_task."""
+    for entry in registry.entries():
+        try:
+            executor.check(registry.callable_for(entry), (), {})
+        except InvalidArgumentError as exc:
+            raise InvalidArgumentError(
+                f"{entry.kind} {entry.name!r} cannot run on {executor.describe()}: {exc}"
+            ) from exc

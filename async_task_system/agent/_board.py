@@ -200,7 +200,11 @@ class TaskBoard:
             if info.status is TaskStatus.COMPLETED:
                 out[info.id] = self._bounded(info.id, info.result, start)
             else:
-                out[info.id] = NoResult(error=self._why(info), status=info.status.value, task_id=info.id)
+                why = self._why(info)
+                cap = self.limits.max_result_chars
+                if len(why) > cap:
+                    why = why[:cap] + f" [... cut: {len(why)} characters; check_task('{info.id}') for a summary]"
+                out[info.id] = NoResult(error=why, status=info.status.value, task_id=info.id)
         return out
 
     def check(self, task_id: Any) -> str:

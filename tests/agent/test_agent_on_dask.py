@@ -1,0 +1,48 @@
+"""An AsyncAgent whose tasks run on a Dask cluster (DaskExecutor plugs into create_async_agent)."""
+
+from __future__ import annotations
+
+import pytest
+from agent_helpers import slow_lookup
+from smolagents import CodeAgent
+
+from async_task_system.testing import ScriptedModel
+
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=4, processes=False, dashboard_address=":0") as c:
+        yield c
+
+
+@pytest.mark.slow
+def test_tool_tasks_run_on_the_cluster(make_agent, cluster) -> None:
+    from async_task_system.executors import DaskExecutor
+
+    agent = make_agent([
+        "ids = [submit_task('tool', 'slow_lookup', {'key': k, 'delay': 0.1}) for k in 'ab']\n"
+        "print(wait_for_tasks(ids, max_wait_time=20))\n"
+        "final_answer(get_task_results(ids))",
+    ], tools=[slow_lookup], executor=DaskExecutor(cluster.scheduler_address))
+
+    assert agent.run("Look up a and b on the cluster.") == {"t1": "value-of-a", "t2": "value-of-b"}
+    assert "DaskExecutor" in repr(agent.task_manager)
+    assert [info.status.value for info in agent.last_run.tasks] == ["completed", "completed"]
+
+
+@pytest.mark.slow
+def test_a_managed_agent_that_cannot_travel_is_refused_when_the_agent_is_built(cluster) -> None:
+    from async_task_system import InvalidArgumentError, create_async_agent
+    from async_task_system.executors import DaskExecutor
+
+    helper = CodeAgent(tools=[], model=ScriptedModel(["final_answer(1)"]), name="helper", description="Helps.",
+                       verbosity_level=-1)
+    executor = DaskExecutor(cluster.scheduler_address)
+    try:
+        with pytest.raises(InvalidArgumentError, match=r"agent 'helper' cannot run on DaskExecutor.*does not pickle"):
+            create_async_agent(tools=[slow_lookup], managed_agents=[helper], model=ScriptedModel([]),
+                               executor=executor)
+    finally:
+        executor.shutdown()
