@@ -30,30 +30,25 @@ class RunsUnavailableError(RuntimeError):
 
 
 class _Persist(TaskObserver):
-    """Writes each status change of one manager's tasks to the store, then wakes watchers."""
+    """Writes the start of each attempt to the store. Final states arrive through
+    ``add_done_callback`` (every task reaches one, even one cancelled before it started)."""
 
     def __init__(self, service: TaskService, table: str) -> None:
         self.service, self.table = service, table
 
     def on_event(self, task_id: str, event: Any, info: TaskInfo | None) -> None:
-        if event.kind not in _ENGINE_STATES:
-            return  # retry_scheduled, late_result_discarded: the status line says enough
-        service = self.service
-        with service._write_lock:
-            fields: dict[str, Any] = {"status": event.kind}
-            if event.kind == "running":
-                if self.table == "tasks":
-                    fields["attempts"] = event.attempt
-                if event.attempt <= 1:
-                    fields["started_at"] = event.time
-            if info is not None:  # final
-                fields.update(service._final_fields(self.table, info))
+        if event.kind != "running":
+            return  # final: see TaskService._done; retries and late results: the record says enough
+        fields: dict[str, Any] = {"status": "running"}
+        if self.table == "tasks":
+            fields["attempts"] = event.attempt
+        if event.attempt <= 1:
+            fields["started_at"] = event.time
+        with self.service._write_lock:
             if self.table == "tasks":
-                service.store.update_task(task_id, **fields)
+                self.service.store.update_task(task_id, **fields)
             else:
-                service.store.update_run(task_id, **fields)
-        if info is not None:
-            service._notify(task_id)
+                self.service.store.update_run(task_id, **fields)
 
 
 class TaskService:
@@ -111,11 +106,10 @@ class TaskService:
                 "attempts": info.attempts, "result": None, "result_encoding": None, "error": None,
                 "finished_at": None, "reason": "",
             }
-            if info.done:
+            if info.done:  # it ended before the record existed: write the end now (the callback's is a no-op)
                 record.update(self._final_fields("tasks", info))
             self.store.insert_task(record)
-        if info.done:
-            self._notify(task_id)
+            self.manager.add_done_callback(task_id, lambda info: self._done("tasks", info))
         return self.store.get_task(task_id)
 
     def get(self, task_id: str) -> dict[str, Any] | None:
@@ -146,12 +140,12 @@ class TaskService:
             # A closure, not args: the engine would read "$r1_2" in a prompt as a placeholder.
             run_id = self.run_manager.submit(lambda: self._run_agent(prompt, max_steps), name="run")
             info = self.run_manager.get(run_id)
-            self.store.insert_run({"id": run_id, "prompt": prompt, "status": info.status.value,
-                                   "created_at": info.created_at, "started_at": info.started_at})
+            record = {"id": run_id, "prompt": prompt, "status": info.status.value,
+                      "created_at": info.created_at, "started_at": info.started_at}
             if info.done:
-                self.store.update_run(run_id, **self._final_fields("runs", info))
-        if info.done:
-            self._notify(run_id)
+                record.update(self._final_fields("runs", info))
+            self.store.insert_run(record)
+            self.run_manager.add_done_callback(run_id, lambda info: self._done("runs", info))
         return self.get_run(run_id)
 
     def get_run(self, run_id: str) -> dict[str, Any] | None:
@@ -229,6 +223,16 @@ class TaskService:
         self.store.close()
 
     # ------------------------------------------------------------------ helpers
+
+    def _done(self, table: str, info: TaskInfo) -> None:
+        """A task or run reached its final state: write it, then wake its long-polls."""
+        fields = self._final_fields(table, info)
+        with self._write_lock:
+            if table == "tasks":
+                self.store.update_task(info.id, **fields)
+            else:
+                self.store.update_run(info.id, **fields)
+        self._notify(info.id)
 
     def _final_fields(self, table: str, info: TaskInfo) -> dict[str, Any]:
         fields: dict[str, Any] = {

@@ -170,11 +170,10 @@ class Store:
     # ------------------------------------------------------------------ runs
 
     def insert_run(self, record: dict[str, Any]) -> None:
-        cols = ",".join(record)
+        row = {k: (_dumps(v) if k in _RUN_JSON and k != "final_answer" else v) for k, v in record.items()}
+        cols = ",".join(row)
         with self._lock:
-            self._db.execute(
-                f"INSERT INTO runs ({cols}) VALUES ({','.join('?' * len(record))})", tuple(record.values())
-            )
+            self._db.execute(f"INSERT INTO runs ({cols}) VALUES ({','.join('?' * len(row))})", tuple(row.values()))
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         """Write ``fields`` unless the record is already final."""

@@ -42,3 +42,18 @@ def test_nothing_finished_is_lost_and_the_running_task_is_marked(start_service, 
         assert listed["total"] == 6
         assert {t["id"] for t in listed["items"]} == {*finished, running, queued, fresh}
         assert api.get("/tasks", params={"status": "lost"}).json()["total"] == 2
+
+
+def test_a_clean_shutdown_records_unfinished_tasks_as_cancelled(start_service, tmp_path):
+    db = tmp_path / "clean.db"
+    first = start_service(db, SERVICE_MAX_WORKERS="1")
+    with first.client() as api:
+        running = api.post("/tasks", json={"task_type": "slow_echo",
+                                           "parameters": {"text": "x", "seconds": 120}}).json()["id"]
+        queued = api.post("/tasks", json={"task_type": "add", "parameters": {"a": 1, "b": 1}}).json()["id"]
+    first.stop()  # SIGTERM: uvicorn runs the app's shutdown, then re-raises the signal (exit code -15)
+    second = start_service(db)
+    with second.client() as api:
+        for task_id, words in ((running, "shut down while it was running"), (queued, "shut down")):
+            record = api.get(f"/tasks/{task_id}").json()
+            assert record["status"] == "cancelled" and words in record["reason"], record

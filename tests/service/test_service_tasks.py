@@ -195,7 +195,9 @@ def test_health_is_503_while_the_queue_is_full(start_service, tmp_path):
         assert health.json()["status"] == "overloaded" and health.json()["unfinished"] == 2
         refused = api.post("/tasks", json={"task_type": "add", "parameters": {"a": 1, "b": 1}})
         assert refused.status_code == 503 and "max_unfinished" in refused.json()["message"]
-        api.delete(f"/tasks/{held[1]['id']}")
+        assert api.get(f"/tasks/{held[1]['id']}").json()["status"] == "pending"
+        api.delete(f"/tasks/{held[1]['id']}")  # a task cancelled before it started is recorded too
+        assert api.get(f"/tasks/{held[1]['id']}").json()["status"] == "cancelled"
         assert api.get("/health").status_code == 200
 
 
