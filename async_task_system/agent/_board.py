@@ -203,7 +203,7 @@ class TaskBoard:
                 why = self._why(info)
                 cap = self.limits.max_result_chars
                 if len(why) > cap:
-                    why = why[:cap] + f" [... cut: {len(why)} characters; check_task('{info.id}') for a summary]"
+                    why = why[:cap] + f" [... cut at {cap} of {len(why)} characters]"
                 out[info.id] = NoResult(error=why, status=info.status.value, task_id=info.id)
         return out
 
@@ -228,7 +228,7 @@ class TaskBoard:
                 preview = preview[:cut] + f"... ({len(preview)} chars: get_task_results(['{info.id}']))"
             text = f"{head}: completed in {_ago(info.run_time)}; result: {preview}"
         else:
-            text = f"{head}: {info.status.value} after {_ago(info.run_time)}, {attempts}: {self._why(info)}"
+            text = f"{head}: {info.status.value} after {_ago(info.run_time)}, {attempts}: {self._why(info)[:500]}"
         with self._lock:
             note = self._progress.get(info.id)
         if note and not info.done:

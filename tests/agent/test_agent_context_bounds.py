@@ -101,3 +101,23 @@ def test_the_smolagents_executor_timeout_is_off_and_our_bound_is_used(make_agent
     capped = make_agent(["final_answer(1)"], executor_kwargs={"timeout_seconds": 10})
     assert capped.agent.python_executor.timeout_seconds == 10
     assert capped.board.limits.max_wait_seconds == 8.0
+
+
+def test_a_huge_error_message_is_cut_too(make_agent) -> None:
+    from smolagents import tool
+
+    @tool
+    def noisy() -> str:
+        """Fails with a very long message."""
+        raise RuntimeError("x" * 50_000)
+
+    agent = make_agent([
+        "t = submit_task('tool', 'noisy')\nwait_for_tasks(t)\nr = get_task_results(t)[t]\n"
+        "print(len(r['error']), r['error'][-40:])\nprint(len(check_task(t)))\nprint(len(list_tasks()))",
+        "final_answer('ok')",
+    ], tools=[noisy], max_result_chars=1000)
+    agent.run("Run the noisy tool.")
+    lines = observations(agent)[0].split("Execution logs:\n")[1].splitlines()
+    size, tail = lines[0].split(" ", 1)
+    assert int(size) < 1100 and tail.endswith("[... cut at 1000 of 50014 characters]")
+    assert int(lines[1]) < 700 and int(lines[2]) < 400
