@@ -225,3 +225,24 @@ def test_concurrent_tasks_leave_no_open_spans(spans, max_workers):
     assert len(spans.named("task nap")) == 200
     assert observer.open_spans == 0
     assert len({s.context.span_id for s in spans.named("task nap")}) == 200
+
+
+def test_hidden_inputs_and_outputs_stay_out_of_the_span(spans, monkeypatch):
+    monkeypatch.setenv("OPENINFERENCE_HIDE_INPUTS", "true")
+    monkeypatch.setenv("OPENINFERENCE_HIDE_OUTPUTS", "true")
+    with manager(spans) as tm:
+        tm.wait(tm.submit(str.upper, ("secret",), name="private"), timeout=10)
+    attrs = spans.one("task private").attributes
+    assert "input.value" not in attrs and "output.value" not in attrs
+    assert attrs["task.status"] == "completed"
+
+
+def test_suppressed_tracing_records_no_task_span(spans):
+    from openinference.instrumentation import suppress_tracing
+
+    with manager(spans) as tm:
+        with suppress_tracing():
+            quiet = tm.submit(str, ("x",), name="quiet")
+        loud = tm.submit(str, ("y",), name="loud")
+        tm.wait([quiet, loud], timeout=10)
+    assert spans.named("task quiet") == [] and len(spans.named("task loud")) == 1
