@@ -145,21 +145,25 @@ class TaskBoard:
 
     def wait(self, task_ids: Any = None, max_wait_time: Any = None, return_when: Any = "all") -> str:
         ids = self._ids(task_ids, unfinished_default=True)
+        # With no ids: wait for this run's unfinished tasks, report on all of them (failures included).
+        report_ids = self.run_ids if task_ids is None or task_ids == [] else ids
         mode = _RETURN_WHEN.get(str(return_when).strip().lower()) if return_when is not None else "ALL_COMPLETED"
         if mode is None:
             raise InvalidArgumentError(f"return_when must be 'all' or 'any', got {return_when!r}")
         bound = self.limits.max_wait_seconds
         asked = bound if max_wait_time is None else _seconds("max_wait_time", max_wait_time)
         limit = min(asked, bound)
-        if not ids:
-            return "No unfinished tasks to wait for."
+        if not report_ids:
+            return "No tasks to wait for: this run has submitted none yet."
         start = time.monotonic()
-        done, not_done = self.tm.wait(ids, timeout=limit, return_when=mode)
+        done, not_done = self.tm.wait(ids, timeout=limit, return_when=mode) if ids else (set(), set())
         waited = time.monotonic() - start
-        infos = self._infos(ids)
-        lines = [f"Waited {waited:.1f}s for {len(ids)} task{'s' if len(ids) > 1 else ''} "
-                 f"(return_when='{'all' if mode == 'ALL_COMPLETED' else 'any'}'): "
-                 f"{len(done)} finished, {len(not_done)} unfinished."]
+        infos = self._infos(report_ids, strict=False)
+        finished = sum(1 for info in infos if info.done)
+        scope = "" if report_ids is ids else f"; this run's {len(infos)} tasks"
+        lines = [f"Waited {waited:.1f}s for {len(ids)} task{'' if len(ids) == 1 else 's'} "
+                 f"(return_when='{'all' if mode == 'ALL_COMPLETED' else 'any'}'){scope}: "
+                 f"{finished} finished, {len(infos) - finished} unfinished."]
         by_status: dict[str, list[TaskInfo]] = {}
         for info in infos:
             by_status.setdefault(info.status.value, []).append(info)
@@ -387,7 +391,7 @@ class TaskBoard:
             return str(info.error)
         if info.done:
             return info.reason or info.status.value
-        return f"not finished yet ({info.status.value}): wait_for_tasks(['{info.id}']) first"
+        return f"not finished yet: wait_for_tasks(['{info.id}']) first"
 
     def _bounded(self, task_id: str, value: Any, offset: int) -> Any:
         if not isinstance(value, str):

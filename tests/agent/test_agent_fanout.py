@@ -112,3 +112,22 @@ def test_dependent_stages_take_earlier_results_through_placeholders(make_agent) 
 
     assert agent.run("Chain two lookups.") == "value-of-value-of-x"
     assert agent.task_manager.get("t2").depends_on == ("t1",)
+
+
+def test_a_wait_without_ids_reports_every_task_of_the_run_including_early_failures(make_agent) -> None:
+    agent = make_agent([
+        "print(wait_for_tasks())\n"
+        "bad = submit_task('tool', 'flaky_fetch', {'url': 'http://broken.example'})\n"
+        "good = submit_task('tool', 'slow_lookup', {'key': 'g', 'delay': 0.2})\n"
+        "wait_for_tasks([bad])\n"  # the failure has happened before the next wait
+        "print(wait_for_tasks())",
+        "final_answer('seen')",
+    ])
+
+    agent.run("Fetch and look up.")
+
+    seen = observations(agent)[0]
+    assert "No tasks to wait for: this run has submitted none yet." in seen
+    assert "for 1 task (return_when='all'); this run's 2 tasks: 2 finished, 0 unfinished." in seen
+    assert "failed (1): t1 flaky_fetch: ConnectionError" in seen
+    assert "completed (1): t2 slow_lookup" in seen
