@@ -6,6 +6,8 @@ cancellation); these tests check that it holds whatever executor runs the attemp
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 from dask_jobs import add, fail, flaky, stamp, wait_for_cancel, wait_for_file
 
@@ -46,8 +48,8 @@ def test_higher_priority_starts_first(make_manager):
 def test_dependencies_pass_results_and_a_failure_cancels_dependents(make_manager):
     tm = make_manager(max_workers=2)
     t1 = tm.submit(add, (1, 2))
-    t2 = tm.submit(add, ("$t1", 10))
-    t3 = tm.submit(add, ("sum=", "${t2}"))
+    t2 = tm.submit(add, (f"${t1}", 10))  # "$t1": t1's result itself
+    t3 = tm.submit(add, ("sum=", f"${{{t2}}}"))  # "${t2}": str of t2's result
     bad = tm.submit(fail, ("no data",))
     after_bad = tm.submit(add, (f"${bad}", 1))
     tm.wait([t3, after_bad], timeout=60)
@@ -62,7 +64,7 @@ def test_a_name_limit_keeps_those_tasks_apart(make_manager):
     ids = [tm.submit(stamp, (str(i), 0.2)) for i in range(3)]
     assert not tm.wait(ids, timeout=60).not_done
     spans = sorted((start, end) for _, start, end in (tm.result(t) for t in ids))
-    for (_, end), (next_start, _) in zip(spans, spans[1:]):
+    for (_, end), (next_start, _) in itertools.pairwise(spans):
         assert next_start >= end - 0.01  # never two at once (small tolerance for clocks)
 
 
