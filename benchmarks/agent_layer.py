@@ -21,11 +21,17 @@ from pathlib import Path
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from smolagents import CodeAgent, tool  # noqa: E402
+from smolagents import CodeAgent, tool
 
-from async_task_system import TaskManager  # noqa: E402
-from async_task_system.agent import TaskBoard, TaskRegistry, fresh_copy, guidance_for, task_tools  # noqa: E402
-from async_task_system.testing import ScriptedModel  # noqa: E402
+from async_task_system import TaskManager
+from async_task_system.agent import (
+    TaskBoard,
+    TaskRegistry,
+    fresh_copy,
+    guidance_for,
+    task_tools,
+)
+from async_task_system.testing import ScriptedModel
 
 
 @tool

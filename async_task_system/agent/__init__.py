@@ -6,12 +6,29 @@
 ...     print(agent.last_run.format())
 """
 
-from ._async_agent import UNFINISHED_POLICIES, AsyncAgent, RunSummary, create_async_agent
+from ._async_agent import (
+    UNFINISHED_POLICIES,
+    AsyncAgent,
+    RunSummary,
+    create_async_agent,
+)
 from ._board import Limits, NoResult, TaskBoard
 from ._guidance import GUIDANCE, guidance_for
-from ._managed import AgentSource, ManagedAgentRun, Usage, UsageMeter, fresh_copy, usage_of
+from ._managed import (
+    AgentSource,
+    ManagedAgentRun,
+    Usage,
+    UsageMeter,
+    fresh_copy,
+    usage_of,
+)
 from ._progress import report_progress
-from ._registry import RegisteredTask, TaskRegistry, normalize_task_id, normalize_task_ids
+from ._registry import (
+    RegisteredTask,
+    TaskRegistry,
+    normalize_task_id,
+    normalize_task_ids,
+)
 from ._tools import (
     CancelTaskTool,
     CheckTaskTool,

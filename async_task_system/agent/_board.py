@@ -8,6 +8,7 @@ by ``Limits.max_result_chars`` and ``Limits.max_listed_tasks``.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass
@@ -67,7 +68,7 @@ def _seconds(name: str, value: Any, *, allow_zero: bool = True) -> float:
             value = float(value.strip().rstrip("s"))
         except ValueError:
             pass
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value or value < 0 \
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value < 0 \
             or (value == 0 and not allow_zero):
         raise InvalidArgumentError(f"{name} must be a number of seconds{' > 0' if not allow_zero else ' >= 0'}, "
                                    f"got {value!r}")

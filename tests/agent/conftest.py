@@ -10,11 +10,11 @@ import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from agent_helpers import flaky_fetch, slow_lookup  # noqa: E402
+from agent_helpers import flaky_fetch, slow_lookup
 
-from async_task_system import create_async_agent  # noqa: E402
-from async_task_system.agent import AsyncAgent  # noqa: E402
-from async_task_system.testing import ScriptedModel  # noqa: E402
+from async_task_system import create_async_agent
+from async_task_system.agent import AsyncAgent
+from async_task_system.testing import ScriptedModel
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import sys
 
 import async_task_system
 import async_task_system.agent as agent_pkg
-import async_task_system.testing as testing
+from async_task_system import testing
 
 
 def test_every_exported_name_exists() -> None:

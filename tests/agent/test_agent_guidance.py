@@ -9,8 +9,14 @@ import re
 import pytest
 
 from async_task_system import TaskManager
-from async_task_system.agent import GUIDANCE, TaskBoard, TaskRegistry, guidance_for, task_tools
-from async_task_system.agent import _guidance
+from async_task_system.agent import (
+    GUIDANCE,
+    TaskBoard,
+    TaskRegistry,
+    _guidance,
+    guidance_for,
+    task_tools,
+)
 
 
 @pytest.fixture(scope="module")

@@ -6,12 +6,17 @@ import threading
 import time
 
 import pytest
-from agent_helpers import BlockingWait, observations, slow_lookup
+from agent_helpers import BlockingWait, slow_lookup
 from smolagents import tool
 
-from async_task_system import InvalidArgumentError, ShutdownError, TaskStatus, create_async_agent
+from async_task_system import (
+    InvalidArgumentError,
+    ShutdownError,
+    TaskStatus,
+    create_async_agent,
+)
 from async_task_system.agent import GUIDANCE
-from async_task_system.testing import ScriptExhaustedError, ScriptedModel
+from async_task_system.testing import ScriptedModel, ScriptExhaustedError
 
 LEAVE_ONE_RUNNING = [
     "done = submit_task('tool', 'slow_lookup', {'key': 'a', 'delay': 0})\n"

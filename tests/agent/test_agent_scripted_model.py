@@ -7,9 +7,19 @@ import time
 
 import pytest
 from smolagents import CodeAgent, ToolCallingAgent
-from smolagents.models import ChatMessage, ChatMessageToolCall, ChatMessageToolCallFunction, MessageRole
+from smolagents.models import (
+    ChatMessage,
+    ChatMessageToolCall,
+    ChatMessageToolCallFunction,
+    MessageRole,
+)
 
-from async_task_system.testing import ScriptedModel, ScriptExhaustedError, last_observation, task_text
+from async_task_system.testing import (
+    ScriptedModel,
+    ScriptExhaustedError,
+    last_observation,
+    task_text,
+)
 
 
 def test_replies_play_in_order_as_code_and_the_agent_sees_their_output() -> None:
