@@ -44,8 +44,9 @@ class TaskClient:
                 "priority": priority, "timeout_seconds": timeout_seconds}
         return self._call("POST", "/tasks", json=body)
 
-    def get(self, task_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/tasks/{task_id}")
+    def get(self, task_id: str, wait: float = 0) -> dict[str, Any]:
+        """The task's record; with ``wait``, one long-poll of up to that many seconds."""
+        return self._call("GET", f"/tasks/{task_id}", params={"wait": wait} if wait else None)
 
     def list(self, status: str | None = None, *, limit: int = 50, offset: int = 0) -> dict[str, Any]:
         params: dict[str, Any] = {"limit": limit, "offset": offset}
@@ -64,8 +65,9 @@ class TaskClient:
         """Start an AsyncAgent run on the server; returns its record."""
         return self._call("POST", "/runs", json={"prompt": prompt, "max_steps": max_steps})
 
-    def get_run(self, run_id: str) -> dict[str, Any]:
-        return self._call("GET", f"/runs/{run_id}")
+    def get_run(self, run_id: str, wait: float = 0) -> dict[str, Any]:
+        """The run's record (status, subtasks so far...); with ``wait``, one long-poll."""
+        return self._call("GET", f"/runs/{run_id}", params={"wait": wait} if wait else None)
 
     def wait_run(self, run_id: str, timeout: float | None = None) -> dict[str, Any]:
         return self._wait(f"/runs/{run_id}", timeout)

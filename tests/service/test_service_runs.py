@@ -38,7 +38,10 @@ def test_a_running_run_shows_its_subtasks_so_far(runs_service):
     with TaskClient(runs_service.url, token=runs_service.token) as client:
         run = client.start_run("add 1 2, echo later slowly")
         began = time.monotonic()
-        live = client._call("GET", f"/runs/{run['id']}", params={"wait": 1.5})
+        for _ in range(20):  # until the first model step has submitted both tasks (the echo takes 4 s)
+            live = client.get_run(run["id"], wait=0.25)
+            if len(live["subtasks"]) == 2:
+                break
         assert live["status"] == "running"
         assert [s["name"] for s in live["subtasks"]] == ["add", "slow_echo"]
         assert dict((s["name"], s["status"]) for s in live["subtasks"])["slow_echo"] == "running"
