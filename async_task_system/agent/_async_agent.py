@@ -24,10 +24,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from smolagents.agents import CodeAgent, RunResult
+from smolagents.memory import ActionStep
 from smolagents.models import Model
 
 from ..engine import Executor, TaskInfo, TaskManager
-from ..errors import InvalidArgumentError, ShutdownError
+from ..errors import InvalidArgumentError, ShutdownError, TaskTimeoutError
 from ._board import Limits, TaskBoard
 from ._guidance import guidance_for
 from ._managed import Usage, usage_of
@@ -119,6 +120,11 @@ class AsyncAgent:
         self.last_run: RunSummary | None = None
         self._run_lock = threading.Lock()
         self._closed = False
+        agent.step_callbacks.register(ActionStep, self._after_step)
+
+    def _after_step(self, step: Any, agent: Any = None) -> None:
+        if self.board.past_deadline():
+            self.agent.interrupt()  # checked before the next step: run() raises, _run says why
 
     @property
     def task_manager(self) -> TaskManager:
@@ -128,12 +134,17 @@ class AsyncAgent:
     def registry(self) -> TaskRegistry:
         return self.board.registry
 
-    def run(self, task: str, *, guidance: bool = False, **run_kwargs: Any) -> Any:
+    def run(self, task: str, *, guidance: bool = False, timeout: float | None = None, **run_kwargs: Any) -> Any:
         """Run the agent on ``task`` and return its final answer (``CodeAgent.run``'s return).
 
         ``guidance=True`` adds the background-task guidance to the system prompt for this run.
+        ``timeout``: seconds for the whole run; past it, waits stop short, the agent is
+        interrupted at the end of its current step and ``TaskTimeoutError`` is raised.
         ``run_kwargs`` go to ``CodeAgent.run`` (``stream=True`` is not supported).
         """
+        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
+                                    or not 0 < timeout < float("inf")):
+            raise InvalidArgumentError(f"timeout must be a number of seconds > 0 (or None), got {timeout!r}")
         if not isinstance(task, str) or not task.strip():
             raise InvalidArgumentError(f"task must be a non-empty string, got {task!r}")
         try:
@@ -150,7 +161,7 @@ class AsyncAgent:
         if not self._run_lock.acquire(blocking=False):
             raise RuntimeError("this AsyncAgent is already running a task; one run at a time (create another agent)")
         try:
-            return self._run(task, guidance, run_kwargs)
+            return self._run(task, guidance, timeout, run_kwargs)
         finally:
             self._run_lock.release()
 
@@ -158,10 +169,10 @@ class AsyncAgent:
         """``run`` with guidance on submitting independent work first and collecting it later."""
         return self.run(task, guidance=True, **run_kwargs)
 
-    def _run(self, task: str, guidance: bool, run_kwargs: dict[str, Any]) -> Any:
+    def _run(self, task: str, guidance: bool, timeout: float | None, run_kwargs: dict[str, Any]) -> Any:
         agent = self.agent
         board = self.board
-        board.begin_run()
+        board.begin_run(None if timeout is None else time.monotonic() + timeout)
         sub_before = board.registry.usage.total
         agent_before = usage_of(agent) if run_kwargs.get("reset") is False else Usage()
         instructions = agent.instructions
@@ -176,9 +187,15 @@ class AsyncAgent:
             answer = agent.run(task, **run_kwargs)
             return answer
         except BaseException as exc:
+            if board.past_deadline():
+                late = TaskTimeoutError(f"the run took longer than its timeout of {timeout:g}s and was "
+                                        f"interrupted after step {agent.step_number - 1}")
+                error = f"TaskTimeoutError: {late}"
+                raise late from exc
             error = f"{type(exc).__name__}: {exc}"
             raise
         finally:
+            board.begin_run(None, keep_ids=True)  # no deadline outside the run
             reset_sink(sink)
             agent.instructions = instructions
             unfinished = self._settle()

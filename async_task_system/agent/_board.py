@@ -88,6 +88,7 @@ class TaskBoard:
         self.limits = limits or Limits()
         self._lock = threading.Lock()
         self._run_ids: list[str] = []
+        self._deadline: float | None = None  # monotonic end of the current run, if it has a timeout
         self._progress: dict[str, str] = {}
         self._stop = threading.Event()  # set at shutdown: ends every sleep at once
 
@@ -99,9 +100,26 @@ class TaskBoard:
         with self._lock:
             return list(self._run_ids)
 
-    def begin_run(self) -> None:
+    def begin_run(self, deadline: float | None = None, *, keep_ids: bool = False) -> None:
+        """Start a run: forget the last run's ids; ``deadline`` (monotonic) bounds every wait."""
         with self._lock:
-            self._run_ids = []
+            if not keep_ids:
+                self._run_ids = []
+            self._deadline = deadline
+
+    def past_deadline(self) -> bool:
+        deadline = self._deadline
+        return deadline is not None and time.monotonic() >= deadline
+
+    def _bound(self) -> tuple[float, str]:
+        """How long one call may block now, and what sets that bound (for the model's report)."""
+        bound, why = self.limits.max_wait_seconds, f"the {self.limits.max_wait_seconds:g}s limit per call"
+        deadline = self._deadline
+        if deadline is not None:
+            left = max(0.0, deadline - time.monotonic())
+            if left < bound:
+                bound, why = left, "the run's time limit"
+        return bound, why
 
     def note_progress(self, task_id: str, note: str) -> None:
         with self._lock:
@@ -151,8 +169,8 @@ class TaskBoard:
         mode = _RETURN_WHEN.get(str(return_when).strip().lower()) if return_when is not None else "ALL_COMPLETED"
         if mode is None:
             raise InvalidArgumentError(f"return_when must be 'all' or 'any', got {return_when!r}")
-        bound = self.limits.max_wait_seconds
-        asked = bound if max_wait_time is None else _seconds("max_wait_time", max_wait_time)
+        bound, why = self._bound()
+        asked = self.limits.max_wait_seconds if max_wait_time is None else _seconds("max_wait_time", max_wait_time)
         limit = min(asked, bound)
         if not report_ids:
             return "No tasks to wait for: this run has submitted none yet."
@@ -174,8 +192,8 @@ class TaskBoard:
                 lines.append(f"{status} ({len(group)}): " + self._line(group, status))
         if not_done:
             if asked > bound:
-                lines.append(f"Stopped at the {bound:g}s limit per call (you asked max_wait_time={asked:g}); "
-                             f"the unfinished tasks keep running: call wait_for_tasks again to keep waiting.")
+                lines.append(f"Stopped at {why} (you asked max_wait_time={asked:g}); the unfinished tasks keep "
+                             f"running" + (": call wait_for_tasks again to keep waiting." if bound else "."))
             elif mode == "ALL_COMPLETED" or not done:
                 lines.append(f"Stopped at max_wait_time={limit:g}s; the unfinished tasks keep running.")
         completed = [i.id for i in by_status.get("completed", [])]
@@ -185,11 +203,11 @@ class TaskBoard:
 
     def sleep(self, seconds: Any, reason: Any = None) -> str:
         asked = _seconds("seconds", seconds)
-        bound = self.limits.max_wait_seconds
+        bound, why = self._bound()
         start = time.monotonic()
         self._stop.wait(min(asked, bound))
         slept = time.monotonic() - start
-        note = f" (cut to the {bound:g}s limit per call)" if asked > bound else ""
+        note = f" (cut to {why})" if asked > bound else ""
         why = f" ({reason})" if reason else ""
         return f"Slept {slept:.1f}s{why}{note}. Tip: wait_for_tasks returns as soon as tasks finish."
 

@@ -184,3 +184,30 @@ def test_a_task_that_is_not_text_is_refused_before_the_model_is_called(make_agen
         agent.run("ok\udbbd")
     assert agent.agent.model.calls == 0
     assert agent.run("Now a real one.") == 1
+
+
+def test_a_run_past_its_timeout_stops_waiting_is_interrupted_and_cancels_its_tasks(make_agent) -> None:
+    from async_task_system import TaskTimeoutError
+
+    job = BlockingWait()
+    agent = make_agent([
+        "t = submit_task('tool', 'long_job', {'seconds': 60})\n"
+        "report = wait_for_tasks([t], max_wait_time=25)",  # cut short at the run's time limit
+        "print('a step the run should never reach')",
+    ], tools=[job])
+
+    start = time.monotonic()
+    with pytest.raises(TaskTimeoutError, match=r"the run took longer than its timeout of 0.5s and was interrupted "
+                                               r"after step 1"):
+        agent.run("Wait for the long job.", timeout=0.5)
+
+    assert time.monotonic() - start < 10  # not the 25 s the model asked for
+    assert agent.agent.model.calls == 1
+    summary = agent.last_run
+    assert summary.error.startswith("TaskTimeoutError") and summary.unfinished_at_end == ("t1",)
+    assert job.stopped_early.wait(5)
+    report = agent.agent.python_executor.state["report"]
+    assert "Stopped at the run's time limit (you asked max_wait_time=25)" in report
+    assert not agent.board.past_deadline()  # no deadline left over for the next run
+    with pytest.raises(InvalidArgumentError, match="timeout must be a number of seconds > 0"):
+        agent.run("Again.", timeout=0)
