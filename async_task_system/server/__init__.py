@@ -20,4 +20,4 @@ from ._service import TaskService
 from ._store import Store
 from .client import ServiceError, TaskClient
 
-__all__ = ["create_app", "TaskService", "Store", "TaskClient", "ServiceError", "ApiError"]
+__all__ = ["ApiError", "ServiceError", "Store", "TaskClient", "TaskService", "create_app"]

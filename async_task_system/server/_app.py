@@ -20,12 +20,22 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import QueueFullError
 from ._auth import TOKEN_ENV, is_loopback, token_matches
-from ._models import ErrorBody, Health, RunRequest, RunView, TaskPage, TaskRequest, TaskStatusName, TaskTypeView, TaskView
+from ._models import (
+    ErrorBody,
+    Health,
+    RunRequest,
+    RunView,
+    TaskPage,
+    TaskRequest,
+    TaskStatusName,
+    TaskTypeView,
+    TaskView,
+)
 from ._registry import ParameterError, TaskTypeError
 from ._service import TaskService
 from ._store import FINAL
 
-__all__ = ["create_app", "ApiError"]
+__all__ = ["ApiError", "create_app"]
 
 
 class ApiError(Exception):

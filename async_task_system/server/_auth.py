@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 
-__all__ = ["token_matches", "is_loopback", "require_token_for_host", "TOKEN_ENV"]
+__all__ = ["TOKEN_ENV", "is_loopback", "require_token_for_host", "token_matches"]
 
 TOKEN_ENV = "ASYNC_AGENT_TOKEN"
 

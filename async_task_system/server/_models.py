@@ -7,8 +7,18 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
-    "TaskStatusName", "TaskRequest", "TaskView", "TaskPage", "ErrorInfo", "ErrorBody",
-    "RunRequest", "RunView", "SubtaskView", "TokenUsage", "Health", "TaskTypeView",
+    "ErrorBody",
+    "ErrorInfo",
+    "Health",
+    "RunRequest",
+    "RunView",
+    "SubtaskView",
+    "TaskPage",
+    "TaskRequest",
+    "TaskStatusName",
+    "TaskTypeView",
+    "TaskView",
+    "TokenUsage",
 ]
 
 TaskStatusName = Literal["pending", "waiting", "running", "completed", "failed", "timeout", "cancelled", "lost"]

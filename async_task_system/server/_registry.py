@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["Registry", "TaskTypeError", "ParameterError", "Runnable"]
+__all__ = ["ParameterError", "Registry", "Runnable", "TaskTypeError"]
 
 # JSON value checks per smolagents input type. Images and audio cannot arrive as JSON.
 _TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {

@@ -9,7 +9,6 @@ start on this store), so they never collide across restarts.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -20,7 +19,7 @@ from ..tracing import default_observers
 from ._registry import Registry
 from ._store import FINAL, Store, encode_result
 
-__all__ = ["TaskService", "RunsUnavailableError"]
+__all__ = ["RunsUnavailableError", "TaskService"]
 
 _ENGINE_STATES = {"pending", "waiting", "running", "completed", "failed", "timeout", "cancelled"}
 
@@ -158,7 +157,9 @@ class TaskService:
 
     def _run_agent(self, prompt: str, max_steps: int | None) -> dict[str, Any]:
         """In a run worker: a fresh AsyncAgent per run, run with the background-task guidance."""
-        from ..agent import create_async_agent  # the agent layer, imported only when runs are used
+        from ..agent import (
+            create_async_agent,  # the agent layer, imported only when runs are used
+        )
         from ..engine import cancel_token, current_task
 
         run_id = current_task().task_id

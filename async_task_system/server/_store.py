@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Store", "encode_result", "FINAL", "LOST"]
+__all__ = ["FINAL", "LOST", "Store", "encode_result"]
 
 LOST = "lost"
 FINAL = frozenset({"completed", "failed", "timeout", "cancelled", LOST})

@@ -15,7 +15,7 @@ from typing import Any
 
 from ._auth import TOKEN_ENV, require_token_for_host
 
-__all__ = ["main", "build_parser"]
+__all__ = ["build_parser", "main"]
 
 
 def build_parser() -> argparse.ArgumentParser:

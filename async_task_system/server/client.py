@@ -8,7 +8,7 @@ from typing import Any
 
 import httpx
 
-__all__ = ["TaskClient", "ServiceError"]
+__all__ = ["ServiceError", "TaskClient"]
 
 FINAL = frozenset({"completed", "failed", "timeout", "cancelled", "lost"})
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from service_harness import free_port
 
 from async_task_system.server.cli import main
-from service_harness import free_port
 
 HERE = Path(__file__).parent
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from service_harness import ServiceProcess
 
 from async_task_system.server import TaskClient
-from service_harness import ServiceProcess
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +44,7 @@ def test_a_running_run_shows_its_subtasks_so_far(runs_service):
                 break
         assert live["status"] == "running"
         assert [s["name"] for s in live["subtasks"]] == ["add", "slow_echo"]
-        assert dict((s["name"], s["status"]) for s in live["subtasks"])["slow_echo"] == "running"
+        assert {s["name"]: s["status"] for s in live["subtasks"]}["slow_echo"] == "running"
         done = client.wait_run(run["id"], timeout=30)
         assert done["final_answer"] == {"sum": 3, "echo": "later"}
         assert time.monotonic() - began < 25
