@@ -13,6 +13,9 @@ Decisions, in one place:
   next step); ``"wait"`` waits for it; ``"keep"`` leaves it for the next run. The run
   summary lists them either way. ``shutdown()`` cancels everything and returns once no
   worker thread is left.
+* **A run's own timeout** (``run(task, timeout=...)``): waits and sleeps stop at the deadline,
+  a step callback interrupts the agent after the step in which it passes, and
+  ``TaskTimeoutError`` is raised; then the unfinished-task policy applies as usual.
 """
 
 from __future__ import annotations
