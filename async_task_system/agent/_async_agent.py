@@ -217,7 +217,7 @@ class AsyncAgent:
                 tasks=tuple(infos),
                 agent_usage=usage_of(agent) - agent_before,
                 sub_agent_usage=board.registry.usage.total - sub_before,
-                steps=sum(1 for step in agent.memory.steps if type(step).__name__ == "ActionStep"),
+                steps=sum(1 for step in agent.memory.steps if isinstance(step, ActionStep)),
                 unfinished_at_end=tuple(unfinished),
                 unfinished_policy=self.unfinished_tasks,
             )
