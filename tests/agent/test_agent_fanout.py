@@ -29,8 +29,11 @@ def test_fan_out_then_wait_runs_the_tasks_at_once_and_collects_every_result(make
     # They overlapped: every task started before the first one finished.
     first_end = min(info.finished_at for info in summary.tasks)
     assert all(info.started_at < first_end for info in summary.tasks)
-    assert summary.model_calls == 2
+    assert summary.model_calls == 2 and summary.steps == 2
     assert summary.sequential_time >= 4 * 0.3
+    assert summary.final_answer == answer and summary.error is None
+    text = summary.format()
+    assert text.startswith("tasks: 4 (4 completed)\nwall time: ") and "the same tasks one after another: " in text
     assert all(info.metadata == {"task_type": "tool", "tool": "slow_lookup"} for info in summary.tasks)
 
 
