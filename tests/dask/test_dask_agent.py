@@ -7,7 +7,7 @@ import os
 import pytest
 from dask_jobs import where_am_i_tool
 
-from async_task_system import TaskStatus, create_async_agent
+from async_task_system import InvalidArgumentError, TaskStatus, create_async_agent
 from async_task_system.executors import DaskExecutor
 from async_task_system.testing import ScriptedModel
 
@@ -34,20 +34,12 @@ def test_an_agents_tool_calls_run_in_worker_processes(dask_client):
     assert os.getpid() not in pids and pids <= worker_pids
 
 
-def test_an_unpicklable_tool_is_refused_at_submit_and_the_model_is_told_why(dask_client):
+def test_an_unpicklable_tool_is_refused_when_the_agent_is_built(dask_client):
     from dask_jobs import locked_tool
 
-    model = ScriptedModel([
-        "try:\n"
-        '    submit_task("tool", "locked_lookup", {"query": "x"})\n'
-        "    outcome = 'submitted'\n"
-        "except Exception as err:\n"
-        "    outcome = str(err)\n"
-        "final_answer(outcome)",
-    ])
-    with create_async_agent(tools=[locked_tool()], model=model, executor=DaskExecutor(dask_client),
-                            verbosity_level=0) as agent:
-        outcome = agent.run("Look up x.")
-        assert agent.task_manager.tasks() == []
-    assert "does not pickle" in outcome
-    assert "guard (lock) inside" in outcome and "LockedLookup" in outcome
+    with pytest.raises(InvalidArgumentError) as err:
+        create_async_agent(tools=[locked_tool()], model=ScriptedModel(['final_answer("never")']),
+                           executor=DaskExecutor(dask_client), verbosity_level=0)
+    message = str(err.value)
+    assert "locked_lookup" in message and "does not pickle" in message
+    assert "fn.guard (lock) inside fn (LockedLookup)" in message
