@@ -251,14 +251,24 @@ def create_app(
 
 def _add_run_routes(app: FastAPI, service: TaskService, guarded: list[Any], max_wait_seconds: float) -> None:
     @app.post("/runs", response_model=RunView, status_code=202, dependencies=guarded, operation_id="start_run",
-              responses={**_errors(401, 413, 422, 503), 202: {"links": {"GetRun": {
-                  "operationId": "get_run", "parameters": {"run_id": "$response.body#/id"}}}}})
+              responses={**_errors(401, 413, 422, 503), 202: {"links": {
+                  "GetRun": {"operationId": "get_run", "parameters": {"run_id": "$response.body#/id"}},
+                  "CancelRun": {"operationId": "cancel_run", "parameters": {"run_id": "$response.body#/id"}}}}})
     async def start_run(request: RunRequest) -> dict[str, Any]:
         """Run an AsyncAgent on ``prompt`` in the background, with the registered tools and agents."""
         try:
             return service.start_run(request.prompt, request.max_steps)
         except QueueFullError as exc:
             raise ApiError(503, "queue_full", f"{exc}. Retry later.")
+
+    @app.delete("/runs/{run_id}", response_model=RunView, dependencies=guarded, operation_id="cancel_run",
+                responses=_errors(401, 404))
+    async def cancel_run(run_id: str) -> dict[str, Any]:
+        """Cancel a run (idempotent): its agent stops at its next step, its subtasks are cancelled."""
+        record = service.cancel_run(run_id)
+        if record is None:
+            raise _unknown("run", run_id)
+        return record
 
     @app.get("/runs/{run_id}", response_model=RunView, dependencies=guarded, operation_id="get_run",
              responses=_errors(401, 404, 422))

@@ -8,6 +8,7 @@ start on this store), so they never collide across restarts.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -147,6 +148,18 @@ class TaskService:
             self.run_manager.add_done_callback(run_id, lambda info: self._done("runs", info))
         return self.get_run(run_id)
 
+    def cancel_run(self, run_id: str) -> dict[str, Any] | None:
+        """Cancel an unfinished run (idempotent): its agent stops at its next step and its
+        subtasks are cancelled. None if the id is unknown."""
+        record = self.store.get_run(run_id)
+        if record is None:
+            return None
+        if record["status"] not in FINAL:
+            with contextlib.suppress(UnknownTaskError):
+                self.run_manager.cancel(run_id, reason="cancelled through the API (DELETE /runs)")
+            record = self.store.get_run(run_id)
+        return record
+
     def get_run(self, run_id: str) -> dict[str, Any] | None:
         """The run's record; while it runs, its subtasks are read live from its agent."""
         record = self.store.get_run(run_id)
@@ -167,8 +180,8 @@ class TaskService:
                                    model=self.model, **self.agent_kwargs)
         self._live_runs[run_id] = agent
         token = cancel_token()
-        if token is not None:
-            token.add_callback(lambda reason: agent.agent.interrupt())
+        if token is not None:  # cancelled or timed out: stop at the next step, cancel its subtasks now
+            token.add_callback(lambda reason: (agent.agent.interrupt(), agent.shutdown(wait=False)))
         try:
             run_kwargs = {} if max_steps is None else {"max_steps": max_steps}
             return {"output": agent.run_with_async_guidance(prompt, **run_kwargs)}
@@ -228,6 +241,9 @@ class TaskService:
     def _done(self, table: str, info: TaskInfo) -> None:
         """A task or run reached its final state: write it, then wake its long-polls."""
         fields = self._final_fields(table, info)
+        agent = self._live_runs.get(info.id) if table == "runs" else None
+        if agent is not None:  # ended while its agent still runs (cancel, timeout): keep what it did
+            fields["subtasks"] = _subtasks(agent)
         with self._write_lock:
             if table == "tasks":
                 self.store.update_task(info.id, **fields)

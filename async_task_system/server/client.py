@@ -69,6 +69,9 @@ class TaskClient:
         """The run's record (status, subtasks so far...); with ``wait``, one long-poll."""
         return self._call("GET", f"/runs/{run_id}", params={"wait": wait} if wait else None)
 
+    def cancel_run(self, run_id: str) -> dict[str, Any]:
+        return self._call("DELETE", f"/runs/{run_id}")
+
     def wait_run(self, run_id: str, timeout: float | None = None) -> dict[str, Any]:
         return self._wait(f"/runs/{run_id}", timeout)
 

@@ -81,3 +81,18 @@ def test_a_prompt_that_looks_like_a_placeholder_is_just_text(runs_service):
         second = api.post("/runs", json={"prompt": f"${first} and ${{{first}}}"}).json()
         done = api.get(f"/runs/{second['id']}", params={"wait": 20}).json()
     assert done["status"] == "completed" and done["prompt"] == f"${first} and ${{{first}}}"
+
+
+def test_cancelling_a_run_stops_it_and_its_subtasks(runs_service):
+    with TaskClient(runs_service.url, token=runs_service.token) as client:
+        run = client.start_run("add 5 6, echo never slowly")
+        for _ in range(20):
+            live = client.get_run(run["id"], wait=0.25)
+            if len(live["subtasks"]) == 2:
+                break
+        cancelled = client.cancel_run(run["id"])
+        assert cancelled["status"] == "cancelled" and "DELETE /runs" in cancelled["reason"]
+        assert {s["name"]: s["status"] for s in cancelled["subtasks"]}["slow_echo"] == "cancelled"
+        assert client.cancel_run(run["id"])["finished_at"] == cancelled["finished_at"]  # idempotent
+        after = client.start_run("add 1 1, echo next")  # the run slot is free again
+        assert client.wait_run(after["id"], timeout=30)["final_answer"] == {"sum": 2, "echo": "next"}
