@@ -121,3 +121,48 @@ def test_a_huge_error_message_is_cut_too(make_agent) -> None:
     size, tail = lines[0].split(" ", 1)
     assert int(size) < 1100 and tail.endswith("[... cut at 1000 of 50014 characters]")
     assert int(lines[1]) < 700 and int(lines[2]) < 400
+
+
+def test_a_tool_can_report_progress_for_check_task_to_show(make_agent) -> None:
+    import threading
+
+    from smolagents import tool
+
+    from async_task_system.agent import report_progress
+
+    reported, release = threading.Event(), threading.Event()
+
+    @tool
+    def crawl(pages: int) -> str:
+        """Crawl some pages.
+
+        Args:
+            pages: how many
+        """
+        report_progress(f"page 3 of {pages}")
+        reported.set()
+        release.wait(10)
+        return "crawled"
+
+    replies = ["t = submit_task('tool', 'crawl', {'pages': 10})",
+               "print(check_task(t))\nwait_for_tasks(t)\nprint(check_task(t))", "final_answer('ok')"]
+
+    def script(messages) -> str:
+        index = len(model.received) - 1
+        if index == 1:
+            reported.wait(10)
+        if index == 2:
+            release.set()
+        return replies[index]
+
+    from async_task_system.testing import ScriptedModel
+
+    model = ScriptedModel(script)
+    agent = make_agent(model, tools=[crawl], max_wait_seconds=0.2)
+    try:
+        agent.run("Crawl.")
+    finally:
+        release.set()
+    seen = observations(agent)[1]
+    assert "t1 (tool crawl): running for" in seen and "progress: page 3 of 10" in seen
+    assert report_progress("outside any task") is False
