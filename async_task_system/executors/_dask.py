@@ -258,6 +258,11 @@ class DaskExecutor(Executor):
 
 def _connect(target: Any, timeout: float | None) -> tuple[distributed.Client, bool]:
     if isinstance(target, distributed.Client):
+        if target.asynchronous:
+            raise InvalidArgumentError(
+                "DaskExecutor needs a synchronous distributed.Client (the TaskManager calls it from "
+                "threads), got one made with asynchronous=True; pass its scheduler address instead"
+            )
         return target, False
     if target is None:
         target = os.environ.get("DASK_SCHEDULER_ADDRESS") or None

@@ -155,3 +155,17 @@ def test_a_closure_over_an_unpicklable_object_is_named(tm):
 
     with pytest.raises(InvalidArgumentError, match=r"fn\.<closure guard> \(lock\) inside fn \(function\)"):
         tm.submit(guarded_lookup, ("q",))
+
+
+def test_an_asynchronous_client_is_refused_with_what_to_pass_instead():
+    import asyncio
+
+    from distributed import Client, LocalCluster
+
+    async def build():
+        async with LocalCluster(n_workers=1, processes=False, asynchronous=True, dashboard_address=":0") as c:
+            async with Client(c, asynchronous=True) as client:
+                with pytest.raises(InvalidArgumentError, match="synchronous distributed.Client.*scheduler address"):
+                    DaskExecutor(client)
+
+    asyncio.run(build())
