@@ -48,8 +48,7 @@ class ApiError(Exception):
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     text = {400: "Unknown task type", 401: "Missing or wrong bearer token", 404: "No such id",
-            413: "Request body too large", 422: "Invalid request",
-            503: "Queue full"}
+            413: "Request body too large", 422: "Invalid request", 503: "Queue full"}
     return {code: {"model": ErrorBody, "description": text[code]} for code in codes}
 
 

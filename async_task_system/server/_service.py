@@ -170,9 +170,8 @@ class TaskService:
 
     def _run_agent(self, prompt: str, max_steps: int | None) -> dict[str, Any]:
         """In a run worker: a fresh AsyncAgent per run, run with the background-task guidance."""
-        from ..agent import (
-            create_async_agent,  # the agent layer, imported only when runs are used
-        )
+        # The agent layer is imported only when runs are used.
+        from ..agent import create_async_agent
         from ..engine import cancel_token, current_task
 
         run_id = current_task().task_id
