@@ -66,6 +66,9 @@ class AttemptReporter(Protocol):
     def end(self, call: TaskCall, ok: bool, value: Any) -> None:
         """Call once after running: ``ok`` with the result, or not ``ok`` with the exception."""
 
+    def capacity_changed(self) -> None:
+        """Call when ``Executor.capacity`` grew (a worker joined): queued tasks start at once."""
+
 
 class Executor(abc.ABC):
     """Runs task attempts somewhere. Knows nothing of priorities, retries or dependencies."""

@@ -426,6 +426,13 @@ class TaskManager:
             self._dispatch(effects)
         self._run(effects)
 
+    def capacity_changed(self) -> None:
+        """Executor callback: its capacity grew, so hand it queued tasks now."""
+        effects: list[_Effect] = []
+        with self._lock:
+            self._dispatch(effects)
+        self._run(effects)
+
     # ------------------------------------------------------------ policy, under the lock
 
     def _attempt_failed(self, task: Task, attempt: int, exc: BaseException, effects: list[_Effect]) -> None:

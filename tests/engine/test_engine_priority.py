@@ -69,3 +69,24 @@ def test_parked_tasks_keep_priority_order():
         gate.set()
         tm.wait([first, *ids], timeout=5)
     assert order == [5, 4, 3, 2, 1]
+
+
+def test_executor_capacity_growth_dispatches_queued_tasks():
+    """An executor whose capacity grows (a worker joined) says so, and queued tasks start at once."""
+    from async_task_system.executors import ThreadExecutor
+
+    class Growing(ThreadExecutor):
+        pass
+
+    executor = Growing(4)
+    executor.capacity = 1
+    gate = threading.Event()
+    with TaskManager(max_workers=4, executor=executor) as tm:
+        first = tm.submit(gate.wait, (5,))
+        second = tm.submit(int, ("2",))
+        assert tm.wait(second, timeout=0.2).not_done == {second}  # capacity 1 is in use
+        executor.capacity = 2
+        tm.capacity_changed()
+        assert tm.result(second, timeout=2) == 2
+        gate.set()
+        tm.wait(first, timeout=5)
