@@ -282,6 +282,7 @@ def create_async_agent(
     max_listed_tasks: int = 20,
     unfinished_tasks: str = "cancel",
     python_executor: Any = None,
+    propagate_context: bool = True,
     **codeagent_kwargs: Any,
 ) -> AsyncAgent:
     """Build an ``AsyncAgent``: a CodeAgent with ``tools``, ``managed_agents`` and the seven
@@ -289,7 +290,8 @@ def create_async_agent(
 
     ``managed_agents``: agents (each task runs a fresh copy) or zero-argument factories.
     ``executor`` and ``name_limits`` go to the TaskManager (e.g. a ``DaskExecutor``);
-    ``python_executor`` is the CodeAgent's own ``executor``. Other keyword arguments go
+    ``python_executor`` is the CodeAgent's own ``executor``. ``propagate_context=False`` runs
+    tasks without the caller's OpenTelemetry context (each starts a trace of its own). Other keyword arguments go
     to ``CodeAgent``. See the module docstring for the timeout and unfinished-task policies.
     """
     if model is None:
@@ -315,7 +317,8 @@ def create_async_agent(
     registry = TaskRegistry(tools, managed)
     if executor is not None:
         _check_travel(registry, executor)
-    task_manager = TaskManager(max_workers, executor=executor, name_limits=name_limits)
+    task_manager = TaskManager(max_workers, executor=executor, name_limits=name_limits,
+                               propagate_context=propagate_context)
     try:
         board = TaskBoard(task_manager, registry, limits)
         agent = CodeAgent(

@@ -4,7 +4,6 @@ sub-agents' LLM and tool spans under their task spans. With propagation off it f
 
 from __future__ import annotations
 
-import functools
 import re
 import time
 import uuid
@@ -13,8 +12,7 @@ import pytest
 from openinference.instrumentation import using_session
 from smolagents import CodeAgent, tool
 
-import async_task_system.agent._async_agent as agent_module
-from async_task_system import TaskManager, create_async_agent, setup_tracing
+from async_task_system import create_async_agent, setup_tracing
 from async_task_system.testing import ScriptedModel, task_text
 
 pytestmark = pytest.mark.slow
@@ -49,16 +47,14 @@ FAN_OUT = (
 EXPECTED_SPANS = 33
 
 
-def run_traced(phoenix_server, monkeypatch, *, propagate: bool) -> tuple[dict, list[dict]]:
+def run_traced(phoenix_server, *, propagate: bool) -> tuple[dict, list[dict]]:
     project = f"agent-{'on' if propagate else 'off'}-{uuid.uuid4().hex[:8]}"
     provider = setup_tracing(project_name=project, endpoint=phoenix_server.url, batch=False, set_global=False)
-    if not propagate:  # create_async_agent has no switch for it: build its TaskManager without
-        monkeypatch.setattr(agent_module, "TaskManager", functools.partial(TaskManager, propagate_context=False))
     squarer = CodeAgent(tools=[], model=ScriptedModel(squarer_script), name="squarer",
                         description="Squares the number in its task.", verbosity_level=0)
     model = ScriptedModel([FAN_OUT, "final_answer(results)"])
     with (create_async_agent(tools=[slow_lookup], managed_agents=[squarer], model=model, max_workers=5,
-                             verbosity_level=0) as agent, using_session("session-e2e")):
+                             propagate_context=propagate, verbosity_level=0) as agent, using_session("session-e2e")):
         answer = agent.run("Look up a, b and c, and square 2 and 3.")
     provider.force_flush()
     return answer, phoenix_server.spans(project, expect=EXPECTED_SPANS)
@@ -95,8 +91,8 @@ class Tree:
         return [s for s in self.spans if s["name"].startswith(prefix)]
 
 
-def test_one_trace_from_the_agent_run_down_to_every_task(phoenix_server, monkeypatch):
-    answer, spans = run_traced(phoenix_server, monkeypatch, propagate=True)
+def test_one_trace_from_the_agent_run_down_to_every_task(phoenix_server):
+    answer, spans = run_traced(phoenix_server, propagate=True)
     assert answer["t1"] == "value-of-a" and answer["t5"].endswith("9")
     tree = Tree(spans)
     assert len(spans) == EXPECTED_SPANS, sorted(s["name"] for s in spans)
@@ -130,8 +126,8 @@ def test_one_trace_from_the_agent_run_down_to_every_task(phoenix_server, monkeyp
     assert {s["attributes"].get("session.id") for s in spans} == {"session-e2e"}
 
 
-def test_without_propagation_every_task_starts_a_trace_of_its_own(phoenix_server, monkeypatch):
-    answer, spans = run_traced(phoenix_server, monkeypatch, propagate=False)
+def test_without_propagation_every_task_starts_a_trace_of_its_own(phoenix_server):
+    answer, spans = run_traced(phoenix_server, propagate=False)
     assert answer["t1"] == "value-of-a"
     tree = Tree(spans)
     (run,) = [s for s in spans if s["name"] == "CodeAgent.run"]
