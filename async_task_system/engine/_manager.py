@@ -224,7 +224,10 @@ class TaskManager:
                     broken = dep_task
                     break
                 task.unmet += 1
-                dep_task.dependents.append(task)
+                if dep_task.dependents:
+                    dep_task.dependents.append(task)
+                else:  # records start with a shared empty tuple: most never get a dependent
+                    dep_task.dependents = [task]
             if broken is not None:
                 self._finalize(task, CANCELLED, self._dependency_reason(broken), effects)
             elif task.unmet:
@@ -258,7 +261,10 @@ class TaskManager:
                 return self._split(ids)
             waiter = Waiter(len(pending) if return_when == "ALL_COMPLETED" else 1)
             for task in pending:
-                task.waiters.append(waiter)
+                if task.waiters:
+                    task.waiters.append(waiter)
+                else:
+                    task.waiters = [waiter]
         try:
             waiter.event.wait(timeout)
         finally:
@@ -325,7 +331,10 @@ class TaskManager:
         with self._lock:
             task = self._require(task_id)
             if task.status not in FINAL_STATES:
-                task.callbacks.append(callback)
+                if task.callbacks:
+                    task.callbacks.append(callback)
+                else:
+                    task.callbacks = [callback]
                 return
             info = self._snapshot(task)
         self._run([lambda: callback(info)])
@@ -420,7 +429,7 @@ class TaskManager:
                 self._release_slot(task)
                 if ok:
                     task.result = value
-                    self._finalize(task, COMPLETED, f"attempt {call.attempt} returned", effects)
+                    self._finalize(task, COMPLETED, "returned", effects)
                 else:
                     self._attempt_failed(task, call.attempt, value, effects)
             self._dispatch(effects)
@@ -564,7 +573,7 @@ class TaskManager:
                     effects.append(lambda token=task.token, cbs=callbacks, r=reason: token._notify(cbs, r))
             for waiter in task.waiters:
                 waiter.task_done()
-            task.waiters = []
+            task.waiters = ()
             for dependent in task.dependents:
                 if status is COMPLETED:
                     dependent.unmet -= 1
@@ -573,7 +582,7 @@ class TaskManager:
                         self._make_ready(dependent)
                 else:
                     work.append((dependent, CANCELLED, self._dependency_reason(task)))
-            task.dependents = []
+            task.dependents = ()
             if task.callbacks or task.observers:
                 info = self._snapshot(task)
                 for callback in task.callbacks:
@@ -581,7 +590,7 @@ class TaskManager:
                 for observer in task.observers:
                     event = task.events[-1]
                     effects.append(lambda o=observer, e=event, i=info: o.on_event(i.id, e, i))
-                task.callbacks = []
+                task.callbacks = ()
             # Free what the record no longer needs; the result stays until read or expired.
             task.fn = task.args = task.kwargs = task.context = None
             self._retention.add(task, task.finished_mono)

@@ -74,10 +74,10 @@ class Task:
         self.result = None
         self.error = None
         self.events = []
-        self.waiters = []  # Waiter objects blocked on this task
-        self.dependents = []  # Task objects waiting for this one
+        self.waiters: Any = ()  # Waiter objects blocked on this task
+        self.dependents: Any = ()  # Task objects waiting for this one
         self.inflight = 0  # attempt number handed to the executor and not yet ended, else 0
         self.holds_slot = False  # invariant: True iff inflight and the task is not final
         self.result_read = False
-        self.callbacks = []
+        self.callbacks: Any = ()  # a list once a callback is added
         self.observers = ()  # the manager's observers that record this task, chosen at its first start
