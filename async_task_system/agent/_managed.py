@@ -6,6 +6,11 @@ the logger's locks and on LiteLLM models; ``to_dict`` loses instructions and cal
 So each agent task runs on a shallow copy with its own state, memory, ``Monitor``,
 step-callback registry and Python executor (tools and model are shared, as smolagents
 shares them), or on a new instance from a factory the user gives.
+
+On an executor that pickles (Dask), only a factory travels: an agent instance holds locks
+(model, logger console) and is refused with the fix in the message. The worker-side run
+returns an ``AgentReply`` (the answer and its usage) that ``ManagedAgentRun.unpack_remote``
+turns back into the answer on the submitting side, adding the usage to the meter there.
 """
 
 from __future__ import annotations
@@ -24,7 +29,8 @@ from ..engine import cancel_token, current_task
 from ..errors import InvalidArgumentError
 from ._progress import _sink
 
-__all__ = ["Usage", "UsageMeter", "AgentSource", "ManagedAgentRun", "fresh_copy", "usage_of", "step_usage"]
+__all__ = ["Usage", "UsageMeter", "AgentSource", "AgentReply", "ManagedAgentRun", "fresh_copy", "usage_of",
+           "step_usage"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +69,9 @@ class UsageMeter:
     def total(self) -> Usage:
         with self._lock:
             return self._total
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (UsageMeter, ())  # a lock does not pickle: another process starts from zero
 
 
 def step_usage(step: Any) -> Usage:
@@ -107,12 +116,15 @@ def fresh_copy(agent: MultiStepAgent) -> MultiStepAgent:
 
 
 class AgentSource:
-    """Where new instances of one managed agent come from: copies of a template, or a factory."""
+    """Where new instances of one managed agent come from: copies of a template, or a factory.
+
+    Pickled (to run on another process), only the factory travels; an instance cannot.
+    """
 
     def __init__(self, agent_or_factory: MultiStepAgent | Callable[[], MultiStepAgent]) -> None:
         if isinstance(agent_or_factory, MultiStepAgent):
             self.factory: Callable[[], MultiStepAgent] | None = None
-            self.template = agent_or_factory
+            self.template: MultiStepAgent | None = agent_or_factory
         elif callable(agent_or_factory):
             self.factory = agent_or_factory
             self.template = agent_or_factory()
@@ -126,19 +138,13 @@ class AgentSource:
                 "managed_agents must be smolagents agents (CodeAgent, ToolCallingAgent) or zero-argument "
                 f"functions that make one, got {type(agent_or_factory).__name__} {agent_or_factory!r}"
             )
-        if not self.template.name or not self.template.description:
+        self.name: str = self.template.name
+        self.description: str = self.template.description
+        if not self.name or not self.description:
             raise InvalidArgumentError(
                 f"a managed agent needs a name and a description (the model picks it by them), got "
-                f"name={self.template.name!r} description={self.template.description!r}"
+                f"name={self.name!r} description={self.description!r}"
             )
-
-    @property
-    def name(self) -> str:
-        return self.template.name
-
-    @property
-    def description(self) -> str:
-        return self.template.description
 
     def new_instance(self) -> MultiStepAgent:
         if self.factory is None:
@@ -150,8 +156,32 @@ class AgentSource:
             )
         return instance
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        if self.factory is None:
+            raise InvalidArgumentError(
+                f"managed agent {self.name!r} was given as an agent instance, which cannot travel to another "
+                "process (its model and logger hold locks: it does not pickle); pass a zero-argument factory "
+                f"that builds the agent, e.g. managed_agents=[make_{self.name}]"
+            )
+        return (_remote_source, (self.factory, self.name, self.description))
+
     def __repr__(self) -> str:
         return f"<AgentSource {self.name!r} {'factory' if self.factory else 'copies'}>"
+
+
+def _remote_source(factory: Callable[[], MultiStepAgent], name: str, description: str) -> AgentSource:
+    """An ``AgentSource`` rebuilt in another process: the factory only (no template is built there)."""
+    source = AgentSource.__new__(AgentSource)
+    source.factory, source.template, source.name, source.description = factory, None, name, description
+    return source
+
+
+@dataclass(frozen=True)
+class AgentReply:
+    """What a managed-agent run in another process sends back: its answer and its usage."""
+
+    answer: Any
+    usage: Usage
 
 
 class ManagedAgentRun:
@@ -160,23 +190,32 @@ class ManagedAgentRun:
     A fresh instance per call. If the task is cancelled or times out, the instance is
     interrupted (it stops at the start of its next step). Its model calls and tokens
     are added to ``usage`` after every step, so an interrupted run is counted too.
+
+    Pickled, it becomes a *remote* run: its steps are counted there and the call returns
+    an ``AgentReply`` (an exception carries ``agent_usage``); ``unpack_remote`` on the
+    submitting side adds that usage to ``usage`` and gives the manager the plain answer.
     """
 
-    def __init__(self, source: AgentSource, usage: UsageMeter) -> None:
+    def __init__(self, source: AgentSource, usage: UsageMeter, *, remote: bool = False) -> None:
         self.source = source
         self.usage = usage
+        self.remote = remote
         self.__name__ = source.name
 
-    def __call__(self, task: str, additional_args: dict[str, Any] | None = None) -> str:
+    def __call__(self, task: str, additional_args: dict[str, Any] | None = None) -> Any:
         token = cancel_token()
         if token is not None:
             token.raise_if_cancelled()
         instance = self.source.new_instance()
         this_task = current_task()
         sink = _sink.get()
+        spent = UsageMeter()  # this call's usage: what a remote run sends back
 
         def on_step(step: Any, agent: Any = None) -> None:
-            self.usage.add(step_usage(step))  # step by step: an interrupted run is counted too
+            usage = step_usage(step)
+            spent.add(usage)
+            if not self.remote:
+                self.usage.add(usage)  # step by step: an interrupted run is counted too
             if token is not None and token.cancelled:
                 instance.interrupt()  # covers a cancel that landed before run() reset the flag
             if sink is not None and this_task is not None and isinstance(step, ActionStep):
@@ -190,10 +229,34 @@ class ManagedAgentRun:
             token.add_callback(lambda reason: [agent.interrupt() for agent in running])
         try:
             if additional_args:
-                return instance(task, additional_args=dict(additional_args))
-            return instance(task)
+                answer = instance(task, additional_args=dict(additional_args))
+            else:
+                answer = instance(task)
+        except BaseException as exc:
+            if self.remote:
+                exc.agent_usage = spent.total  # travels back in the exception's state
+            raise
         finally:
             running.clear()
+        return AgentReply(answer, spent.total) if self.remote else answer
+
+    def unpack_remote(self, ok: bool, value: Any) -> tuple[bool, Any]:
+        """On the submitting side, with what a remote run returned (``ok``) or raised: count its
+        usage here and return ``(ok, value)`` with the plain answer. Called by ``DaskExecutor``."""
+        if ok and isinstance(value, AgentReply):
+            self.usage.add(value.usage)
+            return True, value.answer
+        usage = getattr(value, "agent_usage", None)
+        if isinstance(usage, Usage):
+            self.usage.add(usage)
+        return ok, value
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_remote_run, (self.source,))
 
     def __repr__(self) -> str:
-        return f"<ManagedAgentRun {self.source.name!r}>"
+        return f"<ManagedAgentRun {self.source.name!r}{' remote' if self.remote else ''}>"
+
+
+def _remote_run(source: AgentSource) -> ManagedAgentRun:
+    return ManagedAgentRun(source, UsageMeter(), remote=True)

@@ -15,6 +15,12 @@ to the cluster and reports back. Invariants:
 - Cancellation is cooperative: the task's ``CancelToken`` is mirrored on the worker
   (``cancel_token()`` works remotely). A cancel is broadcast to the workers; a worker
   remembers it for an attempt that has not started there yet.
+- A worker that joins says so (a worker plugin logs an event the client subscribes to):
+  the executor refreshes its capacity and tells the manager (``capacity_changed``), so
+  queued attempts start at once rather than at the next submit or end.
+- A callable may define ``unpack_remote(ok, value) -> (ok, value)``: called here, on the
+  submitting side, with what its remote run returned or raised, before the manager sees
+  it (a managed agent's run sends its token usage home this way).
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ import os
 import threading
 import types
 import uuid
+import weakref
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -51,7 +58,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         'pip install "async_task_system[dask]"'
     ) from exc
 
-__all__ = ["DaskExecutor", "WorkerTracingPlugin", "find_unpicklable"]
+__all__ = ["DaskExecutor", "WorkerTracingPlugin", "WorkerJoinedPlugin", "find_unpicklable"]
 
 _AUTO = "auto"
 
@@ -96,6 +103,7 @@ class DaskExecutor(Executor):
         self._inflight: dict[str, distributed.Future] = {}  # key -> future of a started attempt
         self._closing = False
         self._closed = False
+        self._reporter: AttemptReporter | None = None  # the manager, told when capacity grows
         # Outcomes are fetched on the client's event loop, all at once; reporting them runs
         # manager callbacks and user code, so it happens on this thread, never on the loop.
         self._reports = ThreadPoolExecutor(1, thread_name_prefix="dask-executor-report")
@@ -113,6 +121,7 @@ class DaskExecutor(Executor):
                                     instrumentors=tuple(instrumentors)),
                 name="async_task_system-tracing",
             )
+        _watch_workers_joining(self)
 
     # ------------------------------------------------------------ Executor interface
 
@@ -121,9 +130,10 @@ class DaskExecutor(Executor):
         """The cluster's total worker threads (at least ``min_capacity``).
 
         Read from the client's cache of the scheduler's identity, which Dask refreshes
-        every ``distributed.client.scheduler-info-interval`` (2 s): workers that join
-        are used from the next dispatch on; when workers leave, running attempts go
-        on (Dask moves those of a lost worker) and new ones wait for a free thread.
+        every ``distributed.client.scheduler-info-interval`` (2 s) and this executor
+        refreshes when a worker joins (queued attempts then start at once); when workers
+        leave, running attempts go on (Dask moves those of a lost worker) and new ones
+        wait for a free thread.
         """
         threads = self._cluster_info().get("total_threads") or 0
         return max(self._min_capacity, int(threads))
@@ -136,6 +146,8 @@ class DaskExecutor(Executor):
         """Refuse, before anything is queued, a callable or argument that cannot travel to a worker."""
         try:
             cloudpickle.dumps((fn, args, kwargs))
+        except InvalidArgumentError:
+            raise  # the object refused to travel and said what to do instead (e.g. a managed agent instance)
         except Exception as exc:  # noqa: BLE001 - any pickling failure is the caller's to fix
             where, why = find_unpicklable({"fn": fn, "args": args, "kwargs": kwargs}, exc)
             raise InvalidArgumentError(
@@ -148,6 +160,7 @@ class DaskExecutor(Executor):
         with self._lock:
             if self._closing:
                 raise ShutdownError("cannot start new attempts after DaskExecutor.shutdown() was called")
+        self._reporter = reporter
         if not reporter.begin(call):
             return
         key = f"{call.name}-{call.task_id}-a{call.attempt}-{uuid.uuid4().hex[:12]}"
@@ -217,6 +230,12 @@ class DaskExecutor(Executor):
     def _finished(self, future: distributed.Future, call: TaskCall, reporter: AttemptReporter,
                   ctx: contextvars.Context, scopes: contextlib.ExitStack, ok: bool, value: Any) -> None:
         """On the report thread: end the attempt's scopes and report its outcome to the manager."""
+        unpack = getattr(call.fn, "unpack_remote", None)
+        if unpack is not None:  # the callable brings home what its remote run sent back (sub-agent usage)
+            try:
+                ok, value = unpack(ok, value)
+            except Exception as exc:  # noqa: BLE001 - a broken unpack fails the attempt, it does not hang it
+                ok, value = False, exc
         try:
             if ok:
                 ctx.run(scopes.close)
@@ -237,6 +256,15 @@ class DaskExecutor(Executor):
             if close:  # not from the report thread: closing shuts it down
                 threading.Thread(target=self._close, name="dask-executor-close", daemon=True).start()
 
+    def _worker_joined(self) -> None:
+        """On the client's event loop, after a worker joined and the capacity was refreshed."""
+        reporter = self._reporter
+        notify = getattr(reporter, "capacity_changed", None)
+        if notify is None or self._closing:
+            return  # nothing was ever started here: nothing can be queued for it either
+        with contextlib.suppress(RuntimeError):  # not on the loop: dispatching submits to the client
+            self._reports.submit(notify)
+
     def _cancel_remote(self, key: str, reason: str) -> None:
         with self._lock:
             if key not in self._inflight or self._closed:
@@ -254,6 +282,35 @@ class DaskExecutor(Executor):
         if self._owns_client:
             with contextlib.suppress(Exception):
                 self._client.close()
+
+
+_WORKER_JOINED_TOPIC = "async_task_system-worker-joined"
+_watchers_lock = threading.Lock()
+# One event handler per client (a topic has one handler per client), shared by its executors.
+_watchers: weakref.WeakKeyDictionary[distributed.Client, weakref.WeakSet[DaskExecutor]] = weakref.WeakKeyDictionary()
+
+
+def _watch_workers_joining(executor: DaskExecutor) -> None:
+    client = executor.client
+    with _watchers_lock:
+        group = _watchers.get(client)
+        first = group is None
+        if first:
+            group = _watchers[client] = weakref.WeakSet()
+        group.add(executor)
+    if not first:
+        return
+
+    async def on_worker_joined(event: Any) -> None:
+        with contextlib.suppress(Exception):  # the scheduler is gone: nothing to refresh
+            await client._update_scheduler_info()  # capacity reads this cache
+        with _watchers_lock:
+            executors = list(_watchers.get(client, ()))
+        for each in executors:
+            each._worker_joined()
+
+    client.subscribe_topic(_WORKER_JOINED_TOPIC, on_worker_joined)
+    client.register_plugin(WorkerJoinedPlugin(), name="async_task_system-worker-joined")
 
 
 def _connect(target: Any, timeout: float | None) -> tuple[distributed.Client, bool]:
@@ -460,3 +517,11 @@ class WorkerTracingPlugin(WorkerPlugin):
             instrumentor = getattr(importlib.import_module(module), cls)()
             if not instrumentor.is_instrumented_by_opentelemetry:
                 instrumentor.instrument()
+
+
+class WorkerJoinedPlugin(WorkerPlugin):
+    """Logs one event when a worker starts (or the plugin is registered), for ``DaskExecutor``
+    to refresh its capacity at once."""
+
+    def setup(self, worker: distributed.Worker) -> None:
+        worker.log_event(_WORKER_JOINED_TOPIC, {"worker": worker.address})

@@ -117,3 +117,45 @@ def locked_tool():
                 return query
 
     return LockedLookup()
+
+
+def hold(marker_dir: str, label: str, limit: float = 120.0) -> tuple[str, int]:
+    """Say it started (a file ``<label>.started``), then run until a file ``release`` appears."""
+    marker = Path(marker_dir)
+    (marker / f"{label}.started").write_text(str(os.getpid()))
+    deadline = time.monotonic() + limit
+    while not (marker / "release").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return label, os.getpid()
+
+
+def squarer_script(messages: list) -> str:
+    """A sub-agent's model: step 1 squares the number in its task and asks where it runs; step 2 answers."""
+    import re
+
+    from async_task_system.testing import task_text
+
+    n = int(re.search(r"square of (\d+)", task_text(messages)).group(1))
+    if len(messages) <= 3:  # system prompt + task: the first step
+        return f"import time\ntime.sleep(0.5)\npid = worker_pid()\nvalue = {n} * {n}\nprint(value, pid)"
+    return 'final_answer(f"{value} (process {pid})")'
+
+
+def make_squarer():
+    """A managed-agent factory: a new CodeAgent on a ScriptedModel, with a tool reporting its process id."""
+    from smolagents import CodeAgent, Tool
+
+    from async_task_system.testing import ScriptedModel
+
+    class WorkerPid(Tool):
+        name = "worker_pid"
+        description = "The id of the process this runs in."
+        inputs: dict = {}
+        output_type = "integer"
+
+        def forward(self) -> int:
+            return os.getpid()
+
+    return CodeAgent(tools=[WorkerPid()], model=ScriptedModel(squarer_script, token_usage=(50, 5)), name="squarer",
+                     description="Squares the number in its task.", verbosity_level=-1,
+                     additional_authorized_imports=["time"])

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import re
 
 import pytest
 from dask_jobs import where_am_i_tool
@@ -43,3 +45,66 @@ def test_an_unpicklable_tool_is_refused_when_the_agent_is_built(dask_client):
     message = str(err.value)
     assert "locked_lookup" in message and "does not pickle" in message
     assert "fn.guard (lock) inside fn (LockedLookup)" in message
+
+
+FAN_OUT_TWO = (
+    "ids = [submit_task('agent', 'squarer', {'task': f'compute the square of {n}'}) for n in (6, 7)]\n"
+    "print(wait_for_tasks(ids, max_wait_time=25))\n"
+    "answers = get_task_results(ids)\n"
+    "print(answers)"
+)
+
+
+def test_the_same_managed_agent_runs_twice_at_once_in_worker_processes(dask_client):
+    from dask_jobs import make_squarer
+
+    worker_pids = set(dask_client.run(os.getpid).values())
+    dask_client.run(importlib.import_module, "async_task_system.testing")  # smolagents imported before the clock
+    model = ScriptedModel([FAN_OUT_TWO, "final_answer([answers[i] for i in ids])"], token_usage=(100, 10))
+    with create_async_agent(managed_agents=[make_squarer], model=model, max_workers=4,
+                            executor=DaskExecutor(dask_client), verbosity_level=0) as agent:
+        answers = agent.run("Square 6 and 7 with your team member.")
+        summary = agent.last_run
+
+    assert all(a.startswith("Here is the final answer from your managed agent 'squarer'") for a in answers), answers
+    found = [re.search(r"(\d+) \(process (\d+)\)", a).groups() for a in answers]
+    assert [value for value, _ in found] == ["36", "49"]
+    pids = {int(pid) for _, pid in found}
+    assert os.getpid() not in pids and pids <= worker_pids
+    infos = summary.tasks
+    assert [i.status for i in infos] == [TaskStatus.COMPLETED] * 2
+    assert all(i.started_at < min(j.finished_at for j in infos) for i in infos), "the two runs did not overlap"
+    # Tokens counted on the workers came home: 2 sub-agents x 2 model calls of (50 in, 5 out).
+    assert summary.sub_agent_usage.model_calls == 4
+    assert (summary.sub_agent_usage.input_tokens, summary.sub_agent_usage.output_tokens) == (200, 20)
+    assert summary.agent_usage.model_calls == 2
+    assert (summary.input_tokens, summary.output_tokens) == (2 * 100 + 200, 2 * 10 + 20)
+
+
+def test_a_managed_agent_given_as_an_instance_is_refused_with_the_fix(dask_client):
+    from dask_jobs import make_squarer
+
+    executor = DaskExecutor(dask_client)
+    try:
+        with pytest.raises(InvalidArgumentError) as err:
+            create_async_agent(managed_agents=[make_squarer()], model=ScriptedModel([]), executor=executor,
+                               verbosity_level=0)
+    finally:
+        executor.shutdown()
+    message = str(err.value)
+    assert message.startswith("agent 'squarer' cannot run on DaskExecutor")
+    assert "was given as an agent instance, which cannot travel to another process" in message
+    assert "pass a zero-argument factory that builds the agent, e.g. managed_agents=[make_squarer]" in message
+
+
+def test_a_managed_agent_instance_is_refused_at_submit_too(dask_client):
+    from dask_jobs import make_squarer
+
+    from async_task_system import TaskManager
+    from async_task_system.agent import TaskRegistry
+
+    run = TaskRegistry(managed_agents=[make_squarer()]).callable_for("squarer")
+    with TaskManager(max_workers=2, executor=DaskExecutor(dask_client)) as tm:
+        with pytest.raises(InvalidArgumentError, match=r"pass a zero-argument factory .* managed_agents=\[make_squarer\]"):
+            tm.submit(run, kwargs={"task": "compute the square of 3"})
+        assert tm.tasks() == []  # nothing was queued

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import threading
 import time
 
 import pytest
-from dask_jobs import fail, stamp, wait_for_cancel, wait_for_file, whoami
+from dask_jobs import fail, hold, wait_for_cancel, wait_for_file, whoami
 
 from async_task_system import InvalidArgumentError, TaskManager, TaskStatus
 from async_task_system.executors import DaskExecutor
@@ -127,20 +126,31 @@ def _until(predicate, timeout: float = 20.0) -> bool:
     return True
 
 
-def test_capacity_follows_workers_joining_and_leaving(dask_cluster, dask_client):
+def test_capacity_follows_workers_joining_and_leaving(dask_cluster, dask_client, tmp_path):
     cluster, _ = dask_cluster
     executor = DaskExecutor(dask_client, trace_endpoint=None)
+    old_pids = set(dask_client.run(os.getpid).values())
+    started = lambda: len(list(tmp_path.glob("*.started")))  # noqa: E731
     try:
-        cluster.scale(3)
-        dask_client.wait_for_workers(3, timeout=60)
-        assert _until(lambda: executor.capacity == 6)
-        dask_client.run(importlib.import_module, "async_task_system.executors._dask")  # warm the new worker
         with TaskManager(max_workers=8, executor=executor) as tm:
-            ids = [tm.submit(stamp, (str(i), 2.0)) for i in range(6)]
+            try:
+                # Six tasks that run until released: four fill the two workers' threads, two wait.
+                ids = [tm.submit(hold, (str(tmp_path), f"job{i}")) for i in range(6)]
+                assert _until(lambda: started() == 4, timeout=60)
+                waiting = [t for t in ids if tm.get(t).status is TaskStatus.PENDING]
+                assert len(waiting) == 2
+                # A third worker joins. Nothing is submitted and nothing ends (the four are held),
+                # yet the two waiting tasks start on it: the executor told the manager it grew.
+                cluster.scale(3)
+                assert _until(lambda: started() == 6, timeout=60), [tm.get(t).status.value for t in ids]
+                assert executor.capacity == 6
+                assert all(tm.get(t).status is TaskStatus.RUNNING for t in ids)
+            finally:
+                (tmp_path / "release").write_text("go")
             assert not tm.wait(ids, timeout=60).not_done
-            starts = [tm.result(t)[1] for t in ids]
-        # All six ran at once, on the third worker's threads too (with 4 slots, two would start 2 s late).
-        assert max(starts) - min(starts) < 1.5
+            late_pids = {tm.result(t)[1] for t in waiting}
+        new_pids = set(dask_client.run(os.getpid).values()) - old_pids
+        assert len(new_pids) == 1 and late_pids == new_pids  # they ran on the worker that joined
     finally:
         cluster.scale(2)
     assert _until(lambda: executor.capacity == 4)
