@@ -288,7 +288,8 @@ def create_async_agent(
     """Build an ``AsyncAgent``: a CodeAgent with ``tools``, ``managed_agents`` and the seven
     background-task tools, on a TaskManager of ``max_workers`` slots.
 
-    ``managed_agents``: agents (each task runs a fresh copy) or zero-argument factories.
+    ``managed_agents``: agents (each task runs a fresh copy) or zero-argument factories (only a
+    factory travels to another process: give factories with a ``DaskExecutor``).
     ``executor`` and ``name_limits`` go to the TaskManager (e.g. a ``DaskExecutor``);
     ``python_executor`` is the CodeAgent's own ``executor``. ``propagate_context=False`` runs
     tasks without the caller's OpenTelemetry context (each starts a trace of its own). Other keyword arguments go

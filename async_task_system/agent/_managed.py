@@ -16,6 +16,7 @@ turns back into the answer on the submitting side, adding the usage to the meter
 from __future__ import annotations
 
 import copy
+import pickle
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,8 +30,8 @@ from ..engine import cancel_token, current_task
 from ..errors import InvalidArgumentError
 from ._progress import _sink
 
-__all__ = ["Usage", "UsageMeter", "AgentSource", "AgentReply", "ManagedAgentRun", "fresh_copy", "usage_of",
-           "step_usage"]
+__all__ = ["Usage", "UsageMeter", "AgentSource", "AgentReply", "ManagedAgentRun", "SubAgentError", "fresh_copy",
+           "usage_of", "step_usage"]
 
 
 @dataclass(frozen=True)
@@ -232,10 +233,16 @@ class ManagedAgentRun:
                 answer = instance(task, additional_args=dict(additional_args))
             else:
                 answer = instance(task)
-        except BaseException as exc:
-            if self.remote:
-                exc.agent_usage = spent.total  # travels back in the exception's state
-            raise
+        except Exception as exc:
+            if not self.remote:
+                raise
+            exc.agent_usage = spent.total  # travels back in the exception's state
+            if _round_trips(exc):
+                raise
+            # smolagents' AgentError needs a logger to be rebuilt: send its type and message instead.
+            error = SubAgentError(f"{type(exc).__name__}: {exc}")
+            error.agent_usage = spent.total
+            raise error from exc
         finally:
             running.clear()
         return AgentReply(answer, spent.total) if self.remote else answer
@@ -256,6 +263,19 @@ class ManagedAgentRun:
 
     def __repr__(self) -> str:
         return f"<ManagedAgentRun {self.source.name!r}{' remote' if self.remote else ''}>"
+
+
+class SubAgentError(RuntimeError):
+    """A managed agent's run in another process failed with an error that cannot travel back as is
+    (its message names the original type, e.g. ``AgentGenerationError: ...``)."""
+
+
+def _round_trips(exc: BaseException) -> bool:
+    try:
+        pickle.loads(pickle.dumps(exc))
+    except Exception:  # noqa: BLE001 - any failure means it cannot be rebuilt on the other side
+        return False
+    return True
 
 
 def _remote_run(source: AgentSource) -> ManagedAgentRun:

@@ -41,7 +41,8 @@ def test_a_managed_agent_that_cannot_travel_is_refused_when_the_agent_is_built(c
                        verbosity_level=-1)
     executor = DaskExecutor(cluster.scheduler_address)
     try:
-        with pytest.raises(InvalidArgumentError, match=r"agent 'helper' cannot run on DaskExecutor.*does not pickle"):
+        with pytest.raises(InvalidArgumentError, match=r"agent 'helper' cannot run on DaskExecutor.*does not pickle.*"
+                                                       r"pass a zero-argument factory .* managed_agents=\[make_helper\]"):
             create_async_agent(tools=[slow_lookup], managed_agents=[helper], model=ScriptedModel([]),
                                executor=executor)
     finally:

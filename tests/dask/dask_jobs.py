@@ -159,3 +159,35 @@ def make_squarer():
     return CodeAgent(tools=[WorkerPid()], model=ScriptedModel(squarer_script, token_usage=(50, 5)), name="squarer",
                      description="Squares the number in its task.", verbosity_level=-1,
                      additional_authorized_imports=["time"])
+
+
+def make_looper(marker_dir: str):
+    """A managed agent that never answers; its model leaves one file per call in ``marker_dir``.
+
+    Give it as ``functools.partial(make_looper, dir)``: a zero-argument factory that pickles.
+    """
+    import uuid
+
+    from smolagents import CodeAgent
+
+    from async_task_system.testing import ScriptedModel
+
+    def script(messages: list) -> str:
+        (Path(marker_dir) / f"{uuid.uuid4().hex}.call").write_text(str(os.getpid()))
+        return "x = 1"
+
+    return CodeAgent(tools=[], model=ScriptedModel(script, delay=0.05, token_usage=(7, 3)), name="looper",
+                     description="Works until stopped.", verbosity_level=-1, max_steps=10_000)
+
+
+def make_broken_agent():
+    """A managed agent whose model API is down: smolagents raises AgentGenerationError (which needs a logger)."""
+    from smolagents import CodeAgent
+
+    from async_task_system.testing import ScriptedModel
+
+    def script(messages: list) -> str:
+        raise ConnectionError("the model API is down")
+
+    return CodeAgent(tools=[], model=ScriptedModel(script), name="broken", description="Cannot reach its model.",
+                     verbosity_level=-1)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import re
+import time
 
 import pytest
 from dask_jobs import where_am_i_tool
@@ -108,3 +110,49 @@ def test_a_managed_agent_instance_is_refused_at_submit_too(dask_client):
         with pytest.raises(InvalidArgumentError, match=r"pass a zero-argument factory .* managed_agents=\[make_squarer\]"):
             tm.submit(run, kwargs={"task": "compute the square of 3"})
         assert tm.tasks() == []  # nothing was queued
+
+
+def test_a_timed_out_managed_agent_on_a_worker_is_interrupted(dask_client, tmp_path):
+    from dask_jobs import make_looper
+
+    def calls() -> int:
+        return len(list(tmp_path.glob("*.call")))
+
+    model = ScriptedModel([
+        "t = submit_task('agent', 'looper', {'task': 'work forever'}, timeout=2)\n"
+        "print(wait_for_tasks([t], max_wait_time=20))",
+        "final_answer('gave up')",
+    ])
+    with create_async_agent(managed_agents=[functools.partial(make_looper, str(tmp_path))], model=model,
+                            executor=DaskExecutor(dask_client), verbosity_level=0) as agent:
+        assert agent.run("Let the looper try for two seconds.") == "gave up"
+        assert agent.task_manager.get("t1").status is TaskStatus.TIMEOUT
+        # The token fired on the worker and interrupted the sub-agent: its model calls stop.
+        deadline = time.monotonic() + 20
+        while True:
+            before = calls()
+            time.sleep(1.0)
+            if calls() == before or time.monotonic() > deadline:
+                break
+        assert calls() == before, "the sub-agent kept calling its model after its task timed out"
+    assert 0 < calls() < 200  # it stopped within a step or two, not at max_steps
+    pids = {int(p.read_text()) for p in tmp_path.glob("*.call")}
+    assert os.getpid() not in pids
+
+
+def test_a_failing_managed_agent_on_a_worker_reports_its_error(dask_client):
+    from dask_jobs import make_broken_agent
+
+    model = ScriptedModel([
+        "t = submit_task('agent', 'broken', {'task': 'try'})\n"
+        "print(wait_for_tasks([t], max_wait_time=20))",
+        "final_answer('noted')",
+    ])
+    with create_async_agent(managed_agents=[make_broken_agent], model=model, executor=DaskExecutor(dask_client),
+                            verbosity_level=0) as agent:
+        assert agent.run("Ask the broken agent.") == "noted"
+        info = agent.task_manager.get("t1")
+    assert info.status is TaskStatus.FAILED
+    assert info.error.type == "SubAgentError"
+    assert info.error.message.startswith("AgentGenerationError: Error in generating model output")
+    assert "the model API is down" in info.error.message
