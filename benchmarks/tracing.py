@@ -6,24 +6,33 @@ Arms, run side by side in one process, interleaved, several rounds (the median c
   SDK, simple        an SDK TracerProvider, SimpleSpanProcessor -> in-memory exporter
   SDK, batch         an SDK TracerProvider, BatchSpanProcessor -> an exporter that drops spans
                      (what setup_tracing(batch=True) does, minus the network)
+  bare span, batch   the floor of any span per task: an observer that only starts a span, makes
+                     it current around the attempt and ends it (no attributes, no events), batch
+  SDK, batch @REV    with --baseline REV: TaskSpanObserver as it was at git revision REV (before/after
+                     in one process, paired)
 Workloads: N no-op tasks (the engine's own cost per task dominates), and tasks that
 sleep 1 ms and 10 ms (closer to real tools, which take milliseconds to minutes).
 
-    .venv/bin/python benchmarks/tracing.py [--tasks 10000] [--rounds 7] [--out benchmarks/results/tracing.md]
+    .venv/bin/python benchmarks/tracing.py [--tasks 10000] [--rounds 9] [--baseline REV] [--out FILE]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
+import importlib.util
 import os
 import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import (
     BatchSpanProcessor,
@@ -34,7 +43,10 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from async_task_system import TaskManager
+from async_task_system.engine import TaskObserver
 from async_task_system.tracing import TaskSpanObserver
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class _DropExporter(SpanExporter):
@@ -44,6 +56,34 @@ class _DropExporter(SpanExporter):
     def export(self, spans) -> SpanExportResult:
         self.count += len(spans)
         return SpanExportResult.SUCCESS
+
+
+class _BareSpanObserver(TaskObserver):
+    """The least a span per task can cost: start, current during the attempt, end."""
+
+    def __init__(self, provider: TracerProvider) -> None:
+        self._tracer = provider.get_tracer("floor")
+
+    def on_event(self, task_id, event, info) -> None:
+        pass
+
+    @contextlib.contextmanager
+    def attempt_scope(self, call) -> Iterator[None]:
+        span = self._tracer.start_span("task")
+        with trace.use_span(span, end_on_exit=True):
+            yield
+
+
+def observer_at(revision: str) -> type[TaskObserver]:
+    """TaskSpanObserver from ``async_task_system/tracing/_spans.py`` at a git revision."""
+    source = subprocess.run(["git", "show", f"{revision}:async_task_system/tracing/_spans.py"],
+                            cwd=ROOT, check=True, capture_output=True, text=True).stdout
+    path = Path(tempfile.mkdtemp()) / "_spans_baseline.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location("async_task_system.tracing._spans_baseline", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.TaskSpanObserver
 
 
 def _noop() -> None:
@@ -58,7 +98,7 @@ def _work() -> None:
     time.sleep(0.010)
 
 
-def make_arms() -> dict[str, tuple[Callable[[], TaskManager], Callable[[], int]]]:
+def make_arms(baseline: str | None = None) -> dict[str, tuple[Callable[[], TaskManager], Callable[[], int]]]:
     """Arm name -> (build a manager, count the spans it produced since the last call)."""
     memory = InMemorySpanExporter()
     simple = TracerProvider()
@@ -78,12 +118,17 @@ def make_arms() -> dict[str, tuple[Callable[[], TaskManager], Callable[[], int]]
         n, dropped.count = dropped.count, 0
         return n
 
-    return {
+    arms = {
         "no observers": (lambda: TaskManager(4, observers=[]), lambda: 0),
         "default, idle": (lambda: TaskManager(4), lambda: 0),
+        "bare span, batch": (lambda: TaskManager(4, observers=[_BareSpanObserver(batch)]), dropped_count),
         "SDK, simple": (lambda: TaskManager(4, observers=[TaskSpanObserver(simple)]), memory_count),
         "SDK, batch": (lambda: TaskManager(4, observers=[TaskSpanObserver(batch)]), dropped_count),
     }
+    if baseline:
+        before = observer_at(baseline)
+        arms[f"SDK, batch @{baseline}"] = (lambda: TaskManager(4, observers=[before(batch)]), dropped_count)
+    return arms
 
 
 def run_once(build: Callable[[], TaskManager], fn: Callable[[], None], n: int) -> float:
@@ -97,10 +142,10 @@ def run_once(build: Callable[[], TaskManager], fn: Callable[[], None], n: int) -
     return elapsed
 
 
-def bench(fn: Callable[[], None], n: int, rounds: int) -> dict[str, dict[str, float]]:
+def bench(fn: Callable[[], None], n: int, rounds: int, baseline: str | None) -> dict[str, dict[str, float]]:
     """Per arm: median and best time, and the median over rounds of the time relative to
     "no observers" in the same round (paired: the machine's drift cancels out)."""
-    arms = make_arms()
+    arms = make_arms(baseline)
     times: dict[str, list[float]] = {name: [] for name in arms}
     spans: dict[str, int] = {}
     for name, (build, count) in arms.items():  # warm-up round, not counted
@@ -142,12 +187,14 @@ def main() -> None:
     parser.add_argument("--nap-tasks", type=int, default=2_000)
     parser.add_argument("--work-tasks", type=int, default=400)
     parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--baseline", default=None, metavar="REV",
+                        help="also run TaskSpanObserver as it was at this git revision")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
-    noop = bench(_noop, args.tasks, args.rounds)
-    nap = bench(_nap, args.nap_tasks, max(3, args.rounds // 2))
-    work = bench(_work, args.work_tasks, max(3, args.rounds // 2))
+    noop = bench(_noop, args.tasks, args.rounds, args.baseline)
+    nap = bench(_nap, args.nap_tasks, max(3, args.rounds // 2), args.baseline)
+    work = bench(_work, args.work_tasks, max(3, args.rounds // 2), args.baseline)
     command = " ".join([".venv/bin/python", "benchmarks/tracing.py", *sys.argv[1:]])
     report = "\n\n".join([
         "## Tracing overhead (benchmarks/tracing.py)",

@@ -197,6 +197,7 @@ def test_a_task_that_ended_before_its_attempt_began_still_closes_its_span(spans,
         tm.shutdown(wait=True)
     span = spans.one("task raced")
     assert "task.ended_before_start" in event_names(span)
+    assert span.attributes["task.id"] == tid and span.attributes["task.name"] == "raced"
     assert observer.open_spans == 0
     assert not [r for r in caplog.records if "ended span" in r.getMessage()]
 
@@ -246,3 +247,55 @@ def test_suppressed_tracing_records_no_task_span(spans):
         loud = tm.submit(str, ("y",), name="loud")
         tm.wait([quiet, loud], timeout=10)
     assert spans.named("task quiet") == [] and len(spans.named("task loud")) == 1
+
+
+def test_input_and_output_text_is_exact_when_short_and_bounded_when_long(spans):
+    def repeat(city: str, n: int) -> list[str]:
+        return [city] * n
+
+    with manager(spans) as tm:
+        small = tm.submit(repeat, kwargs={"city": "paris", "n": 2}, name="small")
+        big = tm.submit(sorted, (list(range(100_000)),), name="big")
+        tm.wait([small, big], timeout=10)
+    attrs = spans.one("task small").attributes
+    assert attrs["input.value"] == "{'city': 'paris', 'n': 2}"
+    assert attrs["output.value"] == "['paris', 'paris']"
+    attrs = spans.one("task big").attributes
+    assert attrs["input.value"] == "([0, 1, 2, 3, 4, 5, ...],)"
+    assert attrs["output.value"] == "[0, 1, 2, 3, 4, 5, ...]"
+
+
+def test_cancelling_running_tasks_that_then_raise_leaves_one_closed_span_each(spans, caplog):
+    """The canceller ends the span while the attempt runs on; the attempt's late exception
+    must not touch the ended span, and no span may stay open or be doubled."""
+    observer = TaskSpanObserver(spans.provider)
+
+    def racer() -> str:
+        time.sleep(0.002)
+        cancel_token().raise_if_cancelled()
+        return "done"
+
+    with caplog.at_level(logging.WARNING), TaskManager(max_workers=4, observers=[observer]) as tm:
+        ids = [tm.submit(racer, name="racer") for _ in range(120)]
+        for tid in ids[1::2]:  # cancel each of these once it runs
+            while tm.get(tid).status is TaskStatus.PENDING:
+                time.sleep(0.0002)
+            tm.cancel(tid, reason="stress")
+        tm.wait(ids, timeout=30)
+    deadline = time.monotonic() + 5  # spans end just after the waiters wake
+    while observer.open_spans and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert observer.open_spans == 0
+    by_task: dict[str, list] = {}
+    for span in spans.named("task racer"):
+        by_task.setdefault(span.attributes["task.id"], []).append(span)
+    assert all(len(found) == 1 for found in by_task.values())
+    for tid in ids:  # a task cancelled between its dispatch and its first line has no span
+        status = tm.get(tid).status
+        if status is not TaskStatus.CANCELLED:
+            assert status is TaskStatus.COMPLETED and tid in by_task
+        if tid in by_task and "task.status" in by_task[tid][0].attributes:  # else ended before it began
+            assert by_task[tid][0].attributes["task.status"] == status.value
+    cancelled_spans = [tid for tid, (span,) in by_task.items() if span.attributes.get("task.status") == "cancelled"]
+    assert len(cancelled_spans) >= 30
+    assert not [r for r in caplog.records if "ended span" in r.getMessage()]
