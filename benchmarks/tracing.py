@@ -11,7 +11,9 @@ Arms, run side by side in one process, interleaved, several rounds (the median c
   SDK, batch @REV    with --baseline REV: TaskSpanObserver as it was at git revision REV (before/after
                      in one process, paired)
 Workloads: N no-op tasks (the engine's own cost per task dominates), and tasks that
-sleep 1 ms and 10 ms (closer to real tools, which take milliseconds to minutes).
+sleep 1, 3 and 10 ms (closer to real tools, which take milliseconds to minutes).
+Measured: wall time (throughput) and the process's CPU time over all threads, exporter included
+(steadier than wall time on a shared machine: it is the work tracing adds).
 
     .venv/bin/python benchmarks/tracing.py [--tasks 10000] [--rounds 9] [--baseline REV] [--out FILE]
 """
@@ -90,14 +92,6 @@ def _noop() -> None:
     return None
 
 
-def _nap() -> None:
-    time.sleep(0.001)
-
-
-def _work() -> None:
-    time.sleep(0.010)
-
-
 def make_arms(baseline: str | None = None) -> dict[str, tuple[Callable[[], TaskManager], Callable[[], int]]]:
     """Arm name -> (build a manager, count the spans it produced since the last call)."""
     memory = InMemorySpanExporter()
@@ -131,79 +125,94 @@ def make_arms(baseline: str | None = None) -> dict[str, tuple[Callable[[], TaskM
     return arms
 
 
-def run_once(build: Callable[[], TaskManager], fn: Callable[[], None], n: int) -> float:
-    """Seconds from the first submit until all ``n`` tasks are final."""
+def run_once(build: Callable[[], TaskManager], fn: Callable[[], None], n: int,
+             settle: Callable[[], int]) -> tuple[float, float, int]:
+    """Wall seconds from the first submit until all ``n`` tasks are final; CPU seconds of the
+    whole process (every thread) from building the manager until its spans are exported;
+    how many spans it exported."""
     gc.collect()
+    cpu = time.process_time()
     with build() as tm:
         start = time.perf_counter()
         ids = [tm.submit(fn) for _ in range(n)]
         tm.wait(ids)
         elapsed = time.perf_counter() - start
-    return elapsed
+    spans = settle()  # flushes the batch processor: its exporting thread's CPU counts too
+    return elapsed, time.process_time() - cpu, spans
 
 
 def bench(fn: Callable[[], None], n: int, rounds: int, baseline: str | None) -> dict[str, dict[str, float]]:
-    """Per arm: median and best time, and the median over rounds of the time relative to
-    "no observers" in the same round (paired: the machine's drift cancels out)."""
+    """Per arm: median and best wall time, median CPU time, and the medians over rounds of
+    the wall time relative to "no observers" and of the extra CPU time over it, both paired
+    with "no observers" in the same round (the machine's drift cancels out)."""
     arms = make_arms(baseline)
-    times: dict[str, list[float]] = {name: [] for name in arms}
+    walls: dict[str, list[float]] = {name: [] for name in arms}
+    cpus: dict[str, list[float]] = {name: [] for name in arms}
     spans: dict[str, int] = {}
-    for name, (build, count) in arms.items():  # warm-up round, not counted
-        run_once(build, fn, min(n, 1000))
-        count()
+    for build, settle in arms.values():  # warm-up round, not counted
+        run_once(build, fn, min(n, 1000), settle)
     for _ in range(rounds):
-        for name, (build, count) in arms.items():
-            times[name].append(run_once(build, fn, n))
-            spans[name] = count()
-    base = times["no observers"]
+        for name, (build, settle) in arms.items():
+            wall, cpu, spans[name] = run_once(build, fn, n, settle)
+            walls[name].append(wall)
+            cpus[name].append(cpu)
+    base_wall, base_cpu = walls["no observers"], cpus["no observers"]
     return {
         name: {
             "median": statistics.median(ts),
             "best": min(ts),
-            "ratio": statistics.median(t / b for t, b in zip(ts, base)),
+            "ratio": statistics.median(t / b for t, b in zip(ts, base_wall)),
+            "cpu": statistics.median(cpus[name]),
+            "extra_cpu": statistics.median(c - b for c, b in zip(cpus[name], base_cpu)),
             "spans": spans[name],
         }
-        for name, ts in times.items()
+        for name, ts in walls.items()
     }
 
 
 def table(title: str, results: dict[str, dict[str, float]], n: int) -> str:
-    base = results["no observers"]
     lines = [f"### {title}", "",
-             "| arm | median s | tasks/s (median) | µs per task (median / best) | extra µs per task (best) "
-             "| time vs no observers (paired median) | spans |",
+             "| arm | tasks/s (median) | wall µs per task (median / best) | wall vs no observers (paired median) "
+             "| CPU µs per task (median) | extra CPU µs per task (paired median) | spans |",
              "|---|---:|---:|---:|---:|---:|---:|"]
     for name, r in results.items():
-        extra = (r["best"] - base["best"]) / n * 1e6
-        lines.append(f"| {name} | {r['median']:.3f} | {n / r['median']:,.0f} | "
-                     f"{r['median'] / n * 1e6:.1f} / {r['best'] / n * 1e6:.1f} | {extra:+.1f} | "
-                     f"{r['ratio']:.2f}x | {r['spans']} |")
+        lines.append(f"| {name} | {n / r['median']:,.0f} | {r['median'] / n * 1e6:.1f} / {r['best'] / n * 1e6:.1f} "
+                     f"| {r['ratio']:.2f}x | {r['cpu'] / n * 1e6:.1f} | {r['extra_cpu'] / n * 1e6:+.1f} "
+                     f"| {r['spans']} |")
     return "\n".join(lines)
+
+
+def _sleeper(seconds: float) -> Callable[[], None]:
+    def nap() -> None:
+        time.sleep(seconds)
+    return nap
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--tasks", type=int, default=10_000)
-    parser.add_argument("--nap-tasks", type=int, default=2_000)
-    parser.add_argument("--work-tasks", type=int, default=400)
+    parser.add_argument("--tasks", type=int, default=10_000, help="no-op tasks per run")
     parser.add_argument("--rounds", type=int, default=9)
+    parser.add_argument("--sleeps", default="0.001:2000,0.003:800,0.010:400", metavar="SECONDS:TASKS,...",
+                        help="workloads of sleeping tasks (run for half as many rounds, at least 3)")
     parser.add_argument("--baseline", default=None, metavar="REV",
                         help="also run TaskSpanObserver as it was at this git revision")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
 
-    noop = bench(_noop, args.tasks, args.rounds, args.baseline)
-    nap = bench(_nap, args.nap_tasks, max(3, args.rounds // 2), args.baseline)
-    work = bench(_work, args.work_tasks, max(3, args.rounds // 2), args.baseline)
+    sleep_rounds = max(3, args.rounds // 2)
+    sections = [table(f"{args.tasks:,} no-op tasks", bench(_noop, args.tasks, args.rounds, args.baseline),
+                      args.tasks)]
+    for spec in filter(None, args.sleeps.split(",")):
+        seconds, count = spec.split(":")
+        results = bench(_sleeper(float(seconds)), int(count), sleep_rounds, args.baseline)
+        sections.append(table(f"{int(count):,} tasks of time.sleep({seconds})", results, int(count)))
     command = " ".join([".venv/bin/python", "benchmarks/tracing.py", *sys.argv[1:]])
     report = "\n\n".join([
         "## Tracing overhead (benchmarks/tracing.py)",
         f"Command: `{command}`  \nMachine: {platform.python_version()}, {os.cpu_count()} cores, "
-        f"TaskManager(max_workers=4); median of {args.rounds} interleaved rounds (sleeping tasks: "
-        f"{max(3, args.rounds // 2)}).",
-        table(f"{args.tasks:,} no-op tasks", noop, args.tasks),
-        table(f"{args.nap_tasks:,} tasks of time.sleep(0.001)", nap, args.nap_tasks),
-        table(f"{args.work_tasks:,} tasks of time.sleep(0.010)", work, args.work_tasks),
+        f"TaskManager(max_workers=4); {args.rounds} interleaved rounds for no-op tasks, "
+        f"{sleep_rounds} for sleeping ones.",
+        *sections,
     ])
     print(report)
     if args.out:

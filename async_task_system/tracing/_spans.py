@@ -64,6 +64,7 @@ _OK = Status(StatusCode.OK)
 _INPUT, _OUTPUT = "input.value", "output.value"
 _NOOP_PROVIDERS = (trace.ProxyTracerProvider, trace.NoOpTracerProvider)
 _RUNNING = TaskStatus.RUNNING.value
+_UNSEEN = object()
 _NULL_SCOPE = contextlib.nullcontext()
 _SHORT = reprlib.Repr()
 _SHORT.maxstring = _SHORT.maxother = 500
@@ -108,8 +109,8 @@ class TaskSpanObserver(TaskObserver):
 
     def __init__(self, tracer_provider: trace.TracerProvider | None = None) -> None:
         self._fixed_provider = tracer_provider
-        self._provider: Any = None  # the provider self._tracer came from
-        self._tracer: trace.Tracer | None = None
+        # The last provider looked up, and its tracer (None for a no-op provider).
+        self._tracer_of: tuple[Any, trace.Tracer | None] = (_UNSEEN, None)
         self._lock = threading.Lock()
         self._live: dict[str, _LiveSpan] = {}  # task_id -> open span, for started, unfinished tasks
         self._hide_inputs = _env_flag("OPENINFERENCE_HIDE_INPUTS")
@@ -155,12 +156,15 @@ class TaskSpanObserver(TaskObserver):
 
     def _current_tracer(self) -> trace.Tracer | None:
         provider = self._fixed_provider or active_provider()
+        known, tracer = self._tracer_of  # one read: another thread may replace the pair
+        if provider is known:
+            return tracer
         if provider is None or isinstance(provider, _NOOP_PROVIDERS):
-            return None
-        if provider is not self._provider:
-            self._tracer = provider.get_tracer("async_task_system")
-            self._provider = provider
-        return self._tracer
+            tracer = None
+        else:
+            tracer = provider.get_tracer("async_task_system")
+        self._tracer_of = (provider, tracer)
+        return tracer
 
     def _open(self, tracer: trace.Tracer, call: TaskCall, ctx: otel_context.Context) -> tuple[_LiveSpan, bool]:
         """The task's span (the one its earlier attempt opened, or a new one), and whether
