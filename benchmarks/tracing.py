@@ -31,9 +31,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import timeit
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -46,6 +48,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from async_task_system import TaskManager
 from async_task_system.engine import TaskObserver
+from async_task_system.engine._call import TaskCall
+from async_task_system.engine._cancel import CancelToken
+from async_task_system.engine._record import TaskEvent, TaskInfo, TaskStatus
 from async_task_system.tracing import TaskSpanObserver
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -182,6 +187,61 @@ def table(title: str, results: dict[str, dict[str, float]], n: int) -> str:
     return "\n".join(lines)
 
 
+def hook_path(baseline: str | None, repeats: int = 15, number: int = 2000) -> str:
+    """The observer's own per-task path without the engine, on one thread: the hooks the engine
+    calls for a task that runs once and completes. Steadier than the engine runs; the best of
+    ``repeats`` interleaved timings."""
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(_DropExporter(), max_queue_size=1_000_000,
+                                                   max_export_batch_size=2048))
+    tracer = provider.get_tracer("floor")
+    done = TaskEvent(0.0, "completed", "returned", 1)
+
+    def task(observe: Callable[[TaskCall, TaskInfo], None], kwargs: dict) -> Callable[[], None]:
+        ids = iter(range(10**9))
+
+        def one() -> None:  # what the engine builds for every task, then the hooks
+            task_id = f"t{next(ids)}"
+            call = TaskCall(task_id, "noop", 1, _noop, (), kwargs, CancelToken(), None, {}, 0, ())
+            info = TaskInfo(task_id, "noop", TaskStatus.COMPLETED, 0, 1.0, 1.001, 1.002, 1, 0, None, (),
+                            None, None, ())
+            observe(call, info)
+        return one
+
+    def bare(call: TaskCall, info: TaskInfo) -> None:
+        span = tracer.start_span("task noop")
+        otel_context.detach(otel_context.attach(trace.set_span_in_context(span)))
+        span.end()
+
+    def through(observer: TaskObserver) -> Callable[[TaskCall, TaskInfo], None]:
+        def observe(call: TaskCall, info: TaskInfo) -> None:
+            observer.is_active()
+            with observer.attempt_scope(call):
+                pass
+            observer.on_event(call.task_id, TaskEvent(1.001, "running", "started", 1), None)
+            observer.on_event(call.task_id, done, info)
+        return observe
+
+    observers = {"TaskSpanObserver": TaskSpanObserver(provider)}
+    if baseline:
+        observers[f"TaskSpanObserver @{baseline}"] = observer_at(baseline)(provider)
+    arms = {"bare span (start, current, end)": task(bare, {})}
+    for kwargs in ({}, {"key": "a"}):
+        for name, observer in observers.items():
+            arms[f"{name}, kwargs={kwargs}"] = task(through(observer), kwargs)
+    best = {name: float("inf") for name in arms}
+    for _ in range(repeats):
+        for name, fn in arms.items():
+            seconds = timeit.timeit(fn, "gc.enable()", number=number, globals={"gc": gc})
+            best[name] = min(best[name], seconds / number)
+    floor = best["bare span (start, current, end)"]
+    lines = ["### The observer's hooks alone, one thread (no engine)", "",
+             "| arm | µs per task (best of %d) | over the bare span |" % repeats, "|---|---:|---:|"]
+    lines += [f"| {name} | {t * 1e6:.1f} | {(t - floor) * 1e6:+.1f} |" for name, t in best.items()]
+    provider.shutdown()
+    return "\n".join(lines)
+
+
 def _sleeper(seconds: float) -> Callable[[], None]:
     def nap() -> None:
         time.sleep(seconds)
@@ -200,7 +260,7 @@ def main() -> None:
     args = parser.parse_args()
 
     sleep_rounds = max(3, args.rounds // 2)
-    sections = [table(f"{args.tasks:,} no-op tasks", bench(_noop, args.tasks, args.rounds, args.baseline),
+    sections = [hook_path(args.baseline), table(f"{args.tasks:,} no-op tasks", bench(_noop, args.tasks, args.rounds, args.baseline),
                       args.tasks)]
     for spec in filter(None, args.sleeps.split(",")):
         seconds, count = spec.split(":")
