@@ -166,9 +166,9 @@ def bench(fn: Callable[[], None], n: int, rounds: int, baseline: str | None) -> 
         name: {
             "median": statistics.median(ts),
             "best": min(ts),
-            "ratio": statistics.median(t / b for t, b in zip(ts, base_wall)),
+            "ratio": statistics.median(t / b for t, b in zip(ts, base_wall, strict=True)),
             "cpu": statistics.median(cpus[name]),
-            "extra_cpu": statistics.median(c - b for c, b in zip(cpus[name], base_cpu)),
+            "extra_cpu": statistics.median(c - b for c, b in zip(cpus[name], base_cpu, strict=True)),
             "spans": spans[name],
         }
         for name, ts in walls.items()
