@@ -130,7 +130,10 @@ def test_capacity_follows_workers_joining_and_leaving(dask_cluster, dask_client,
     cluster, _ = dask_cluster
     executor = DaskExecutor(dask_client, trace_endpoint=None)
     old_pids = set(dask_client.run(os.getpid).values())
-    started = lambda: len(list(tmp_path.glob("*.started")))  # noqa: E731
+
+    def started() -> int:
+        return len(list(tmp_path.glob("*.started")))
+
     try:
         with TaskManager(max_workers=8, executor=executor) as tm:
             try:
