@@ -17,6 +17,7 @@ from ._guidance import GUIDANCE, guidance_for
 from ._managed import (
     AgentSource,
     ManagedAgentRun,
+    SubAgentError,
     Usage,
     UsageMeter,
     fresh_copy,
@@ -46,6 +47,6 @@ __all__ = [
     "TaskBoard", "Limits", "NoResult",
     "SubmitTaskTool", "WaitForTasksTool", "SleepTool", "GetTaskResultsTool", "CheckTaskTool", "ListTasksTool",
     "CancelTaskTool", "task_tools",
-    "AgentSource", "ManagedAgentRun", "Usage", "UsageMeter", "fresh_copy", "usage_of",
+    "AgentSource", "ManagedAgentRun", "SubAgentError", "Usage", "UsageMeter", "fresh_copy", "usage_of",
     "GUIDANCE", "guidance_for", "report_progress",
 ]

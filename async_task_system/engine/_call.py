@@ -71,7 +71,12 @@ class AttemptReporter(Protocol):
 
 
 class Executor(abc.ABC):
-    """Runs task attempts somewhere. Knows nothing of priorities, retries or dependencies."""
+    """Runs task attempts somewhere. Knows nothing of priorities, retries or dependencies.
+
+    An executor that runs attempts in another process reports through
+    ``fn.unpack_remote(ok, value) -> (ok, value)`` when the callable has one, before ``end``:
+    the callable's own way to bring home what it measured remotely (a sub-agent's token usage).
+    """
 
     #: How many attempts can run at once, or None for "as many as it is given".
     capacity: int | None = None
