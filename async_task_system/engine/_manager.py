@@ -219,6 +219,7 @@ class TaskManager:
             broken = None
             for dep_task in dep_tasks:
                 if dep_task.status is COMPLETED:
+                    self._keep_result(task, dep_task)
                     continue
                 if dep_task.status in FINAL_STATES:
                     broken = dep_task
@@ -496,7 +497,7 @@ class TaskManager:
                 self._add_timer(time.monotonic() + task.timeout, "deadline", task, attempt)
             args, kwargs = task.args, task.kwargs
             if task.depends_on:
-                results = {dep: self._tasks[dep].result for dep in task.depends_on if dep in self._tasks}
+                results = task.dep_results or {}
                 args = resolve(args, results, self.id_prefix)
                 kwargs = resolve(kwargs, results, self.id_prefix)
             call = TaskCall(
@@ -577,6 +578,7 @@ class TaskManager:
             for dependent in task.dependents:
                 if status is COMPLETED:
                     dependent.unmet -= 1
+                    self._keep_result(dependent, task)
                     if dependent.unmet == 0 and dependent.status is WAITING:
                         self._move(dependent, PENDING, "dependencies completed", effects)
                         self._make_ready(dependent)
@@ -592,10 +594,17 @@ class TaskManager:
                     effects.append(lambda o=observer, e=event, i=info: o.on_event(i.id, e, i))
                 task.callbacks = ()
             # Free what the record no longer needs; the result stays until read or expired.
-            task.fn = task.args = task.kwargs = task.context = None
+            task.fn = task.args = task.kwargs = task.context = task.dep_results = None
             self._retention.add(task, task.finished_mono)
         if self._closing and self._unfinished == 0:
             effects.append(self._close)
+
+    @staticmethod
+    def _keep_result(task: Task, dep: Task) -> None:
+        """Hand a completed dependency's result to ``task`` now, for its placeholders."""
+        if task.dep_results is None:
+            task.dep_results = {}
+        task.dep_results[dep.id] = dep.result
 
     def _dependency_reason(self, dep: Task) -> str:
         what = {FAILED: f"failed ({dep.error})", TIMEOUT: "timed out",

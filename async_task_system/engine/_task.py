@@ -43,6 +43,7 @@ class Task:
         "backoff", "depends_on", "metadata", "status", "created_at", "started_at", "finished_at",
         "finished_mono", "attempts", "result", "error", "events", "token", "context", "seq",
         "waiters", "dependents", "unmet", "inflight", "holds_slot", "result_read", "callbacks", "observers",
+        "dep_results",
     )
 
     def __init__(self, task_id: str, name: str, fn: Callable[..., Any], args: tuple, kwargs: dict,
@@ -81,3 +82,6 @@ class Task:
         self.result_read = False
         self.callbacks: Any = ()  # a list once a callback is added
         self.observers = ()  # the manager's observers that record this task, chosen at its first start
+        # Results of completed dependencies, kept here as each completes: the dependency's own
+        # record may be forgotten (read, then past max_finished) before this task starts.
+        self.dep_results: dict[str, Any] | None = None

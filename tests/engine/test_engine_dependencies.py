@@ -82,3 +82,23 @@ def test_long_chain_does_not_overflow_the_stack():
         assert tm.wait(prev, timeout=5).done == {prev}
         assert tm.get_statistics()["cancelled"] == 3001
         gate.set()
+
+
+def test_result_reaches_dependent_even_after_the_dependency_record_is_forgotten():
+    """A dependency whose record was read and forgotten (retention) still hands its result on."""
+    gate = threading.Event()
+    with TaskManager(max_workers=2, max_finished=2) as tm:
+        a = tm.submit(lambda: "from a", name="a")
+        b = tm.submit(gate.wait, (5,), name="b")
+        c = tm.submit(lambda x, _: x, ("$" + a, "$" + b), name="c")
+        tm.wait(a, timeout=5)
+        tm.get(a)  # read: now it may be forgotten once more than max_finished records are kept
+        others = [tm.submit(int) for _ in range(10)]
+        tm.wait(others, timeout=5)
+        for other in others:
+            tm.get(other)
+        tm.wait(tm.submit(int), timeout=5)
+        with pytest.raises(UnknownTaskError):
+            tm.get(a)  # the precondition: a's record is gone
+        gate.set()
+        assert tm.result(c, timeout=5) == "from a"
