@@ -48,7 +48,7 @@ class ShutdownError(TaskSystemError, RuntimeError):
 
 
 class TaskFailedError(TaskSystemError):
-    """Raised by ``TaskManager.result()`` for a task that failed; ``__cause__`` is its error."""
+    """Raised by ``TaskManager.result()`` for a task that failed; the message names its error."""
 
 
 class TaskCancelledError(TaskSystemError):

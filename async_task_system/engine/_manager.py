@@ -288,7 +288,8 @@ class TaskManager:
         """Wait for the task and return its result, or raise what happened to it.
 
         Raises ``TimeoutError`` if it is still unfinished after ``timeout`` seconds,
-        ``TaskFailedError`` (cause: the task's error), ``TaskTimeoutError`` or ``TaskCancelledError``.
+        ``TaskFailedError`` (its message names the task's error; ``get(id).error`` has the type,
+        message and traceback), ``TaskTimeoutError`` or ``TaskCancelledError``.
         """
         done, _ = self.wait([task_id], timeout)
         if not done:
