@@ -44,6 +44,15 @@ COMPLETED, FAILED, TIMEOUT, CANCELLED = (
 _Effect = Callable[[], None]
 
 
+def _observes(observer: TaskObserver) -> bool:
+    """``observer.is_active()``; an observer that raises observes nothing (the task still runs)."""
+    try:
+        return bool(observer.is_active())
+    except Exception:  # noqa: BLE001
+        _log.exception("a task observer's is_active() raised; it will not observe this task")
+        return False
+
+
 class WaitResult(NamedTuple):
     """What ``wait()`` returns: the ids that are final and the ids that are not."""
 
@@ -448,9 +457,15 @@ class TaskManager:
 
     def _attempt_failed(self, task: Task, attempt: int, exc: BaseException, effects: list[_Effect]) -> None:
         error = TaskError.from_exception(exc)
-        retryable = isinstance(exc, Exception) and should_retry(task.retry_on, exc)
+        try:  # the retry policy is the caller's code: if it raises, the task fails, it is not lost
+            retryable = isinstance(exc, Exception) and should_retry(task.retry_on, exc)
+            delay = max(0.0, float(task.backoff(attempt))) if retryable and attempt <= task.max_retries else 0.0
+        except Exception as policy_exc:  # noqa: BLE001
+            task.error = error
+            self._finalize(task, FAILED, f"failed with {error}; its retry policy then raised "
+                           f"{TaskError.from_exception(policy_exc)}", effects)
+            return
         if attempt <= task.max_retries and retryable and not self._closing:
-            delay = max(0.0, float(task.backoff(attempt)))
             task.error = error
             self._move(task, PENDING, f"attempt {attempt} failed with {error}; "
                        f"retry {attempt} of {task.max_retries} in {delay:.3f}s", effects, attempt)
@@ -492,7 +507,7 @@ class TaskManager:
                 task.started_at = time.time()
                 self._queue_wait.add(task.started_at - task.created_at)
             if attempt == 1 and self._observers:  # observers that record this task: asked once
-                task.observers = tuple(o for o in self._observers if o.is_active())
+                task.observers = tuple(o for o in self._observers if _observes(o))
             self._move(task, RUNNING, "started", effects, attempt)
             if task.timeout is not None:
                 self._add_timer(time.monotonic() + task.timeout, "deadline", task, attempt)

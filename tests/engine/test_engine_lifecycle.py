@@ -106,3 +106,14 @@ def test_tasks_listing_newest_first_and_by_status():
         assert [t.id for t in tm.tasks()] == [bad, *reversed(ids)]
         assert [t.id for t in tm.tasks(status="failed")] == [bad]
         assert [t.id for t in tm.tasks(limit=2)] == [bad, ids[-1]]
+
+
+def test_a_broken_observer_does_not_lose_tasks():
+    from async_task_system.engine import TaskObserver
+
+    class Broken(TaskObserver):
+        def is_active(self) -> bool:
+            raise RuntimeError("observer bug")
+
+    with TaskManager(max_workers=2, observers=[Broken()]) as tm:
+        assert tm.result(tm.submit(int, ("3",)), timeout=5) == 3

@@ -73,3 +73,17 @@ def test_cancel_during_backoff_stops_the_retries(tm):
     assert tm.cancel(tid)
     tm.wait(tid, timeout=2)
     assert flaky.calls == 1 and tm.get(tid).status is TaskStatus.CANCELLED
+
+
+@pytest.mark.parametrize(
+    "policy",
+    [{"backoff": lambda n: 1 / 0}, {"retry_on": lambda exc: 1 / 0}],
+    ids=["backoff raises", "retry_on raises"],
+)
+def test_a_retry_policy_that_raises_fails_the_task_instead_of_losing_it(tm, policy):
+    tid = tm.submit(Flaky(5), max_retries=2, **policy)
+    assert tm.wait(tid, timeout=5).done == {tid}
+    info = tm.get(tid)
+    assert info.status is TaskStatus.FAILED
+    assert "ConnectionError: failure 1" in info.reason and "ZeroDivisionError" in info.reason
+    assert tm.get_statistics()["busy_slots"] == 0
