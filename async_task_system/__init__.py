@@ -1,6 +1,7 @@
 """async_task_system: background tasks for smolagents CodeAgents.
 
-The engine (``TaskManager``) needs nothing but the standard library; the agent
+The engine (``TaskManager``) needs nothing but the standard library; tracing (OpenTelemetry's
+API) is imported here so that every TaskManager gets task spans by default; the agent
 layer (``create_async_agent``, ``AsyncAgent``) is imported on first use.
 """
 
@@ -31,7 +32,9 @@ from .errors import (
     TaskSystemError,
     TaskTimeoutError,
     UnknownTaskError,
+    WaitTimeoutError,
 )
+from . import tracing as _tracing  # noqa: F401 - registers task spans as a default observer
 
 __version__ = "0.1.0"
 
@@ -39,7 +42,7 @@ __all__ = [
     "TaskManager", "TaskStatus", "TaskInfo", "TaskEvent", "TaskError", "WaitResult", "ResultOf",
     "CancelToken", "TaskContext", "current_task", "cancel_token", "ExponentialBackoff",
     "TaskSystemError", "InvalidArgumentError", "UnknownTaskError", "QueueFullError", "ShutdownError",
-    "TaskFailedError", "TaskCancelledError", "TaskTimeoutError",
+    "TaskFailedError", "TaskCancelledError", "TaskTimeoutError", "WaitTimeoutError",
     "AsyncAgent", "create_async_agent", "setup_tracing",
 ]
 

@@ -11,6 +11,7 @@ __all__ = [
     "TaskFailedError",
     "TaskCancelledError",
     "TaskTimeoutError",
+    "WaitTimeoutError",
 ]
 
 
@@ -55,5 +56,17 @@ class TaskCancelledError(TaskSystemError):
     """A task was cancelled; raised by ``CancelToken.raise_if_cancelled()`` and ``result()``."""
 
 
-class TaskTimeoutError(TaskSystemError, TimeoutError):
-    """A task ran past its timeout; raised by ``TaskManager.result()``."""
+class TaskTimeoutError(TaskSystemError):
+    """The task itself ran past its own ``timeout``: raised by ``TaskManager.result()``.
+
+    Not a builtin ``TimeoutError`` on purpose: ``except TimeoutError`` around ``result(id,
+    timeout=...)`` means "my wait expired" (``WaitTimeoutError``), which is a different event.
+    """
+
+
+# --- what happened to a wait -----------------------------------------------------------
+
+
+class WaitTimeoutError(TaskSystemError, TimeoutError):
+    """A wait expired before the task was final (``TaskManager.result(id, timeout=...)``).
+    The task is untouched and goes on; a builtin ``TimeoutError``, as in ``concurrent.futures``."""

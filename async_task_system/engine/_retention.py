@@ -1,9 +1,8 @@
-"""How long finished records are kept: past a count, those already read; past an age, all."""
+"""How long finished records are kept: at most ``max_finished`` of them (oldest go first), none past ``result_ttl``."""
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
 from typing import Any
 
 __all__ = ["Retention"]
@@ -12,19 +11,22 @@ __all__ = ["Retention"]
 class Retention:
     """The finished records a manager still holds, oldest first. Guarded by the manager's lock.
 
-    Records need ``finished_mono`` (time.monotonic() at the end), ``result_read`` and ``id``.
+    Records need ``finished_mono`` (time.monotonic() at the end) and ``id``; forgetting one
+    removes it from ``tasks``. Every operation is O(1) per record forgotten.
     """
 
-    def __init__(self, max_finished: int, result_ttl: float | None, forget: Callable[[Any], None]) -> None:
+    def __init__(self, max_finished: int, result_ttl: float | None, tasks: dict[str, Any]) -> None:
         self.max_finished = max_finished
         self.result_ttl = result_ttl
-        self._forget = forget
+        self.forgotten = 0  # records forgotten so far (counted in the statistics)
+        self._tasks = tasks
         self._records: deque[Any] = deque()
-        self._scan_at = 0  # scan for read records again only once there are more than this
 
-    def add(self, record: Any, now: float) -> None:
+    def add(self, record: Any, now: float) -> bool:
+        """Keep ``record``; True if it is the only one (the clock must learn of a new expiry)."""
         self._records.append(record)
         self.prune(now)
+        return len(self._records) == 1
 
     def next_expiry(self) -> float | None:
         """The monotonic time at which the oldest record expires, if any."""
@@ -33,20 +35,12 @@ class Retention:
         return self._records[0].finished_mono + self.result_ttl
 
     def prune(self, now: float) -> None:
-        """Forget expired records, then read ones beyond ``max_finished`` (in batches: amortised O(1))."""
-        records = self._records
+        """Forget records past the count, then expired ones, oldest first."""
+        records, tasks = self._records, self._tasks
+        while len(records) > self.max_finished:
+            tasks.pop(records.popleft().id, None)
+            self.forgotten += 1
         if self.result_ttl is not None:
             while records and now - records[0].finished_mono >= self.result_ttl:
-                self._forget(records.popleft())
-        if len(records) <= max(self.max_finished, self._scan_at):
-            return
-        excess = len(records) - self.max_finished
-        kept: deque[Any] = deque()
-        for record in records:
-            if excess > 0 and record.result_read:
-                self._forget(record)
-                excess -= 1
-            else:
-                kept.append(record)
-        self._records = kept
-        self._scan_at = len(kept) + max(1, self.max_finished // 10)
+                tasks.pop(records.popleft().id, None)
+                self.forgotten += 1

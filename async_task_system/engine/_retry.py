@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
+
+from ..errors import InvalidArgumentError
 
 __all__ = ["Backoff", "ExponentialBackoff", "RetryOn", "should_retry"]
 
@@ -16,7 +19,10 @@ RetryOn = tuple[type[BaseException], ...] | Callable[[BaseException], bool]
 
 @dataclass(frozen=True, slots=True)
 class ExponentialBackoff:
-    """``initial * multiplier**(attempt-1)``, capped at ``maximum``, plus up to ``jitter`` of it at random."""
+    """``initial * multiplier**(attempt-1)``, capped at ``maximum``, plus up to ``jitter`` of it at random.
+
+    The cap is applied before exponentiating, so attempt 10,000 costs what attempt 10 does.
+    """
 
     initial: float = 0.1
     multiplier: float = 2.0
@@ -24,9 +30,23 @@ class ExponentialBackoff:
     jitter: float = 0.1  # fraction of the delay added at random: 0.1 means up to +10%
     rng: Callable[[], float] = random.random
 
+    def __post_init__(self) -> None:
+        for name in ("initial", "multiplier", "maximum", "jitter"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) \
+                    or value < 0:
+                raise InvalidArgumentError(
+                    f"ExponentialBackoff {name} must be a finite number >= 0, got {value!r:.100}")
+
     def __call__(self, attempt: int) -> float:
-        delay = min(self.maximum, self.initial * self.multiplier ** max(0, attempt - 1))
-        return delay * (1.0 + self.jitter * self.rng())
+        return self._capped(max(0, attempt - 1)) * (1.0 + self.jitter * self.rng())
+
+    def _capped(self, exponent: int) -> float:
+        if self.initial == 0 or self.maximum == 0:
+            return 0.0
+        if self.multiplier > 1 and exponent >= math.log(self.maximum / self.initial, self.multiplier):
+            return self.maximum  # at or past the cap: the power is never computed
+        return min(self.maximum, self.initial * self.multiplier ** exponent)
 
 
 def should_retry(retry_on: RetryOn, exc: BaseException) -> bool:

@@ -1,54 +1,92 @@
-"""Checks of what callers pass to ``TaskManager``: each error names the parameter and what it accepts."""
+"""Checks of what callers pass to ``TaskManager``: each error names the parameter and what it accepts.
+
+Messages quote at most ~200 characters of a value, and never let a broken ``__repr__`` escape.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+import reprlib
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ..errors import InvalidArgumentError
 
-__all__ = ["check_int", "check_seconds", "check_ids", "check_retry_on", "check_limits"]
+__all__ = [
+    "MAX_SECONDS", "describe", "quote", "check_int", "check_seconds", "check_ids", "check_retry_on", "check_limits",
+    "check_metadata",
+]
+
+#: The longest timeout, ttl or wait accepted, in seconds (one year): the timer heap and
+#: ``Condition.wait`` only ever see numbers up to this (``threading.TIMEOUT_MAX`` is far above).
+MAX_SECONDS = 365 * 24 * 3600.0
+
+_QUOTE = 200
+_repr = reprlib.Repr()
+_repr.maxstring = _repr.maxother = _QUOTE
+_repr.maxlist = _repr.maxtuple = _repr.maxdict = _repr.maxset = 8
+_repr.maxlong = 60
+
+
+def describe(value: Any) -> str:
+    """``type repr`` of a value for an error message: short, and safe whatever ``__repr__`` does."""
+    return f"{type(value).__name__} {quote(value)}"
+
+
+def quote(value: Any) -> str:
+    """The repr of a value, at most ~200 characters, and safe whatever ``__repr__`` does."""
+    try:
+        text = _repr.repr(value)
+    except Exception as exc:  # noqa: BLE001 - a caller's object: its repr is user code
+        text = f"<its repr() raised {type(exc).__name__}>"
+    if len(text) > _QUOTE:
+        text = text[: _QUOTE - 3] + "..."
+    return text
 
 
 def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
     if type(value) is int and (minimum is None or value >= minimum):
         return value  # the common case, first
     if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidArgumentError(f"{name} must be an int, got {type(value).__name__} {value!r}")
+        raise InvalidArgumentError(f"{name} must be an int, got {describe(value)}")
     if minimum is not None and value < minimum:
-        raise InvalidArgumentError(f"{name} must be >= {minimum}, got {value}")
+        raise InvalidArgumentError(f"{name} must be >= {minimum}, got {quote(value)}")
     return value
 
 
 def check_seconds(name: str, value: Any, *, allow_zero: bool = False) -> float | None:
-    """None, or a finite positive number of seconds."""
+    """None, or a finite positive number of seconds up to ``MAX_SECONDS``."""
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidArgumentError(f"{name} must be a number of seconds or None, got {describe(value)}")
+    accepted = ">= 0" if allow_zero else "> 0"
+    try:
+        seconds = float(value)
+    except OverflowError:  # an int too large for a float
+        seconds = math.inf
+    if math.isnan(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):
+        raise InvalidArgumentError(f"{name} must be {accepted} seconds or None, got {quote(value)}")
+    if seconds > MAX_SECONDS:
         raise InvalidArgumentError(
-            f"{name} must be a number of seconds or None, got {type(value).__name__} {value!r}"
+            f"{name} must be at most {MAX_SECONDS:.0f} seconds (one year), got {quote(value)}; "
+            "pass None for no limit"
         )
-    if math.isnan(value) or value < 0 or (value == 0 and not allow_zero):
-        accepted = ">= 0" if allow_zero else "> 0"
-        raise InvalidArgumentError(f"{name} must be {accepted} seconds or None, got {value!r}")
-    return float(value)
+    return seconds
 
 
 def check_ids(name: str, value: Any) -> list[str]:
     """A task id or an iterable of them, as a list of strings."""
     if isinstance(value, str):
         return [value]
-    if isinstance(value, (bytes, dict)) or not isinstance(value, Iterable):
+    if isinstance(value, (bytes, Mapping)) or not isinstance(value, Iterable):
         raise InvalidArgumentError(
-            f"{name} must be a task id (str) or a list of task ids, got {type(value).__name__} {value!r}"
+            f"{name} must be a task id (str) or a list of task ids, got {describe(value)}"
         )
     ids = list(value)
     for item in ids:
         if not isinstance(item, str):
-            raise InvalidArgumentError(
-                f"{name} must contain task ids as str, got {type(item).__name__} {item!r}"
-            )
+            raise InvalidArgumentError(f"{name} must contain task ids as str, got {describe(item)}")
     return ids
 
 
@@ -61,19 +99,30 @@ def check_retry_on(value: Any) -> Any:
         return value
     raise InvalidArgumentError(
         "retry_on must be an exception class, a tuple of them, or a predicate exc -> bool, "
-        f"got {value!r}"
+        f"got {describe(value)}"
     )
 
 
 def check_limits(value: Any) -> dict[str, int]:
     if value is None:
         return {}
-    if not isinstance(value, dict):
-        raise InvalidArgumentError(
-            f"name_limits must be a dict of task name -> max running, got {type(value).__name__}"
-        )
+    if not isinstance(value, Mapping):
+        raise InvalidArgumentError(f"name_limits must be a dict of task name -> max running, got {describe(value)}")
     for key, limit in value.items():
         if not isinstance(key, str):
-            raise InvalidArgumentError(f"name_limits keys must be task names (str), got {key!r}")
-        check_int(f"name_limits[{key!r}]", limit, minimum=1)
+            raise InvalidArgumentError(f"name_limits keys must be task names (str), got {describe(key)}")
+        check_int(f"name_limits[{key[:50]!r}]", limit, minimum=1)
     return dict(value)
+
+
+def check_metadata(value: Any) -> dict[str, Any]:
+    """None or a mapping with str keys, as a new dict."""
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise InvalidArgumentError(f"metadata must be a dict with str keys or None, got {describe(value)}")
+    metadata = dict(value)
+    for key in metadata:
+        if not isinstance(key, str):
+            raise InvalidArgumentError(f"metadata keys must be str, got {describe(key)}")
+    return metadata

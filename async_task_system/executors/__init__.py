@@ -1,11 +1,10 @@
-"""Executors: where task attempts run. The thread pool is the default; Dask is optional."""
+"""Executors: where task attempts run. The thread pool (part of the engine) is the default; Dask is optional."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..engine._call import AttemptReporter, Executor, TaskCall
-from ._thread import ThreadExecutor
+from ..engine import AttemptReporter, Executor, TaskCall, ThreadExecutor
 
 if TYPE_CHECKING:
     from ._dask import DaskExecutor

@@ -37,7 +37,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ..engine._call import AttemptReporter, Executor, TaskCall
+from ..engine import AttemptReporter, Executor, TaskCall
 from ..engine._cancel import CancelToken, TaskContext, _current
 from ..errors import InvalidArgumentError, ShutdownError, TaskCancelledError
 from ..tracing._remote import (
@@ -161,7 +161,7 @@ class DaskExecutor(Executor):
             if self._closing:
                 raise ShutdownError("cannot start new attempts after DaskExecutor.shutdown() was called")
         self._reporter = reporter
-        if not reporter.begin(call):
+        if not reporter.attempt_starting(call):
             return
         key = f"{call.name}-{call.task_id}-a{call.attempt}-{uuid.uuid4().hex[:12]}"
         # The attempt's observer scopes (the library's task span) are entered here, around the
@@ -181,7 +181,7 @@ class DaskExecutor(Executor):
                 self._inflight[key] = future
         except BaseException as exc:  # noqa: BLE001 - could not ship it: this attempt fails
             ctx.run(scopes.__exit__, type(exc), exc, exc.__traceback__)
-            reporter.end(call, False, exc)
+            reporter.attempt_finished(call, False, exc)
             return
         call.token.add_callback(lambda reason: self._cancel_remote(key, reason))
         self._client.loop.add_callback(self._collect, future, call, reporter, ctx, scopes)
@@ -244,7 +244,7 @@ class DaskExecutor(Executor):
         except Exception:  # noqa: BLE001 - a broken observer must not lose the result
             pass
         try:
-            reporter.end(call, ok, value)
+            reporter.attempt_finished(call, ok, value)
         finally:
             with self._lock:
                 self._inflight.pop(future.key, None)

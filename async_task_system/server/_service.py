@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..engine import TaskInfo, TaskManager
-from ..engine._call import TaskObserver
+from ..engine import TaskObserver
 from ..errors import UnknownTaskError
 from ..tracing import default_observers
 from ._registry import Registry
@@ -137,7 +137,7 @@ class TaskService:
                 "this server was started without a model, so it cannot run agents; "
                 "start it with create_app(model=...) (or `async-agent serve --model module:attr`)")
         with self._write_lock:
-            # A closure, not args: the engine would read "$r1_2" in a prompt as a placeholder.
+            # A closure, not args: the run record keeps no copy of the prompt in its call.
             run_id = self.run_manager.submit(lambda: self._run_agent(prompt, max_steps), name="run")
             info = self.run_manager.get(run_id)
             record = {"id": run_id, "prompt": prompt, "status": info.status.value,

@@ -8,7 +8,7 @@ the instrumentor for ``setup_tracing``, imported lazily).
 
 from __future__ import annotations
 
-from ..engine._call import TaskObserver
+from ..engine import TaskObserver, register_default_observer
 from ._setup import phoenix_traces_endpoint, setup_tracing, shutdown_tracing
 from ._spans import TASK_ATTRIBUTES, TaskSpanObserver
 
@@ -22,3 +22,8 @@ def default_observers() -> list[TaskObserver]:
     """The observers a new TaskManager gets when none are given: task spans
     (silent and near-free while no tracer provider is configured)."""
     return [TaskSpanObserver()]
+
+
+# The engine imports nothing from here: importing tracing (the package's ``__init__`` does)
+# registers its task spans as a default of every TaskManager made without ``observers=``.
+register_default_observer("async_task_system.tracing.spans", TaskSpanObserver)

@@ -32,8 +32,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Status, StatusCode
 
-from ..engine._call import TaskCall, TaskObserver
-from ..engine._record import TaskEvent, TaskInfo, TaskStatus
+from ..engine import TaskCall, TaskEvent, TaskInfo, TaskObserver, TaskStatus
 from ._remote import OPENINFERENCE_CONTEXT_KEYS
 from ._setup import active_provider
 

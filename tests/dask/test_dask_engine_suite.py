@@ -11,7 +11,7 @@ import itertools
 import pytest
 from dask_jobs import add, fail, flaky, stamp, wait_for_cancel, wait_for_file
 
-from async_task_system import TaskManager, TaskStatus
+from async_task_system import ResultOf, TaskManager, TaskStatus
 from async_task_system.executors import DaskExecutor
 
 pytestmark = pytest.mark.slow
@@ -48,12 +48,12 @@ def test_higher_priority_starts_first(make_manager):
 def test_dependencies_pass_results_and_a_failure_cancels_dependents(make_manager):
     tm = make_manager(max_workers=2)
     t1 = tm.submit(add, (1, 2))
-    t2 = tm.submit(add, (f"${t1}", 10))  # "$t1": t1's result itself
-    t3 = tm.submit(add, ("sum=", f"${{{t2}}}"))  # "${t2}": str of t2's result
+    t2 = tm.submit(add, (ResultOf(t1), 10))  # t1's result itself
+    t3 = tm.submit(add, ([0], [ResultOf(t2)]))  # inside a list: rebuilt with the result in place
     bad = tm.submit(fail, ("no data",))
-    after_bad = tm.submit(add, (f"${bad}", 1))
+    after_bad = tm.submit(add, (ResultOf(bad), 1))
     tm.wait([t3, after_bad], timeout=60)
-    assert tm.result(t3) == "sum=13"
+    assert tm.result(t3) == [0, 13]
     info = tm.get(after_bad)
     assert info.status is TaskStatus.CANCELLED
     assert info.reason.startswith(f"dependency {bad} (fail) failed")

@@ -76,7 +76,9 @@ def test_executor_capacity_growth_dispatches_queued_tasks():
     from async_task_system.executors import ThreadExecutor
 
     class Growing(ThreadExecutor):
-        pass
+        def start(self, call, reporter):
+            self.reporter = reporter  # what an executor is handed: the hooks, not the manager
+            super().start(call, reporter)
 
     executor = Growing(4)
     executor.capacity = 1
@@ -86,7 +88,8 @@ def test_executor_capacity_growth_dispatches_queued_tasks():
         second = tm.submit(int, ("2",))
         assert tm.wait(second, timeout=0.2).not_done == {second}  # capacity 1 is in use
         executor.capacity = 2
-        tm.capacity_changed()
+        assert not hasattr(tm, "capacity_changed")
+        executor.reporter.capacity_changed()
         assert tm.result(second, timeout=2) == 2
         gate.set()
         tm.wait(first, timeout=5)

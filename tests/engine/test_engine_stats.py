@@ -23,22 +23,23 @@ def test_statistics_add_up(tm):
     assert stats["queue_wait_seconds"]["p99"] is not None
 
 
-def test_finished_records_are_kept_until_read():
+def test_max_finished_bounds_every_finished_record_oldest_first_and_get_has_no_side_effect():
     with TaskManager(max_workers=2, max_finished=10) as tm:
-        unread = [tm.submit(int, (str(i),)) for i in range(10)]
-        tm.wait(unread, timeout=5)
-        read = [tm.submit(int, (str(i),)) for i in range(30)]
-        tm.wait(read, timeout=5)
-        for tid in read:
-            tm.get(tid)
-        more = [tm.submit(int) for _ in range(15)]
-        tm.wait(more, timeout=5)
-        # Unread results survive; read ones past the bound are forgotten.
-        assert [tm.get(t).result for t in unread] == list(range(10))
-        assert tm.get_statistics()["retained_records"] < 40
-        with pytest.raises(UnknownTaskError, match="forgotten once read"):
-            tm.get(read[0])
-        assert tm.get_statistics()["total"] == 55
+        old = [tm.submit(int, (str(i),)) for i in range(30)]
+        tm.wait(old, timeout=5)
+        kept = [info.id for info in tm.tasks()]
+        assert len(kept) == 10
+        for tid in kept:
+            tm.get(tid)  # reading changes nothing
+        new = [tm.submit(int, (str(i),)) for i in range(10)]
+        tm.wait(new, timeout=5)
+        assert [tm.get(t).result for t in new] == list(range(10))  # unread or not: the newest 10
+        stats = tm.get_statistics()
+        assert stats["retained_records"] == 10 and stats["forgotten_records"] == 30
+        assert stats["completed"] == stats["total"] == 40  # forgotten records still count
+        with pytest.raises(UnknownTaskError, match="finished and its record was forgotten"):
+            tm.get(kept[0])
+        assert tm.wait(old, timeout=0) == (set(old), set())  # forgotten means finished
 
 
 def test_records_expire_after_result_ttl():

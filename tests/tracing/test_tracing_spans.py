@@ -10,7 +10,7 @@ import pytest
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 
-from async_task_system import TaskManager, TaskStatus, cancel_token
+from async_task_system import ResultOf, TaskManager, TaskStatus, cancel_token
 from async_task_system.engine import Executor
 from async_task_system.tracing import TaskSpanObserver
 
@@ -151,7 +151,7 @@ def test_a_task_cancelled_before_it_started_has_no_span(spans):
 def test_dependencies_are_recorded(spans):
     with manager(spans) as tm:
         first = tm.submit(pow, (2, 8), name="first")
-        second = tm.submit(str, ("$" + first,), name="second")
+        second = tm.submit(str, (ResultOf(first),), name="second")
         assert tm.result(second, timeout=10) == "256"
     assert spans.one("task second").attributes["task.depends_on"] == (first,)
 
@@ -168,14 +168,14 @@ class _SlowStartExecutor(Executor):
 
     def start(self, call, reporter) -> None:
         def run() -> None:
-            if not reporter.begin(call):
+            if not reporter.attempt_starting(call):
                 return
             self.begun.set()
             self.go.wait(10)
             try:
-                reporter.end(call, True, call.run())
+                reporter.attempt_finished(call, True, call.run())
             except BaseException as exc:  # noqa: BLE001
-                reporter.end(call, False, exc)
+                reporter.attempt_finished(call, False, exc)
 
         thread = threading.Thread(target=run)
         self.threads.append(thread)

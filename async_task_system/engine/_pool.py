@@ -1,14 +1,18 @@
-"""The default executor: a ``concurrent.futures.ThreadPoolExecutor``."""
+"""The default executor: a ``concurrent.futures.ThreadPoolExecutor`` (beside the manager, as
+CPython keeps its pool beside ``Future``)."""
 
 from __future__ import annotations
 
+import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from ..engine._call import AttemptReporter, Executor, TaskCall
+from ._executor import AttemptReporter, Executor, TaskCall
 
 __all__ = ["ThreadExecutor"]
+
+_log = logging.getLogger("async_task_system")
 
 
 class ThreadExecutor(Executor):
@@ -20,14 +24,16 @@ class ThreadExecutor(Executor):
     A worker that has just reported an attempt's end, and is handed the next
     attempt while it reports (the manager gives the freed slot to the best ready
     task), runs that attempt itself instead of queueing it to the pool: the same
-    thread, one hand-off less per task. Further attempts started in the same report
-    go to the pool, so they run in parallel.
+    thread, one hand-off less per task. The manager declines the hand-off
+    (``decline_handoff``) before it runs callbacks or observers on that thread, so
+    a slow callback never delays another task, and a callback that submits a task
+    and waits for it finds it on another thread.
     """
 
     def __init__(self, threads: int, *, thread_name_prefix: str = "task-worker") -> None:
         self.capacity = threads
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=thread_name_prefix)
-        self._local = threading.local()  # .handoff: a list while this thread reports an end, else absent
+        self._local = threading.local()  # .handoff: a list while this thread reports an end, else None
 
     def start(self, call: TaskCall, reporter: AttemptReporter) -> None:
         handoff = getattr(self._local, "handoff", None)
@@ -36,17 +42,23 @@ class ThreadExecutor(Executor):
             return
         self._pool.submit(self._run, call, reporter)
 
+    def decline_handoff(self) -> None:
+        """From now until this thread's report ends, attempts started on it go to the pool."""
+        self._local.handoff = None
+
     def _run(self, call: TaskCall, reporter: AttemptReporter) -> None:
         local = self._local
         while True:
-            if not reporter.begin(call):
+            if not reporter.attempt_starting(call):
                 return
             ok, value = _attempt(call)
             local.handoff = handoff = []
             try:
-                reporter.end(call, ok, value)
+                reporter.attempt_finished(call, ok, value)
+            except BaseException:  # noqa: BLE001 - the manager's hook never raises; if it did, keep the thread
+                _log.exception("reporting an attempt's end raised")
             finally:
-                del local.handoff
+                local.handoff = None
             if not handoff:
                 return
             call, reporter = handoff[0]

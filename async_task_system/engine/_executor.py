@@ -1,9 +1,10 @@
-"""What the manager hands an executor: one attempt of one task, and how to report on it.
+"""The executor interface: one attempt of one task (``TaskCall``), and how to report on it.
 
 The manager (policy) decides what runs when; an executor (mechanism) runs a
-``TaskCall`` and reports back through the ``AttemptReporter``: ``begin`` before
-running (the one gate that decides whether a cancelled task still runs) and
-``end`` after, from any thread.
+``TaskCall`` and reports back through the ``AttemptReporter`` it is handed:
+``attempt_starting`` just before running (the one gate that decides whether a
+cancelled task still runs, and where its timeout clock starts) and
+``attempt_finished`` after, from any thread.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any, ContextManager, Protocol
 
 from ._cancel import CancelToken, TaskContext, _current
 
-__all__ = ["TaskCall", "AttemptReporter", "Executor", "TaskObserver"]
+__all__ = ["TaskCall", "AttemptReporter", "Executor"]
 
 
 @dataclass(slots=True)
@@ -35,6 +36,7 @@ class TaskCall:
     context: contextvars.Context | None
     metadata: dict[str, Any] = field(default_factory=dict)
     priority: int = 0
+    timeout: float | None = None  # seconds this attempt may run, counted from attempt_starting
     # Entered in the worker around the attempt, inside the task's context (tracing spans).
     scopes: Sequence[Callable[[TaskCall], ContextManager[Any]]] = ()
 
@@ -58,12 +60,13 @@ class TaskCall:
 
 
 class AttemptReporter(Protocol):
-    """The manager's side of an executor: how an executor reports on a ``TaskCall``."""
+    """The manager's side of an executor: how an executor reports on a ``TaskCall``. Never raises."""
 
-    def begin(self, call: TaskCall) -> bool:
-        """Call just before running; False means do not run (the task was cancelled)."""
+    def attempt_starting(self, call: TaskCall) -> bool:
+        """Call just before running; False means do not run (the task was cancelled meanwhile).
+        The attempt's timeout counts from here."""
 
-    def end(self, call: TaskCall, ok: bool, value: Any) -> None:
+    def attempt_finished(self, call: TaskCall, ok: bool, value: Any) -> None:
         """Call once after running: ``ok`` with the result, or not ``ok`` with the exception."""
 
     def capacity_changed(self) -> None:
@@ -74,7 +77,7 @@ class Executor(abc.ABC):
     """Runs task attempts somewhere. Knows nothing of priorities, retries or dependencies.
 
     An executor that runs attempts in another process reports through
-    ``fn.unpack_remote(ok, value) -> (ok, value)`` when the callable has one, before ``end``:
+    ``fn.unpack_remote(ok, value) -> (ok, value)`` when the callable has one, before ``attempt_finished``:
     the callable's own way to bring home what it measured remotely (a sub-agent's token usage).
     """
 
@@ -97,19 +100,3 @@ class Executor(abc.ABC):
 
     def describe(self) -> str:
         return type(self).__name__
-
-
-class TaskObserver:
-    """Hooks for instrumentation (tracing): all optional, all called outside the manager's lock."""
-
-    def is_active(self) -> bool:
-        """Whether to observe a task; asked once per task, when it first starts. False skips
-        every hook of this observer for that task (and costs the manager nothing more)."""
-        return True
-
-    def attempt_scope(self, call: TaskCall) -> ContextManager[Any]:
-        """Entered in the worker around one attempt, inside the task's own context."""
-        return contextlib.nullcontext()
-
-    def on_event(self, task_id: str, event: Any, info: Any | None) -> None:
-        """A ``TaskEvent`` was logged; ``info`` is a ``TaskInfo`` snapshot for final events, else None."""

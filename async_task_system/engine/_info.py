@@ -1,7 +1,7 @@
-"""Task records: the status enum, the event log, and the snapshot users read.
+"""What users read about a task: the status enum, the event log, the error, the ``TaskInfo`` snapshot.
 
-Only the ``TaskManager`` changes a record, under its lock; everyone else reads a
-``TaskInfo`` snapshot, which never changes after it is taken.
+Only the ``TaskManager`` changes its private records (``_state``), under its lock; everyone
+else reads a ``TaskInfo`` snapshot, which never changes after it is taken.
 """
 
 from __future__ import annotations
@@ -55,10 +55,21 @@ class TaskError:
 
     @classmethod
     def from_exception(cls, exc: BaseException, *, limit: int = 8) -> TaskError:
-        tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=limit))
+        """Never raises: an exception whose ``__str__`` (or traceback) breaks is described by type."""
+        kind = type(exc).__name__
+        try:
+            message = str(exc)
+        except Exception as broken:  # noqa: BLE001 - the task's own exception class is user code
+            message = f"<str() of the {kind} raised {type(broken).__name__}>"
+        try:
+            tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=limit))
+        except Exception:  # noqa: BLE001
+            tb = ""
         if len(tb) > 4000:
             tb = "...\n" + tb[-4000:]
-        return cls(type=type(exc).__name__, message=str(exc), traceback=tb)
+        if len(message) > 4000:
+            message = message[:4000] + "..."
+        return cls(type=kind, message=message, traceback=tb)
 
     def __str__(self) -> str:
         return f"{self.type}: {self.message}" if self.message else self.type

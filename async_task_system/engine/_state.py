@@ -1,4 +1,4 @@
-"""The manager's own mutable records: a task, and a blocked ``wait()``. Never handed out.
+"""The manager's private, mutable records: a task (``Task``) and a blocked ``wait()`` (``Waiter``).
 
 Every field is guarded by ``TaskManager._lock``; readers get ``TaskInfo`` snapshots.
 """
@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from ._cancel import CancelToken
-from ._record import TaskStatus
+from ._info import TaskStatus
+from ._markers import MarkerPlan
 from ._retry import Backoff, RetryOn
 
 __all__ = ["Task", "Waiter"]
@@ -42,14 +43,14 @@ class Task:
         "id", "name", "fn", "args", "kwargs", "priority", "timeout", "max_retries", "retry_on",
         "backoff", "depends_on", "metadata", "status", "created_at", "started_at", "finished_at",
         "finished_mono", "attempts", "result", "error", "events", "token", "context", "seq",
-        "waiters", "dependents", "unmet", "inflight", "holds_slot", "result_read", "callbacks", "observers",
-        "dep_results",
+        "waiters", "dependents", "unmet", "inflight", "holds_slot", "callbacks", "observers",
+        "dep_results", "plan",
     )
 
     def __init__(self, task_id: str, name: str, fn: Callable[..., Any], args: tuple, kwargs: dict,
                  priority: int, timeout: float | None, max_retries: int, retry_on: RetryOn, backoff: Backoff,
                  depends_on: tuple[str, ...], metadata: dict, context: contextvars.Context | None,
-                 seq: int) -> None:
+                 seq: int, plan: MarkerPlan | None, observers: tuple) -> None:
         self.id = task_id
         self.name = name
         self.fn = fn
@@ -79,9 +80,9 @@ class Task:
         self.dependents: Any = ()  # Task objects waiting for this one
         self.inflight = 0  # attempt number handed to the executor and not yet ended, else 0
         self.holds_slot = False  # invariant: True iff inflight and the task is not final
-        self.result_read = False
         self.callbacks: Any = ()  # a list once a callback is added
-        self.observers = ()  # the manager's observers that record this task, chosen at its first start
+        self.observers = observers  # the manager's observers that record this task, chosen at submit
+        self.plan = plan  # where the arguments hold ResultOf markers, or None
         # Results of completed dependencies, kept here as each completes: the dependency's own
         # record may be forgotten (read, then past max_finished) before this task starts.
         self.dep_results: dict[str, Any] | None = None

@@ -1,0 +1,442 @@
+"""The manager's core: what runs when (``_dispatch``) and how a task ends (``_finalize``).
+
+Everything here but ``_run``, ``_start`` and the executor hooks' first halves runs under
+the manager's lock and only *decides*: what it decides to do outside the lock (start an
+attempt, call a callback or an observer) goes into an ``Effects`` and is done by ``_run``
+once the lock is released. No user-supplied code (callables, callbacks, observers, retry
+predicates, backoffs, ``__str__`` of exceptions) ever runs under the lock, and all of it
+is guarded: whatever it raises, every task reaches exactly one final state.
+"""
+
+from __future__ import annotations
+
+import heapq
+import inspect
+import logging
+import math
+import threading
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from ._executor import Executor, TaskCall
+from ._info import FINAL_STATES, TaskError, TaskEvent, TaskInfo, TaskStatus
+from ._markers import MarkerPlan, resolve_markers
+from ._observers import TaskObserver
+from ._pool import ThreadExecutor
+from ._retention import Retention
+from ._retry import should_retry
+from ._state import Task
+from ._stats import Samples
+from ._timers import DEADLINE, RETRY, Clock
+from ._validate import MAX_SECONDS, describe
+
+__all__ = ["Scheduler", "Effects"]
+
+_log = logging.getLogger("async_task_system")
+_BASE_SCOPE = TaskObserver.attempt_scope
+# Enum member lookups are slow on the hot path: plain module constants.
+PENDING, WAITING, RUNNING = TaskStatus.PENDING, TaskStatus.WAITING, TaskStatus.RUNNING
+COMPLETED, FAILED, TIMEOUT, CANCELLED = (
+    TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.TIMEOUT, TaskStatus.CANCELLED)
+
+
+class Effects:
+    """What was decided under the lock, to do after it: attempts to start, then calls."""
+
+    __slots__ = ("starts", "calls", "close")
+
+    def __init__(self) -> None:
+        self.starts: list[tuple[TaskCall, MarkerPlan | None, Mapping[str, Any] | None]] = []
+        self.calls: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+        self.close = False
+
+    def call(self, fn: Callable[..., Any], *args: Any) -> None:
+        self.calls.append((fn, args))
+
+
+class _Verdict:
+    """How a failed attempt ends, decided outside the lock (it runs the task's retry policy)."""
+
+    __slots__ = ("error", "status", "reason", "delay")
+
+    def __init__(self, error: TaskError, status: TaskStatus, reason: str, delay: float = 0.0) -> None:
+        self.error, self.status, self.reason, self.delay = error, status, reason, delay
+
+
+class Reporter:
+    """What executors are handed (never the manager itself): its three hooks, which never raise."""
+
+    __slots__ = ("attempt_starting", "attempt_finished", "capacity_changed")
+
+    def __init__(self, scheduler: Scheduler) -> None:
+        self.attempt_starting = scheduler._attempt_starting
+        self.attempt_finished = scheduler._attempt_finished
+        self.capacity_changed = scheduler._capacity_changed
+
+
+class Scheduler:
+    """Task state and the policy over it; ``TaskManager`` adds the public API on top."""
+
+    def _init_state(self, executor: Executor, observers: tuple[TaskObserver, ...]) -> None:
+        self.executor = executor
+        self._observers = observers
+        self._reporter = Reporter(self)
+        self._decline_handoff = executor.decline_handoff if isinstance(executor, ThreadExecutor) else None
+        self._lock = threading.Lock()
+        self._tasks: dict[str, Task] = {}
+        self._last_id = 0  # ids issued run from 1 to this
+        self._seq = 0
+        self._ready: list[tuple[int, int, Task]] = []  # heap of (-priority, seq, task)
+        self._parked: dict[str, list[tuple[int, int, Task]]] = {}  # ready, but over their name limit
+        self._retention = Retention(self.max_finished, self.result_ttl, self._tasks)
+        self._clock = Clock(self._lock, self._retention)
+        self._running_slots = 0
+        self._running_by_name: dict[str, int] = {}
+        self._abandoned = 0  # threads still running (or about to begin) an attempt whose task already ended
+        self._unfinished = 0
+        self._counts = {status: 0 for status in TaskStatus}
+        self._queue_wait = Samples()
+        self._run_time = Samples()
+        self._late_results = 0
+        self._closing = False
+        self._cancel_pending = False
+        self._closed = threading.Event()
+
+    # ------------------------------------------------------------ dispatch
+
+    def _make_ready(self, task: Task) -> None:
+        heapq.heappush(self._ready, (-task.priority, task.seq, task))
+
+    def _dispatch(self, effects: Effects) -> None:
+        """Hand ready tasks to the executor while it has free slots, best priority first."""
+        capacity = self.executor.capacity
+        ready = self._ready
+        while ready and self._running_slots < self.max_workers:
+            if capacity is not None and self._running_slots + self._abandoned >= capacity:
+                return
+            entry = heapq.heappop(ready)
+            task = entry[2]
+            if task.status is not PENDING or task.inflight:
+                continue  # stale entry: cancelled while queued
+            limit = self.name_limits.get(task.name)
+            if limit is not None and self._running_by_name.get(task.name, 0) >= limit:
+                heapq.heappush(self._parked.setdefault(task.name, []), entry)
+                continue
+            self._running_slots += 1
+            self._running_by_name[task.name] = self._running_by_name.get(task.name, 0) + 1
+            task.holds_slot = True
+            attempt = task.inflight = task.attempts + 1
+            task.attempts = attempt
+            if task.started_at is None:
+                task.started_at = time.time()
+                self._queue_wait.add(task.started_at - task.created_at)
+            self._move(task, RUNNING, "started", effects, attempt)
+            call = TaskCall(
+                task_id=task.id, name=task.name, attempt=attempt, fn=task.fn, args=task.args,
+                kwargs=task.kwargs, token=task.token, context=task.context, metadata=task.metadata,
+                priority=task.priority, timeout=task.timeout, scopes=self._scopes_for(task),
+            )
+            effects.starts.append((call, task.plan, task.dep_results))
+
+    def _start(self, call: TaskCall, plan: MarkerPlan | None, results: Mapping[str, Any] | None) -> None:
+        """Outside the lock: put dependency results in place of markers, and start the attempt."""
+        stage = "its arguments could not be built from its dependencies' results"
+        try:
+            if plan is not None:
+                results = results or {}
+                call.args = resolve_markers(call.args, plan, results)
+                call.kwargs = resolve_markers(call.kwargs, plan, results)
+            stage = "the executor could not start it"
+            self.executor.start(call, self._reporter)
+        except BaseException as exc:  # noqa: BLE001 - it could not start: the task fails, nothing is lost
+            self._start_failed(call, exc, stage)
+
+    def _start_failed(self, call: TaskCall, exc: BaseException, what: str) -> None:
+        error = TaskError.from_exception(exc)
+        effects = Effects()
+        with self._lock:
+            task = self._tasks.get(call.task_id)
+            if task is not None and task.inflight == call.attempt:
+                task.inflight = 0
+                if task.status is RUNNING:
+                    self._release_slot(task)
+                    task.error = error
+                    self._finalize(task, FAILED, f"{what}: {error}", effects)
+                else:
+                    self._abandoned -= 1  # it ended while being started: that thread never ran
+            elif task is None:
+                self._abandoned -= 1  # ended and forgotten meanwhile: likewise
+            self._dispatch(effects)
+        self._run(effects)
+
+    def _scopes_for(self, task: Task) -> tuple[Callable[[TaskCall], Any], ...]:
+        """The attempt scopes of the observers that record this task."""
+        if not task.observers:
+            return ()
+        return tuple(o.attempt_scope for o in task.observers if type(o).attempt_scope is not _BASE_SCOPE)
+
+    def _release_slot(self, task: Task) -> None:
+        if not task.holds_slot:
+            return
+        task.holds_slot = False
+        self._running_slots -= 1
+        left = self._running_by_name[task.name] - 1
+        if left:
+            self._running_by_name[task.name] = left
+        else:
+            del self._running_by_name[task.name]
+        parked = self._parked.get(task.name)
+        while parked:  # give the freed place to the best parked task still waiting for it
+            entry = heapq.heappop(parked)
+            if entry[2].status is PENDING and not entry[2].inflight:
+                heapq.heappush(self._ready, entry)
+                break
+        if parked is not None and not parked:
+            del self._parked[task.name]
+
+    # ------------------------------------------------------------ executor hooks
+
+    def _attempt_starting(self, call: TaskCall) -> bool:
+        """Just before an attempt runs: False if its task ended meanwhile. Starts its timeout clock."""
+        token = call.token
+        if not token._cancelled and call.timeout is None:
+            return True  # the common case takes no lock
+        effects = Effects()
+        with self._lock:
+            task = self._tasks.get(call.task_id)
+            live = task is not None and task.inflight == call.attempt and task.status is RUNNING
+            if live and token._cancelled:  # cancelled by the task's code or a callback, not by the manager
+                self._finalize(task, CANCELLED, f"its cancel token was cancelled before attempt "
+                               f"{call.attempt} started: {token._reason}", effects)
+                live = False
+            if live:
+                self._clock.add(time.monotonic() + call.timeout, DEADLINE, call.task_id, call.attempt)
+            else:
+                self._abandoned -= 1  # its task ended between dispatch and start: the thread is free again
+                if task is not None and task.inflight == call.attempt:
+                    task.inflight = 0
+                self._dispatch(effects)
+        self._run(effects)
+        return live
+
+    def _attempt_finished(self, call: TaskCall, ok: bool, value: Any) -> None:
+        """After an attempt: ``ok`` with its result, or not with its exception."""
+        verdict = None
+        hint = self._tasks.get(call.task_id)  # unlocked look: the policy runs only for a live attempt
+        if hint is not None and hint.inflight == call.attempt and hint.status is RUNNING:
+            if ok and inspect.iscoroutine(value):
+                ok, value = False, _coroutine_result(value)
+            if not ok:
+                verdict = self._judge(hint, call, value)
+        effects = Effects()
+        with self._lock:
+            task = self._tasks.get(call.task_id)
+            if task is None or task.inflight != call.attempt or task.status is not RUNNING:
+                self._abandoned -= 1  # its slot was given back when the task ended
+                self._late_results += 1
+                if task is not None:
+                    what = "result" if ok else f"error ({type(value).__name__})"
+                    self._log(task, "late_result_discarded", f"attempt {call.attempt} returned a {what} "
+                              f"after the task was already {task.status.value}", effects, call.attempt)
+            else:
+                task.inflight = 0
+                self._release_slot(task)
+                if ok:
+                    task.result = value
+                    self._finalize(task, COMPLETED, "returned", effects)
+                else:
+                    if verdict is None:  # pragma: no cover - a live attempt always has one
+                        verdict = _Verdict(TaskError.from_exception(value), FAILED, "failed")
+                    self._apply(task, call.attempt, verdict, effects)
+            self._dispatch(effects)
+        self._run(effects)
+
+    def _capacity_changed(self) -> None:
+        """The executor's capacity grew: hand it queued tasks now."""
+        effects = Effects()
+        with self._lock:
+            self._dispatch(effects)
+        self._run(effects)
+
+    def _judge(self, task: Task, call: TaskCall, exc: BaseException) -> _Verdict:
+        """Outside the lock: what a failed attempt leads to (runs ``retry_on`` and ``backoff``)."""
+        error = TaskError.from_exception(exc)
+        attempt = call.attempt
+        if call.token._cancelled:
+            return _Verdict(error, CANCELLED, f"its cancel token was cancelled ({call.token._reason}) "
+                            f"and attempt {attempt} then failed with {error}")
+        if attempt > task.max_retries:
+            why = f"failed after {attempt} attempts: {error}" if attempt > 1 else f"failed with {error}"
+            return _Verdict(error, FAILED, why)
+        try:  # the retry policy is the caller's code: if it misbehaves, the task fails, it is not lost
+            if not (isinstance(exc, Exception) and should_retry(task.retry_on, exc)):
+                return _Verdict(error, FAILED, f"failed with {error} (not retried: it does not match retry_on)")
+            delay = task.backoff(attempt)
+            seconds = float(delay) if not isinstance(delay, bool) else math.nan
+            if math.isnan(seconds) or seconds < 0:
+                raise ValueError(f"the backoff returned {describe(delay)}, not a number of seconds >= 0")
+        except BaseException as policy_exc:  # noqa: BLE001
+            return _Verdict(error, FAILED, f"failed with {error}; its retry policy then raised "
+                            f"{TaskError.from_exception(policy_exc)}")
+        return _Verdict(error, PENDING, "", min(seconds, MAX_SECONDS))
+
+    def _apply(self, task: Task, attempt: int, verdict: _Verdict, effects: Effects) -> None:
+        task.error = verdict.error
+        if verdict.status is not PENDING:
+            self._finalize(task, verdict.status, verdict.reason, effects)
+        elif self._cancel_pending:
+            self._finalize(task, CANCELLED, f"attempt {attempt} failed with {verdict.error}; its retry was "
+                           "cancelled: the task manager was shut down with cancel_pending", effects)
+        else:
+            self._move(task, PENDING, f"attempt {attempt} failed with {verdict.error}; "
+                       f"retry {attempt} of {task.max_retries} in {verdict.delay:.3f}s", effects, attempt)
+            self._log(task, "retry_scheduled", f"in {verdict.delay:.3f}s", effects, attempt)
+            self._clock.add(time.monotonic() + verdict.delay, RETRY, task.id, attempt)
+
+    def _fire(self, due: list[tuple[float, int, str, str, int]]) -> Effects:
+        """Under the lock, on the clock's thread: deadlines passed and backoffs over."""
+        effects = Effects()
+        for _, _, kind, task_id, attempt in due:
+            task = self._tasks.get(task_id)
+            if task is None:
+                continue
+            if kind == DEADLINE:
+                if task.inflight == attempt and task.status is RUNNING:
+                    self._finalize(task, TIMEOUT,
+                                   f"attempt {attempt} ran longer than its timeout of {task.timeout:g}s", effects)
+            elif task.status is PENDING and task.attempts == attempt:
+                self._make_ready(task)  # the retry's backoff is over
+        self._dispatch(effects)
+        return effects
+
+    # ------------------------------------------------------------ finalize
+
+    def _finalize(self, task: Task, status: TaskStatus, reason: str, effects: Effects) -> None:
+        """Move a task to its one final state and wake everything that waits for it."""
+        # Worklist, not recursion: cancelling a long chain of dependents must not overflow the stack.
+        work = [(task, status, reason)]
+        while work:
+            task, status, reason = work.pop()
+            if task.status in FINAL_STATES:
+                continue
+            # A slot still held means an attempt is in flight (running, or dispatched and about to
+            # begin): its thread cannot be stopped, so it becomes abandoned until it reports back.
+            if task.holds_slot:
+                self._release_slot(task)
+                self._abandoned += 1
+            task.finished_at = time.time()
+            task.finished_mono = time.monotonic()
+            if task.started_at is not None:
+                self._run_time.add(task.finished_at - task.started_at)
+            self._move(task, status, reason, effects, task.attempts)
+            self._unfinished -= 1
+            if status is not COMPLETED:
+                # The flag is set now, under the lock, so a dispatched attempt that has not begun
+                # yet will not run; the token's callbacks (interrupt a sub-agent, ...) run after.
+                callbacks = task.token._set(reason)
+                if callbacks:
+                    effects.call(task.token._notify, callbacks, reason)
+            for waiter in task.waiters:
+                waiter.task_done()
+            task.waiters = ()
+            for dependent in task.dependents:
+                if status is COMPLETED:
+                    dependent.unmet -= 1
+                    self._keep_result(dependent, task)
+                    if dependent.unmet == 0 and dependent.status is WAITING:
+                        self._move(dependent, PENDING, "dependencies completed", effects)
+                        self._make_ready(dependent)
+                else:
+                    work.append((dependent, CANCELLED, self._dependency_reason(task)))
+            task.dependents = ()
+            if task.callbacks or task.observers:
+                info = self._snapshot(task)
+                for callback in task.callbacks:
+                    effects.call(callback, info)
+                event = task.events[-1]
+                for observer in task.observers:
+                    effects.call(observer.on_event, info.id, event, info)
+                task.callbacks = ()
+            # Free what the record no longer needs; the result stays until the record is forgotten.
+            task.fn = task.args = task.kwargs = task.context = task.dep_results = task.plan = None
+            task.retry_on = task.backoff = None
+            task.observers = ()
+            if self._retention.add(task, task.finished_mono):
+                self._clock.wake()  # the first record kept: the clock must learn when it expires
+        if self._unfinished == 0:
+            self._clock.keepalive = None
+            if self._closing:
+                effects.close = True
+
+    @staticmethod
+    def _keep_result(task: Task, dep: Task) -> None:
+        """Hand a completed dependency's result to ``task`` now, for its markers."""
+        if task.dep_results is None:
+            task.dep_results = {}
+        task.dep_results[dep.id] = dep.result
+
+    @staticmethod
+    def _dependency_reason(dep: Task) -> str:
+        what = {FAILED: f"failed ({dep.error})", TIMEOUT: "timed out", CANCELLED: "was cancelled"}[dep.status]
+        return f"dependency {dep.id} ({dep.name}) {what}"
+
+    def _move(self, task: Task, status: TaskStatus, reason: str, effects: Effects, attempt: int = 0) -> None:
+        self._counts[task.status] -= 1
+        self._counts[status] += 1
+        task.status = status
+        self._log(task, status._value_, reason, effects, attempt, final=status in FINAL_STATES)
+
+    @staticmethod
+    def _log(task: Task, kind: str, reason: str, effects: Effects, attempt: int = 0, final: bool = False) -> None:
+        event = TaskEvent(time.time(), kind, reason, attempt)
+        task.events.append(event)
+        if task.observers and not final:  # final events are reported with a snapshot by _finalize
+            for observer in task.observers:
+                effects.call(observer.on_event, task.id, event, None)
+
+    def _close(self) -> None:
+        with self._lock:
+            if self._closed.is_set():
+                return
+            self._closed.set()
+            self._clock.keepalive = None
+        self._clock.stop()
+        self.executor.shutdown(wait=False)  # threads exit as their last attempts return
+
+    # ------------------------------------------------------------ after the lock
+
+    def _run(self, effects: Effects) -> None:
+        """Run what was decided under the lock: attempt starts first, then callbacks and observers."""
+        if effects.calls and self._decline_handoff is not None:
+            self._decline_handoff()  # no attempt waits on this thread behind a callback
+        for start in effects.starts:
+            self._start(*start)
+        for fn, args in effects.calls:
+            try:
+                fn(*args)
+            except BaseException:  # noqa: BLE001 - SystemExit in a callback must not lose a task either
+                _log.exception("a task callback or observer raised; the manager carries on")
+        if effects.close:
+            self._close()
+
+    @staticmethod
+    def _snapshot(task: Task) -> TaskInfo:
+        return TaskInfo(
+            id=task.id, name=task.name, status=task.status, priority=task.priority,
+            created_at=task.created_at, started_at=task.started_at, finished_at=task.finished_at,
+            attempts=task.attempts, max_retries=task.max_retries, timeout=task.timeout,
+            depends_on=task.depends_on, result=task.result, error=task.error,
+            events=tuple(task.events), metadata=dict(task.metadata),
+        )
+
+
+def _coroutine_result(value: Any) -> TypeError:
+    """The error for a callable that returned a coroutine (which nothing would ever run)."""
+    try:
+        value.close()
+    except BaseException:  # noqa: BLE001
+        pass
+    return TypeError("the callable returned a coroutine, which the engine does not run (async "
+                     "functions are not supported yet): submit a plain function that runs it, e.g. "
+                     "lambda: asyncio.run(...)")
