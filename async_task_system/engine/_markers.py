@@ -154,8 +154,12 @@ def find_markers(args: tuple[Any, ...], kwargs: dict[str, Any]) -> MarkerPlan | 
             done[id(node)] = holds
             if holds:
                 if type(node) not in _REBUILT or not rebuildable:
+                    if type(node) in _REBUILT:  # a plain container in a place not rebuilt: name the place
+                        where = "dict key" if key == "<key>" else type(frames[-1][0]).__name__
+                    else:
+                        where = type(node).__name__
                     raise InvalidArgumentError(
-                        f"a ResultOf marker is inside a {type(node).__name__} at {_path(frames, key)}, "
+                        f"a ResultOf marker is inside a {where} at {_path(frames, key)}, "
                         "which the engine does not rebuild; markers are resolved only as an argument or "
                         "inside plain list, tuple and dict values: convert it (e.g. list(...)) first"
                     )
