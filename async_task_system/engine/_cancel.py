@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from ..errors import TaskCancelledError
+from ._validate import check_seconds
 
 __all__ = ["CancelToken", "TaskContext", "current_task", "cancel_token"]
 
@@ -71,7 +72,7 @@ class CancelToken:
         for callback in callbacks:  # outside every lock, like concurrent.futures
             try:
                 callback(reason)
-            except Exception:  # a broken callback must not stop the others
+            except BaseException:  # noqa: BLE001 - a broken callback must not stop the others
                 _log.exception("a cancel-token callback raised")
 
     def add_callback(self, callback: Callable[[str], object]) -> None:
@@ -86,6 +87,7 @@ class CancelToken:
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until cancelled or ``timeout`` passes; True if cancelled. A cancellable sleep."""
+        timeout = check_seconds("timeout", timeout, allow_zero=True)
         with self._lock:
             if self._cancelled:
                 return True

@@ -160,9 +160,7 @@ class TaskManager(Scheduler):
         else:
             kwargs = dict(kwargs)
         if name is None:
-            name = getattr(fn, "__name__", None)
-            if not isinstance(name, str) or not name:
-                name = type(fn).__name__
+            name = _name_of(fn)
         elif not isinstance(name, str) or not name:
             raise InvalidArgumentError(f"name must be a non-empty str, got {describe(name)}")
         check_int("priority", priority)
@@ -473,6 +471,15 @@ def _find_markers(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
             f"could not look for ResultOf markers in the arguments: {type(exc).__name__} while iterating "
             "a container (pass plain lists, tuples and dicts)"
         ) from None
+
+
+def _name_of(fn: Any) -> str:
+    """``fn.__name__``, else its type's name (whatever its ``__getattr__`` does)."""
+    try:
+        name = getattr(fn, "__name__", None)
+    except Exception:  # noqa: BLE001
+        name = None
+    return name if isinstance(name, str) and name else type(fn).__name__
 
 
 def _refuse_unrunnable(fn: Any) -> None:

@@ -64,7 +64,9 @@ class ThreadExecutor(Executor):
             call, reporter = handoff[0]
 
     def shutdown(self, wait: bool = True) -> None:
-        self._pool.shutdown(wait=wait)
+        # From one of its own threads (a callback that shuts the manager down) it cannot wait for itself.
+        own = threading.current_thread() in getattr(self._pool, "_threads", ())
+        self._pool.shutdown(wait=wait and not own)
 
     def describe(self) -> str:
         return f"ThreadExecutor(threads={self.capacity})"

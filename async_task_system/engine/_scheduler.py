@@ -16,12 +16,12 @@ import logging
 import math
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 from ._executor import Executor, TaskCall
 from ._info import FINAL_STATES, TaskError, TaskEvent, TaskInfo, TaskStatus
-from ._markers import MarkerPlan, resolve_markers
+from ._markers import resolve_markers
 from ._observers import TaskObserver
 from ._pool import ThreadExecutor
 from ._retention import Retention
@@ -47,7 +47,7 @@ class Effects:
     __slots__ = ("starts", "calls", "close")
 
     def __init__(self) -> None:
-        self.starts: list[tuple[TaskCall, MarkerPlan | None, Mapping[str, Any] | None]] = []
+        self.starts: list[tuple[TaskCall, Task | None]] = []  # with the task if its arguments hold markers
         self.calls: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
         self.close = False
 
@@ -137,20 +137,31 @@ class Scheduler:
                 kwargs=task.kwargs, token=task.token, context=task.context, metadata=task.metadata,
                 priority=task.priority, timeout=task.timeout, scopes=self._scopes_for(task),
             )
-            effects.starts.append((call, task.plan, task.dep_results))
+            effects.starts.append((call, task if task.plan is not None else None))
 
-    def _start(self, call: TaskCall, plan: MarkerPlan | None, results: Mapping[str, Any] | None) -> None:
+    def _start(self, call: TaskCall, task: Task | None) -> None:
         """Outside the lock: put dependency results in place of markers, and start the attempt."""
         stage = "its arguments could not be built from its dependencies' results"
         try:
-            if plan is not None:
-                results = results or {}
-                call.args = resolve_markers(call.args, plan, results)
-                call.kwargs = resolve_markers(call.kwargs, plan, results)
+            if task is not None:
+                self._resolve(call, task)
             stage = "the executor could not start it"
             self.executor.start(call, self._reporter)
         except BaseException as exc:  # noqa: BLE001 - it could not start: the task fails, nothing is lost
             self._start_failed(call, exc, stage)
+
+    def _resolve(self, call: TaskCall, task: Task) -> None:
+        """Rebuild the arguments around the markers (outside the lock), then keep the result for
+        any retry: the markers (and the dependency results they stood for) are dropped at once."""
+        with self._lock:
+            plan, results = task.plan, task.dep_results or {}
+        if plan is None:  # a retry of an attempt whose arguments were already resolved
+            return
+        call.args = resolve_markers(call.args, plan, results)
+        call.kwargs = resolve_markers(call.kwargs, plan, results)
+        with self._lock:
+            if task.status is RUNNING and task.plan is plan:
+                task.args, task.kwargs, task.plan, task.dep_results = call.args, call.kwargs, None, None
 
     def _start_failed(self, call: TaskCall, exc: BaseException, what: str) -> None:
         error = TaskError.from_exception(exc)

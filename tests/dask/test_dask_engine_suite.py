@@ -7,6 +7,7 @@ cancellation); these tests check that it holds whatever executor runs the attemp
 from __future__ import annotations
 
 import itertools
+import time
 
 import pytest
 from dask_jobs import add, fail, flaky, stamp, wait_for_cancel, wait_for_file
@@ -96,3 +97,21 @@ def test_cancelling_a_running_task(make_manager, tmp_path):
     assert tm.get(tid).status is TaskStatus.CANCELLED
     assert wait_for_file(tmp_path / "stopped", timeout=15) == "cancelled: not needed any more"
     assert not tm.cancel(tid)  # idempotent
+
+
+def test_a_graceful_shutdown_runs_a_scheduled_retry_to_its_end(make_manager):
+    tm = make_manager(max_workers=2)
+    tid = tm.submit(flaky, (1,), max_retries=1, backoff=lambda attempt: 0.3)
+    deadline = time.monotonic() + 60
+    while tm.get(tid).attempts < 1 or tm.get(tid).status is TaskStatus.RUNNING:
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    tm.shutdown(wait=True)  # the retry is scheduled, not yet due: it still runs
+    assert tm.get(tid).status is TaskStatus.COMPLETED and tm.result(tid) == 2
+
+
+def test_markers_inside_lists_and_dicts_reach_the_executor_resolved(make_manager):
+    tm = make_manager(max_workers=2)
+    t1 = tm.submit(add, (2, 3))
+    tid = tm.submit(add, ([ResultOf(t1)], [{"n": ResultOf(t1)}]))
+    assert tm.result(tid, timeout=60) == [5, {"n": 5}]

@@ -11,7 +11,7 @@ from collections import OrderedDict, defaultdict, namedtuple
 
 import pytest
 
-from async_task_system import InvalidArgumentError, ResultOf, TaskManager, TaskStatus
+from async_task_system import InvalidArgumentError, ResultOf, TaskStatus
 from async_task_system.engine._markers import live_markers
 
 Point = namedtuple("Point", "x y")
@@ -157,3 +157,24 @@ def test_a_callable_that_returns_a_coroutine_fails_instead_of_completing(tm):
     info = tm.get(tid)
     assert info.status is TaskStatus.FAILED and "returned a coroutine" in info.reason
     assert asyncio.run(_coro()) == 1  # the same function, run the way the message says
+
+
+def test_markers_are_dropped_once_their_task_started_and_retries_reuse_the_resolved_arguments(tm, gate):
+    gc.collect()
+    before = live_markers()
+    t1 = tm.submit(lambda: gate.wait(5) and "data")
+    seen: list[object] = []
+
+    def flaky(items):
+        seen.append(items)
+        if len(seen) == 1:
+            raise ConnectionError("first attempt fails")
+        return items
+
+    tid = tm.submit(flaky, ([ResultOf(t1)],), max_retries=1, backoff=lambda attempt: 0.0)
+    assert live_markers() == before + 1  # held by the waiting task
+    gate.set()
+    assert tm.result(tid, timeout=5) == ["data"]
+    gc.collect()
+    assert live_markers() == before
+    assert seen[0] is seen[1]  # each attempt gets the same argument objects

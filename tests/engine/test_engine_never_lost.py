@@ -163,3 +163,28 @@ def test_a_task_that_cancels_its_own_token_and_fails_ends_cancelled(tm):
     assert "gave up on my own" in info.reason and "and then failed" in info.reason
     stats = tm.get_statistics()
     assert stats["abandoned_threads"] == 0 and stats["busy_slots"] == 0
+
+
+def test_a_done_callback_may_shut_the_manager_down_and_wait():
+    returned = threading.Event()
+    tm = TaskManager(max_workers=1)
+    first = tm.submit(int)
+    queued = tm.submit(time.sleep, (0.05,))
+
+    def close(info):
+        tm.shutdown(wait=True)
+        returned.set()
+
+    tm.add_done_callback(first, close)
+    assert returned.wait(5)
+    assert tm.get(queued).status is TaskStatus.COMPLETED
+
+
+def test_a_cancel_token_refuses_an_infinite_wait_with_the_limit(tm):
+    def sleepy():
+        try:
+            cancel_token().wait(float("inf"))
+        except InvalidArgumentError as exc:
+            return str(exc)
+
+    assert "at most 31536000 seconds" in tm.result(tm.submit(sleepy), timeout=5)
