@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import contextvars
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ContextManager, Protocol
@@ -19,6 +20,8 @@ from typing import Any, ContextManager, Protocol
 from ._cancel import CancelToken, TaskContext, _current
 
 __all__ = ["TaskCall", "AttemptReporter", "Executor"]
+
+_log = logging.getLogger("async_task_system")
 
 
 @dataclass(slots=True)
@@ -50,13 +53,36 @@ class TaskCall:
         _current.set(TaskContext(self.task_id, self.name, self.attempt, self.token))
         if not self.scopes:
             return self.fn(*self.args, **self.kwargs)
-        if len(self.scopes) == 1:
-            with self.scopes[0](self):
-                return self.fn(*self.args, **self.kwargs)
         with contextlib.ExitStack() as stack:
             for scope in self.scopes:
-                stack.enter_context(scope(self))
+                stack.enter_context(_GuardedScope(scope, self))
             return self.fn(*self.args, **self.kwargs)
+
+
+class _GuardedScope:
+    """An observer's attempt scope whose failures are logged, never the task's: the callable runs
+    (and its outcome stands) whatever the scope's factory, ``__enter__`` or ``__exit__`` raise."""
+
+    __slots__ = ("_factory", "_call", "_scope")
+
+    def __init__(self, factory: Callable[[TaskCall], ContextManager[Any]], call: TaskCall) -> None:
+        self._factory, self._call, self._scope = factory, call, None
+
+    def __enter__(self) -> None:
+        try:
+            scope = self._factory(self._call)
+            scope.__enter__()
+            self._scope = scope
+        except Exception:  # noqa: BLE001 - instrumentation must not fail a task
+            _log.exception("a task observer's attempt_scope raised on entry; the attempt runs without it")
+
+    def __exit__(self, *exc_info: Any) -> bool:
+        if self._scope is not None:
+            try:
+                self._scope.__exit__(*exc_info)
+            except Exception:  # noqa: BLE001
+                _log.exception("a task observer's attempt_scope raised on exit; the attempt's outcome stands")
+        return False
 
 
 class AttemptReporter(Protocol):

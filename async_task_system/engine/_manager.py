@@ -36,6 +36,7 @@ from ._validate import (
     check_retry_on,
     check_seconds,
     describe,
+    exact_str,
     quote,
 )
 
@@ -100,7 +101,7 @@ class TaskManager(Scheduler):
         spare = max_workers if max_abandoned is None else check_int("max_abandoned", max_abandoned, minimum=0)
         if not isinstance(id_prefix, str) or not id_prefix.isidentifier() or len(id_prefix) > 40:
             raise InvalidArgumentError(f"id_prefix must be a short identifier such as 't', got {describe(id_prefix)}")
-        self.id_prefix = id_prefix
+        self.id_prefix = exact_str(id_prefix)
         self.propagate_context = bool(propagate_context)
         owned = executor is None
         if executor is None:
@@ -163,9 +164,11 @@ class TaskManager(Scheduler):
             name = _name_of(fn)
         elif not isinstance(name, str) or not name:
             raise InvalidArgumentError(f"name must be a non-empty str, got {describe(name)}")
-        check_int("priority", priority)
+        elif type(name) is not str:
+            name = exact_str(name)
+        priority = check_int("priority", priority)
         timeout = check_seconds("timeout", timeout)
-        check_int("max_retries", max_retries, minimum=0)
+        max_retries = check_int("max_retries", max_retries, minimum=0)
         if retry_on is not _RETRY_ALL:
             retry_on = check_retry_on(retry_on)
         if backoff is not None and not callable(backoff):
@@ -308,8 +311,12 @@ class TaskManager(Scheduler):
         A pending or waiting task never runs. A running one is marked cancelled at
         once and its ``CancelToken`` is cancelled; its late result is discarded.
         """
-        if reason is not None and not isinstance(reason, str):
-            raise InvalidArgumentError(f"reason must be a str or None, got {describe(reason)}")
+        if reason is not None:
+            if not isinstance(reason, str):
+                raise InvalidArgumentError(f"reason must be a str or None, got {describe(reason)}")
+            reason = exact_str(reason)[:2000]
+        if isinstance(task_id, str) and type(task_id) is not str:
+            task_id = exact_str(task_id)
         effects = Effects()
         with self._lock:
             task = self._tasks.get(task_id) if isinstance(task_id, str) else None
@@ -415,6 +422,8 @@ class TaskManager(Scheduler):
     def _require(self, task_id: Any) -> Task:
         if not isinstance(task_id, str):
             raise InvalidArgumentError(f"task id must be a str such as 't1', got {describe(task_id)}")
+        if type(task_id) is not str:
+            task_id = exact_str(task_id)
         task = self._tasks.get(task_id)
         if task is None:
             raise UnknownTaskError(self._unknown_message(task_id, "task id"))

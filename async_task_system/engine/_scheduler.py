@@ -429,7 +429,10 @@ class Scheduler:
             except BaseException:  # noqa: BLE001 - SystemExit in a callback must not lose a task either
                 _log.exception("a task callback or observer raised; the manager carries on")
         if effects.close:
-            self._close()
+            try:
+                self._close()
+            except Exception:  # noqa: BLE001 - an executor whose shutdown raises
+                _log.exception("shutting the executor down raised")
 
     @staticmethod
     def _snapshot(task: Task) -> TaskInfo:

@@ -14,7 +14,7 @@ from ..errors import InvalidArgumentError
 
 __all__ = [
     "MAX_SECONDS", "describe", "quote", "check_int", "check_seconds", "check_ids", "check_retry_on", "check_limits",
-    "check_metadata",
+    "check_metadata", "exact_str",
 ]
 
 #: The longest timeout, ttl or wait accepted, in seconds (one year): the timer heap and
@@ -49,6 +49,7 @@ def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
         return value  # the common case, first
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidArgumentError(f"{name} must be an int, got {describe(value)}")
+    value = int.__int__(value)  # an exact int: no subclass code runs later, under the lock
     if minimum is not None and value < minimum:
         raise InvalidArgumentError(f"{name} must be >= {minimum}, got {quote(value)}")
     return value
@@ -87,7 +88,12 @@ def check_ids(name: str, value: Any) -> list[str]:
     for item in ids:
         if not isinstance(item, str):
             raise InvalidArgumentError(f"{name} must contain task ids as str, got {describe(item)}")
-    return ids
+    return [item if type(item) is str else exact_str(item) for item in ids]
+
+
+def exact_str(value: str) -> str:
+    """A ``str`` subclass as a plain ``str``: its ``__hash__``/``__eq__`` never run under the lock."""
+    return str.__str__(value)
 
 
 def check_retry_on(value: Any) -> Any:
@@ -125,4 +131,6 @@ def check_metadata(value: Any) -> dict[str, Any]:
     for key in metadata:
         if not isinstance(key, str):
             raise InvalidArgumentError(f"metadata keys must be str, got {describe(key)}")
+    if any(type(key) is not str for key in metadata):
+        metadata = {exact_str(key): item for key, item in metadata.items()}
     return metadata

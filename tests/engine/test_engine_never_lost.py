@@ -188,3 +188,44 @@ def test_a_cancel_token_refuses_an_infinite_wait_with_the_limit(tm):
             return str(exc)
 
     assert "at most 31536000 seconds" in tm.result(tm.submit(sleepy), timeout=5)
+
+
+class _HostileStr(str):
+    """A str subclass whose hash, equality and formatting all raise."""
+
+    def __hash__(self):
+        raise RuntimeError("hash")
+
+    def __eq__(self, other):
+        raise RuntimeError("eq")
+
+    def __format__(self, spec):
+        raise RuntimeError("format")
+
+
+def test_str_subclasses_as_names_ids_and_reasons_run_none_of_their_code_under_the_lock(tm):
+    first = tm.submit(int, name=_HostileStr("hostile"))
+    assert tm.result(_HostileStr(first), timeout=5) == 0
+    second = tm.submit(time.sleep, (1,), depends_on=[_HostileStr(first)])
+    assert tm.cancel(_HostileStr(second), reason=_HostileStr("no longer needed"))
+    assert tm.get(second).reason == "no longer needed" and tm.get(first).name == "hostile"
+
+
+def test_an_observer_whose_attempt_scope_raises_does_not_fail_the_task(caplog):
+    class BrokenScope(TaskObserver):
+        def attempt_scope(self, call):
+            raise RuntimeError("scope exploded")
+
+    class BrokenExit(TaskObserver):
+        def attempt_scope(self, call):
+            class Exit:
+                def __enter__(self):
+                    return self
+
+                def __exit__(self, *exc):
+                    raise RuntimeError("exit exploded")
+            return Exit()
+
+    with TaskManager(max_workers=1, observers=[BrokenScope(), BrokenExit()]) as tm:
+        assert tm.result(tm.submit(int, ("5",)), timeout=5) == 5
+    assert "scope exploded" in caplog.text and "exit exploded" in caplog.text
