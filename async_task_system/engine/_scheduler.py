@@ -42,14 +42,20 @@ COMPLETED, FAILED, TIMEOUT, CANCELLED = (
 
 
 class Effects:
-    """What was decided under the lock, to do after it: attempts to start, then calls."""
+    """What was decided under the lock, to do after it, in this order: observer events (so each
+    task's events reach observers in order, its start before its end), attempts to start, then
+    callbacks (which may be slow: they never delay a start)."""
 
-    __slots__ = ("starts", "calls", "close")
+    __slots__ = ("events", "starts", "calls", "close")
 
     def __init__(self) -> None:
+        self.events: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
         self.starts: list[tuple[TaskCall, Task | None]] = []  # with the task if its arguments hold markers
         self.calls: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
         self.close = False
+
+    def event(self, fn: Callable[..., Any], *args: Any) -> None:
+        self.events.append((fn, args))
 
     def call(self, fn: Callable[..., Any], *args: Any) -> None:
         self.calls.append((fn, args))
@@ -367,7 +373,7 @@ class Scheduler:
                     effects.call(callback, info)
                 event = task.events[-1]
                 for observer in task.observers:
-                    effects.call(observer.on_event, info.id, event, info)
+                    effects.event(observer.on_event, info.id, event, info)
                 task.callbacks = ()
             # Free what the record no longer needs; the result stays until the record is forgotten.
             task.fn = task.args = task.kwargs = task.context = task.dep_results = task.plan = None
@@ -404,7 +410,7 @@ class Scheduler:
         task.events.append(event)
         if task.observers and not final:  # final events are reported with a snapshot by _finalize
             for observer in task.observers:
-                effects.call(observer.on_event, task.id, event, None)
+                effects.event(observer.on_event, task.id, event, None)
 
     def _close(self) -> None:
         with self._lock:
@@ -418,16 +424,15 @@ class Scheduler:
     # ------------------------------------------------------------ after the lock
 
     def _run(self, effects: Effects) -> None:
-        """Run what was decided under the lock: attempt starts first, then callbacks and observers."""
+        """Run what was decided under the lock: observer events, attempt starts, then callbacks."""
         if effects.calls and self._decline_handoff is not None:
             self._decline_handoff()  # no attempt waits on this thread behind a callback
+        if effects.events:
+            _call_all(effects.events)
         for start in effects.starts:
             self._start(*start)
-        for fn, args in effects.calls:
-            try:
-                fn(*args)
-            except BaseException:  # noqa: BLE001 - SystemExit in a callback must not lose a task either
-                _log.exception("a task callback or observer raised; the manager carries on")
+        if effects.calls:
+            _call_all(effects.calls)
         if effects.close:
             try:
                 self._close()
@@ -443,6 +448,14 @@ class Scheduler:
             depends_on=task.depends_on, result=task.result, error=task.error,
             events=tuple(task.events), metadata=dict(task.metadata),
         )
+
+
+def _call_all(calls: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> None:
+    for fn, args in calls:
+        try:
+            fn(*args)
+        except BaseException:  # noqa: BLE001 - SystemExit in a callback must not lose a task either
+            _log.exception("a task callback or observer raised; the manager carries on")
 
 
 def _coroutine_result(value: Any) -> TypeError:
