@@ -13,6 +13,8 @@ from typing import Any, NamedTuple
 
 __all__ = ["TaskStatus", "TaskEvent", "TaskError", "TaskInfo", "FINAL_STATES"]
 
+_MAX_MESSAGE = 100_000  # characters of an exception's message kept in its TaskError
+
 
 class TaskStatus(str, enum.Enum):
     """Where a task is in its life. The last four are final: a task reaches exactly one."""
@@ -67,8 +69,8 @@ class TaskError:
             tb = ""
         if len(tb) > 4000:
             tb = "...\n" + tb[-4000:]
-        if len(message) > 4000:
-            message = message[:4000] + "..."
+        if len(message) > _MAX_MESSAGE:  # a record must not pin a 100 MB message
+            message = f"{message[:_MAX_MESSAGE]}... [cut at {_MAX_MESSAGE} of {len(message)} characters]"
         return cls(type=kind, message=message, traceback=tb)
 
     def __str__(self) -> str:

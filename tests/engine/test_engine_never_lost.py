@@ -229,3 +229,13 @@ def test_an_observer_whose_attempt_scope_raises_does_not_fail_the_task(caplog):
     with TaskManager(max_workers=1, observers=[BrokenScope(), BrokenExit()]) as tm:
         assert tm.result(tm.submit(int, ("5",)), timeout=5) == 5
     assert "scope exploded" in caplog.text and "exit exploded" in caplog.text
+
+
+def test_a_huge_exception_message_is_cut_in_the_record(tm):
+    def shout():
+        raise ValueError("x" * 5_000_000)
+
+    tid = tm.submit(shout)
+    tm.wait(tid, timeout=5)
+    message = tm.get(tid).error.message
+    assert len(message) < 100_200 and message.endswith("[cut at 100000 of 5000000 characters]")
