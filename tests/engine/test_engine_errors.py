@@ -53,10 +53,12 @@ def test_shutdown_with_cancel_pending_cancels_a_scheduled_retry_and_says_why():
 
 
 def test_a_slow_done_callback_does_not_delay_or_time_out_the_next_task():
+    gate = threading.Event()
     with TaskManager(max_workers=1) as tm:
-        first = tm.submit(int)
-        tm.add_done_callback(first, lambda info: time.sleep(0.5))
-        quick = tm.submit(time.sleep, (0.01,), timeout=0.3)
+        first = tm.submit(gate.wait, (5,))
+        tm.add_done_callback(first, lambda info: time.sleep(0.5))  # runs on first's worker thread
+        quick = tm.submit(time.sleep, (0.01,), timeout=0.3)  # queued: it gets first's freed slot
+        gate.set()
         assert tm.wait([first, quick], timeout=5).not_done == set()
         assert tm.get(quick).status is TaskStatus.COMPLETED
 

@@ -121,13 +121,15 @@ def test_a_backoff_of_ten_billion_seconds_is_clamped_and_the_clock_keeps_working
 
 def test_a_done_callback_that_submits_and_waits_does_not_deadlock():
     got: list[object] = []
+    gate = threading.Event()
     with TaskManager(max_workers=1) as tm:
-        first = tm.submit(int, ("1",))
+        first = tm.submit(gate.wait, (5,))
 
-        def submit_and_wait(info):
-            got.append(tm.result(tm.submit(lambda: 42), timeout=5))
+        def submit_and_wait(info):  # runs on the worker thread that ran `first`
+            got.append(tm.result(tm.submit(lambda: 42), timeout=2))
 
         tm.add_done_callback(first, submit_and_wait)
+        gate.set()
         tm.wait(first, timeout=5)
         deadline = time.monotonic() + 5
         while not got and time.monotonic() < deadline:
