@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from smolagents import Tool, tool
 
@@ -72,3 +73,19 @@ def observations(agent: AsyncAgent) -> list[str]:
     """What the model was shown after each of its steps, in order (observations and errors)."""
     model = agent.agent.model
     return [last_observation(messages) for messages in model.received[1:]]
+
+
+# ---------------------------------------------------------------- the corpus of model-written snippets
+
+#: outcome -> count, filled by ``run_snippet``; conftest prints it at the end of the session
+CORPUS_TALLY: dict[str, int] = {"worked": 0, "refused with a fix": 0, "wrong": 0}
+#: the longest observation any agent of the suite showed its model: (characters, test name)
+LARGEST_OBSERVATION: list[Any] = [0, ""]
+
+
+def note_observations(agent: AsyncAgent, where: str) -> None:
+    """Remember the longest observation ``agent`` produced (for the session's report)."""
+    model = agent.agent.model
+    for text in (last_observation(messages) for messages in getattr(model, "received", [])[1:]):
+        if len(text) > LARGEST_OBSERVATION[0]:
+            LARGEST_OBSERVATION[:] = [len(text), where]

@@ -45,7 +45,7 @@ def test_the_token_counts_in_the_docstring_are_the_real_ones(encoding) -> None:
     actual = [len(encoding.encode(GUIDANCE)), len(encoding.encode(tools_text)),
               len(encoding.encode(guidance_for("cancel")))]
     assert claimed == actual
-    assert actual[0] < 200
+    assert actual[1] + actual[2] < 1200  # guidance (with its last line) plus the seven descriptions
 
 
 def test_every_tool_the_guidance_names_exists() -> None:
@@ -54,7 +54,7 @@ def test_every_tool_the_guidance_names_exists() -> None:
         names = {t.name for t in task_tools(TaskBoard(tm, TaskRegistry()))}
     finally:
         tm.shutdown()
-    called = set(re.findall(r"(\w+)\(", GUIDANCE))
+    called = set(re.findall(r"(\w+)\(", GUIDANCE)) - {"isinstance"}
     assert called <= names, called - names
     assert {"submit_task", "wait_for_tasks", "get_task_results"} <= called
 

@@ -1,0 +1,375 @@
+"""Model-written snippets, as small and large models write them, run through ``create_async_agent``.
+
+Each snippet gives the right answer, or is refused with an error the model reads in its
+next step that names the fix (the snippet's next step applies it and must then answer
+right). A silently wrong answer fails the test. The session prints the counts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from agent_helpers import CORPUS_TALLY, BlockingWait, big_text, flaky_fetch, observations, slow_lookup
+from smolagents import tool
+
+
+@tool
+def search(query: str) -> str:
+    """Search the web.
+
+    Args:
+        query: what to look for
+    """
+    return f"results for {query}"
+
+
+@tool
+def summarize(text: str) -> str:
+    """Summarise a text.
+
+    Args:
+        text: the text
+    """
+    return f"summary({text})"
+
+
+@tool
+def word_count(text: str) -> int:
+    """Count the words of a text.
+
+    Args:
+        text: the text
+    """
+    return len(text.split())
+
+
+@tool
+def founding_date(city: str) -> str:
+    """When a city was founded, as an ISO date.
+
+    Args:
+        city: the city
+    """
+    return {"Oslo": "1048-05-01", "Lima": "1535-01-18"}.get(city, "1000-01-01")
+
+
+@tool
+def years_since(year: int) -> int:
+    """Years from `year` to 2026.
+
+    Args:
+        year: a year
+    """
+    return 2026 - year
+
+
+@tool
+def fetch_json(name: str) -> dict:
+    """Fetch a record as a dict.
+
+    Args:
+        name: the record
+    """
+    return {"error": None, "data": [1, 2, 3], "name": name}
+
+
+@tool
+def join_texts(texts: list) -> str:
+    """Join texts with ' | '.
+
+    Args:
+        texts: the texts
+    """
+    return " | ".join(str(t) for t in texts)
+
+
+@tool
+def merge(data: dict) -> str:
+    """The keys of a dict, sorted and joined.
+
+    Args:
+        data: a dict
+    """
+    return ",".join(sorted(data))
+
+
+@tool
+def rows(n: int) -> list:
+    """Make n rows.
+
+    Args:
+        n: how many
+    """
+    return [{"i": i, "text": "x" * 40} for i in range(n)]
+
+
+@tool
+def half(x: float) -> float:
+    """Half of x.
+
+    Args:
+        x: a number
+    """
+    return x / 2
+
+
+@tool
+def fail_with(message: str) -> str:
+    """Fails with `message`.
+
+    Args:
+        message: the error message
+    """
+    raise RuntimeError(message)
+
+
+TOOLS = [search, summarize, word_count, founding_date, years_since, fetch_json, join_texts, merge, rows, half,
+         fail_with, big_text, flaky_fetch, slow_lookup]
+
+
+@dataclass
+class Snippet:
+    name: str
+    expect: Any
+    runs: list[list[str]]
+    fix: tuple[str, ...] = ()  # what the refusal the model reads must say (the next step applies it)
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def one(name: str, expect: Any, *steps: str, fix: tuple[str, ...] = (), **kwargs: Any) -> Snippet:
+    return Snippet(name, expect, [list(steps)], fix, kwargs)
+
+
+def runs(name: str, expect: Any, *runs_: list[str], fix: tuple[str, ...] = (), **kwargs: Any) -> Snippet:
+    return Snippet(name, expect, list(runs_), fix, kwargs)
+
+
+W = "wait_for_tasks()\n"
+
+PLACEHOLDERS = [
+    one("dollar plus variable", 3,
+        "t1 = submit_task('tool', 'search', {'query': 'dask'})\n"
+        "t2 = submit_task('tool', 'word_count', {'text': '$' + t1})\n" + W +
+        "final_answer(get_task_results([t2])[t2])"),
+    one("f-string whole value", "summary(results for dask)",
+        "t1 = submit_task('tool', 'search', {'query': 'dask'})\n"
+        "t2 = submit_task('tool', 'summarize', {'text': f'${t1}'})\n" + W +
+        "final_answer(get_task_results()[t2])"),
+    one("braces literal id", "summary(results for dask)",
+        "t1 = submit_task('tool', 'search', {'query': 'dask'})\n"
+        "s = submit_task('tool', 'summarize', {'text': '${t1}'})\n" + W + "final_answer(get_task_results()[s])"),
+    one("whole literal id matching its variable", "summary(results for dask)",
+        "t1 = submit_task('tool', 'search', {'query': 'dask'})\n"
+        "s = submit_task('tool', 'summarize', {'text': '$t1'})\n" + W + "final_answer(get_task_results()[s])"),
+    one("the model's own variable name", "summary(results for Paris)",
+        "paris = submit_task('tool', 'search', {'query': 'Paris'})\n"
+        "s = submit_task('tool', 'summarize', {'text': '$paris'})\n" + W + "final_answer(get_task_results()[s])"),
+    one("variable name in braces", "summary(results for Paris)",
+        "paris = submit_task('tool', 'search', {'query': 'Paris'})\n"
+        "s = submit_task('tool', 'summarize', {'text': '${paris}'})\n" + W + "final_answer(get_task_results()[s])"),
+    one("placeholder inside text", "summary(Report: results for dask)",
+        "t1 = submit_task('tool', 'search', {'query': 'dask'})\n"
+        "s = submit_task('tool', 'summarize', {'text': 'Report: $t1'})\n" + W + "final_answer(get_task_results()[s])"),
+    one("f-string inside text", "summary(Report: results for dask.)",
+        "t1 = submit_task('tool', 'search', {'query': 'dask'})\n"
+        "s = submit_task('tool', 'summarize', {'text': f'Report: ${t1}.'})\n" + W +
+        "final_answer(get_task_results()[s])"),
+    one("two placeholders in braces", "summary(Compare results for a with results for b)",
+        "a = submit_task('tool', 'search', {'query': 'a'})\nb = submit_task('tool', 'search', {'query': 'b'})\n"
+        "s = submit_task('tool', 'summarize', {'text': 'Compare ${a} with ${b}'})\n" + W +
+        "final_answer(get_task_results()[s])"),
+    one("two bare placeholders in text", "summary(results for a and results for b)",
+        "a = submit_task('tool', 'search', {'query': 'a'})\nb = submit_task('tool', 'search', {'query': 'b'})\n"
+        "s = submit_task('tool', 'summarize', {'text': '$a and $b'})\n" + W + "final_answer(get_task_results()[s])"),
+    one("variables named out of order are refused", "summary(results for y)",
+        "t2 = submit_task('tool', 'search', {'query': 'x'})\nt1 = submit_task('tool', 'search', {'query': 'y'})\n"
+        "s = submit_task('tool', 'summarize', {'text': '$t1'})",
+        "report = t1\ns = submit_task('tool', 'summarize', {'text': '$report'})\n" + W +
+        "final_answer(get_task_results()[s])",
+        fix=("'$t1' is ambiguous", "your variable t1 holds task t2", "report = t1, then '$report'")),
+    one("out of order but spelled with '$' + variable", "summary(results for y)",
+        "t2 = submit_task('tool', 'search', {'query': 'x'})\nt1 = submit_task('tool', 'search', {'query': 'y'})\n"
+        "wait_for_tasks()\nfirst = t1\ns = submit_task('tool', 'summarize', {'text': '$first'})\n" + W +
+        "final_answer(get_task_results()[s])"),
+    one("resubmitting into t1 after a failure", "summary(<html>http://ok.example</html>)",
+        "t1 = submit_task('tool', 'flaky_fetch', {'url': 'http://broken.example'})\n" + W +
+        "print(get_task_results()[t1])",
+        "t1 = submit_task('tool', 'flaky_fetch', {'url': 'http://ok.example'})\n"
+        "s = submit_task('tool', 'summarize', {'text': '$t1'})",
+        "s = submit_task('tool', 'summarize', {'text': '$' + t1})\n" + W + "final_answer(get_task_results()[s])",
+        fix=("'$t1' is ambiguous", "your variable t1 holds task t2")),
+    one("resubmitting, then '$' + t1 as the guidance says", "summary(<html>http://ok.example</html>)",
+        "t1 = submit_task('tool', 'flaky_fetch', {'url': 'http://broken.example'})\n" + W,
+        "t1 = submit_task('tool', 'flaky_fetch', {'url': 'http://ok.example'})\n"
+        "s = submit_task('tool', 'summarize', {'text': '$' + t1})\n" + W + "final_answer(get_task_results()[s])"),
+    runs("a second run's t1 is the variable, not run 1's task", "summary(results for second)",
+         ["t1 = submit_task('tool', 'search', {'query': 'first'})\n" + W + "final_answer('one')"],
+         ["t1 = submit_task('tool', 'search', {'query': 'second'})\n"
+          "s = submit_task('tool', 'summarize', {'text': '$t1'})\n" + W + "final_answer(get_task_results()[s])"]),
+    runs("naming run 1's task in run 2 is refused", "summary(results for again)",
+         ["a = submit_task('tool', 'search', {'query': 'first'})\n" + W + "final_answer('one')"],
+         ["s = submit_task('tool', 'summarize', {'text': '$t1'})",
+          "b = submit_task('tool', 'search', {'query': 'again'})\n"
+          "s = submit_task('tool', 'summarize', {'text': '$' + b})\n" + W + "final_answer(get_task_results()[s])"],
+         fix=("belongs to an earlier run", "Submit that work again in this run")),
+    runs("a kept task of run 1 can be named in run 2", "summary(value-of-k)",
+         ["a = submit_task('tool', 'slow_lookup', {'key': 'k', 'delay': 0.2})\nfinal_answer('later')"],
+         ["s = submit_task('tool', 'summarize', {'text': '$t1'})\n" + W + "final_answer(get_task_results()[s])"],
+         unfinished_tasks="keep"),
+    one("an unknown name is refused listing the forms", "summary(results for q)",
+        "a = submit_task('tool', 'search', {'query': 'q'})\ns = submit_task('tool', 'summarize', {'text': '$nothing'})",
+        "s = submit_task('tool', 'summarize', {'text': '$' + a})\n" + W + "final_answer(get_task_results()[s])",
+        fix=("'$nothing' names no task", "The forms that work", "'$' + t1")),
+    one("a variable holding text, not an id, is refused", "summary(results for dask)",
+        "query = 'dask'\na = submit_task('tool', 'search', {'query': query})\n"
+        "s = submit_task('tool', 'summarize', {'text': '$query'})",
+        "s = submit_task('tool', 'summarize', {'text': '$' + a})\n" + W + "final_answer(get_task_results()[s])",
+        fix=("'$query' names no task", "neither a task id nor a variable holding one")),
+    one("a variable holding a list of ids is refused", "summary(results for a)",
+        "ids = [submit_task('tool', 'search', {'query': q}) for q in 'ab']\n"
+        "s = submit_task('tool', 'summarize', {'text': '$ids'})",
+        "s = submit_task('tool', 'summarize', {'text': '$' + ids[0]})\n" + W + "final_answer(get_task_results()[s])",
+        fix=("'$ids' names no task",)),
+    one("escaped dollars stay literal", "summary(costs $5, not $x)",
+        "s = submit_task('tool', 'summarize', {'text': 'costs $5, not $$x'})\n" + W +
+        "final_answer(get_task_results()[s])"),
+    one("a dollar before a digit or at the end is text", "summary(pay $5 in $)",
+        "s = submit_task('tool', 'summarize', {'text': 'pay $5 in $'})\n" + W + "final_answer(get_task_results()[s])"),
+    one("a resolved value is type-checked and the failure names the placeholder", 978,
+        "d = submit_task('tool', 'founding_date', {'city': 'Oslo'})\n"
+        "y = submit_task('tool', 'years_since', {'year': '$' + d})\n" + W + "r = get_task_results()[y]\nprint(r)",
+        "year = int(get_task_results()[d][:4])\ny = submit_task('tool', 'years_since', {'year': year})\n" + W +
+        "final_answer(get_task_results()[y])",
+        fix=("'$t1' (the result of t1) does not fit", "argument 'year' of years_since must be integer",
+             "convert it in your code")),
+    one("a float result that is a whole number fits an integer input", 26,
+        "h = submit_task('tool', 'half', {'x': 4000})\ny = submit_task('tool', 'years_since', {'year': '$' + h})\n"
+        + W + "final_answer(get_task_results()[y])"),
+    one("placeholders inside a list", "results for a | results for b | c",
+        "a = submit_task('tool', 'search', {'query': 'a'})\nb = submit_task('tool', 'search', {'query': 'b'})\n"
+        "j = submit_task('tool', 'join_texts', {'texts': ['$' + a, f'${b}', 'c']})\n" + W +
+        "final_answer(get_task_results()[j])"),
+    one("text placeholders inside a list", "A: results for a | B",
+        "a = submit_task('tool', 'search', {'query': 'a'})\n"
+        "j = submit_task('tool', 'join_texts', {'texts': [f'A: ${a}', 'B']})\n" + W +
+        "final_answer(get_task_results()[j])"),
+    one("placeholders inside a tuple", "results for a | x",
+        "a = submit_task('tool', 'search', {'query': 'a'})\n"
+        "j = submit_task('tool', 'join_texts', {'texts': ('$' + a, 'x')})\n" + W + "final_answer(get_task_results()[j])"),
+    one("placeholders inside a set are refused", "k",
+        "a = submit_task('tool', 'search', {'query': 'a'})\n"
+        "m = submit_task('tool', 'merge', {'data': {'k': {'$' + a}}})",
+        "m = submit_task('tool', 'merge', {'data': {'k': ['$' + a]}})\n" + W + "final_answer(get_task_results()[m])",
+        fix=("not inside a set", "pass a list instead")),
+    one("a dict result passed whole to an object input", "data,error,name",
+        "r = submit_task('tool', 'fetch_json', {'name': 'x'})\nm = submit_task('tool', 'merge', {'data': '$' + r})\n"
+        + W + "final_answer(get_task_results()[m])"),
+    one("a placeholder nested in a dict value", "k",
+        "a = submit_task('tool', 'search', {'query': 'a'})\nm = submit_task('tool', 'merge', {'data': {'k': '$' + a}})\n"
+        + W + "final_answer(get_task_results()[m])"),
+    one("a dict result inside text is rendered with str", "summary(got {'error': None, 'data': [1, 2, 3], 'name': 'x'})",
+        "r = submit_task('tool', 'fetch_json', {'name': 'x'})\n"
+        "s = submit_task('tool', 'summarize', {'text': f'got ${r}'})\n" + W + "final_answer(get_task_results()[s])"),
+    one("depends_on given as placeholders", "value-of-b",
+        "a = submit_task('tool', 'slow_lookup', {'key': 'a', 'delay': 0.1})\n"
+        "b = submit_task('tool', 'slow_lookup', {'key': 'b', 'delay': 0}, depends_on=['$' + a])\n" + W +
+        "final_answer(get_task_results()[b])"),
+    one("an uppercase literal id", "summary(results for q)",
+        "t1 = submit_task('tool', 'search', {'query': 'q'})\ns = submit_task('tool', 'summarize', {'text': '$T1'})\n" + W +
+        "final_answer(get_task_results()[s])"),
+    one("spaces inside the braces", "summary(results for q)",
+        "t1 = submit_task('tool', 'search', {'query': 'q'})\n"
+        "s = submit_task('tool', 'summarize', {'text': '${ t1 }'})\n" + W + "final_answer(get_task_results()[s])"),
+    one("an expression inside the braces is refused", "summary(results for q)",
+        "t1 = submit_task('tool', 'search', {'query': 'q'})\n"
+        "s = submit_task('tool', 'summarize', {'text': '${t1.upper()}'})",
+        "s = submit_task('tool', 'summarize', {'text': '$' + t1})\n" + W + "final_answer(get_task_results()[s])",
+        fix=("is not a placeholder", "the forms that work")),
+    one("the task's argument as a keyword", "summary(results for q)",
+        "a = submit_task('tool', 'search', {'query': 'q'})\ns = submit_task('tool', 'summarize', text='$' + a)\n" + W +
+        "final_answer(get_task_results()[s])"),
+    one("a bare placeholder as the args", "summary(results for q)",
+        "a = submit_task('tool', 'search', 'q')\ns = submit_task('tool', 'summarize', '$' + a)\n" + W +
+        "final_answer(get_task_results()[s])"),
+    one("args as a JSON string with a placeholder", "summary(results for q)",
+        "t1 = submit_task('tool', 'search', {'query': 'q'})\n"
+        "s = submit_task('tool', 'summarize', '{\"text\": \"$t1\"}')\n" + W + "final_answer(get_task_results()[s])"),
+    one("a dependant of a failed task has no result either", ["cancelled", True],
+        "a = submit_task('tool', 'flaky_fetch', {'url': 'http://broken.example'})\n"
+        "s = submit_task('tool', 'summarize', {'text': '$' + a})\n" + W + "r = get_task_results()[s]\n"
+        "final_answer([r.status, 'broken' in r.error or a in r.error])"),
+    one("a three-stage pipeline submitted at once", 3,
+        "a = submit_task('tool', 'search', {'query': 'q'})\nb = submit_task('tool', 'summarize', {'text': '$' + a})\n"
+        "c = submit_task('tool', 'word_count', {'text': '$' + b})\n" + W + "final_answer(get_task_results()[c])"),
+    one("fan-in of three searches into one text", "summary(Combine: results for a; results for b; results for c)",
+        "a, b, c = [submit_task('tool', 'search', {'query': q}) for q in 'abc']\n"
+        "s = submit_task('tool', 'summarize', {'text': f'Combine: ${a}; ${b}; ${c}'})\n" + W +
+        "final_answer(get_task_results()[s])"),
+    one("a placeholder in a comprehension's ids", ["summary(results for a)", "summary(results for b)"],
+        "ids = [submit_task('tool', 'search', {'query': q}) for q in 'ab']\n"
+        "sums = [submit_task('tool', 'summarize', {'text': '$' + i}) for i in ids]\n" + W +
+        "res = get_task_results(sums)\nfinal_answer([res[i] for i in sums])"),
+    one("a placeholder naming a task of this run that is still queued", "summary(value-of-slow)",
+        "a = submit_task('tool', 'slow_lookup', {'key': 'slow', 'delay': 0.3})\n"
+        "s = submit_task('tool', 'summarize', {'text': '$' + a})\n" + W + "final_answer(get_task_results()[s])"),
+    one("a placeholder that is the whole string with a newline around", "summary(results for q)",
+        "a = submit_task('tool', 'search', {'query': 'q'})\ns = submit_task('tool', 'summarize', {'text': 'x\\n$a\\n'})\n"
+        + W + "final_answer(get_task_results()[s].replace('\\n', '').replace('x', '', 1))"),
+    one("an integer task id in depends_on", "value-of-b",
+        "a = submit_task('tool', 'slow_lookup', {'key': 'a', 'delay': 0})\n"
+        "b = submit_task('tool', 'slow_lookup', {'key': 'b', 'delay': 0}, depends_on=[1])\n" + W +
+        "final_answer(get_task_results()[b])"),
+]
+
+
+def run_snippet(make_agent: Any, snippet: Snippet) -> None:
+    steps = [step for run in snippet.runs for step in run]
+    kwargs = {"tools": TOOLS, "max_steps": 8, "additional_authorized_imports": ["json"], **snippet.kwargs}
+    agent = make_agent(steps, **kwargs)
+    answer = None
+    for _ in snippet.runs:
+        answer = agent.run("Do the task.")
+    seen = "\n".join(observations(agent))
+    missing = [words for words in snippet.fix if words not in seen]
+    if answer != snippet.expect or missing:
+        CORPUS_TALLY["wrong"] += 1
+        pytest.fail(f"{snippet.name}: answer {answer!r} (expected {snippet.expect!r}); missing {missing}; "
+                    f"the model saw:\n{seen[-3000:]}")
+    CORPUS_TALLY["refused with a fix" if snippet.fix else "worked"] += 1
+
+
+@pytest.mark.parametrize("snippet", PLACEHOLDERS, ids=[s.name for s in PLACEHOLDERS])
+def test_placeholders_as_models_write_them(make_agent, snippet: Snippet) -> None:
+    run_snippet(make_agent, snippet)
+
+
+def test_a_placeholder_with_no_variable_state_still_reads_literal_ids(make_agent) -> None:
+    agent = make_agent(["t1 = submit_task('tool', 'search', {'query': 'q'})\n"
+                        "s = submit_task('tool', 'summarize', {'text': '$t1'})\n" + W +
+                        "final_answer(get_task_results()[s])"], tools=TOOLS)
+    agent.board.bind_variables(lambda: 1 / 0)  # an executor whose state cannot be read
+    assert agent.run("Go.") == "summary(results for q)"
+
+
+def test_the_engine_receives_result_of_markers_not_strings(make_agent) -> None:
+    from async_task_system import ResultOf
+    from async_task_system.agent import ResolvedCall
+
+    agent = make_agent(["a = submit_task('tool', 'search', {'query': 'q'})\n"
+                        "b = submit_task('tool', 'summarize', {'text': '$' + a})\n"
+                        "c = submit_task('tool', 'summarize', {'text': f'Note: ${a}'})\n" + W + "final_answer(1)"],
+                       tools=TOOLS)
+    seen = []
+    submit = agent.task_manager.submit
+
+    def spy(fn, *args, **kwargs):
+        seen.append((fn, kwargs.get("kwargs"), kwargs.get("depends_on")))
+        return submit(fn, *args, **kwargs)
+
+    agent.task_manager.submit = spy
+    agent.run("Go.")
+    assert seen[1][1] == {"text": ResultOf("t1")} and seen[1][2] == ["t1"]
+    assert isinstance(seen[2][0], ResolvedCall) and seen[2][1] == {"text": [ResultOf("t1")]}
+    assert not any("$" in str(kw) for _, kw, _ in seen)  # no string for the engine to read
