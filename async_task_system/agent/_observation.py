@@ -109,7 +109,7 @@ class TaskResults(dict):
             used += len(line) + 2
             shown += 1
         body = "{" + ",\n ".join(lines) + "}"
-        cut = any(len(line) > self._per_result for line in lines) or shown < len(self)
+        cut = shown < len(self) or any("..." in line for line in lines)  # reprlib and clip both mark cuts so
         if shown < len(self):
             body += f"\n[... {len(self) - shown} more of {len(self)} results not shown]"
         if cut:

@@ -324,6 +324,9 @@ PLACEHOLDERS = [
 ]
 
 
+_last_observations: list[str] = []  # what the last snippet's model saw, step by step
+
+
 def run_snippet(make_agent: Any, snippet: Snippet) -> None:
     steps = [step for run in snippet.runs for step in run]
     kwargs = {"tools": TOOLS, "max_steps": 8, "additional_authorized_imports": ["json"], **snippet.kwargs}
@@ -331,7 +334,8 @@ def run_snippet(make_agent: Any, snippet: Snippet) -> None:
     answer = None
     for _ in snippet.runs:
         answer = agent.run("Do the task.")
-    seen = "\n".join(observations(agent))
+    _last_observations[:] = observations(agent)
+    seen = "\n".join(_last_observations)
     missing = [words for words in snippet.fix if words not in seen]
     if answer != snippet.expect or missing:
         CORPUS_TALLY["wrong"] += 1
@@ -373,3 +377,252 @@ def test_the_engine_receives_result_of_markers_not_strings(make_agent) -> None:
     assert seen[1][1] == {"text": ResultOf("t1")} and seen[1][2] == ["t1"]
     assert isinstance(seen[2][0], ResolvedCall) and seen[2][1] == {"text": [ResultOf("t1")]}
     assert not any("$" in str(kw) for _, kw, _ in seen)  # no string for the engine to read
+
+
+class Unprintable:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+    __str__ = __repr__
+
+
+@tool
+def odd_values(kind: str) -> Any:
+    """Values that are hard to print.
+
+    Args:
+        kind: which one
+    """
+    if kind == "deep":
+        value: Any = []
+        for _ in range(10_000):
+            value = [value]
+        return value
+    if kind == "unprintable":
+        return Unprintable()
+    if kind == "surrogate":
+        return "a\ud800b\x00c\x1b[31m"
+    return [float("nan"), float("inf"), -float("inf"), 10 ** 400]
+
+
+@tool
+def megabyte(i: int) -> str:
+    """One megabyte of text.
+
+    Args:
+        i: which one
+    """
+    return str(i % 10) * 1_000_000
+
+
+FAILURES = [
+    one("a real result with an 'error' key is not a failure", [1, 2, 3],
+        "r = submit_task('tool', 'fetch_json', {'name': 'x'})\n" + W + "v = get_task_results()[r]\n"
+        "final_answer('failed' if isinstance(v, NoResult) else v['data'])"),
+    one("a text result that mentions an error is not a failure", "ok: results for error codes",
+        "r = submit_task('tool', 'search', {'query': 'error codes'})\n" + W + "v = get_task_results()[r]\n"
+        "final_answer('failed' if isinstance(v, NoResult) else 'ok: ' + v)"),
+    one("a failed task gives a NoResult with the error", [True, "failed", True],
+        "r = submit_task('tool', 'fail_with', {'message': 'quota exceeded'})\n" + W + "v = get_task_results()[r]\n"
+        "final_answer([isinstance(v, NoResult), v.status, 'quota exceeded' in v.error])"),
+    one("a timed-out task gives a NoResult with status timeout", [True, "timeout"],
+        "r = submit_task('tool', 'long_job', {'seconds': 30}, timeout=0.2)\n" + W + "v = get_task_results()[r]\n"
+        "final_answer([isinstance(v, NoResult), v.status])"),
+    one("a cancelled task gives a NoResult with status cancelled", [True, "cancelled"],
+        "r = submit_task('tool', 'long_job', {'seconds': 30})\ncancel_task(r)\n" + W + "v = get_task_results()[r]\n"
+        "final_answer([isinstance(v, NoResult), v.status])"),
+    one("an unfinished task gives a falsy NoResult", [False, "running"],
+        "r = submit_task('tool', 'long_job', {'seconds': 30})\nimport time\n"
+        "v = get_task_results()[r]\nwhile v.status == 'pending':\n    v = get_task_results()[r]\n"
+        "final_answer([bool(v), v.status])", additional_authorized_imports=["time"]),
+    one("code written for the old dict marker still reads the error", "quota exceeded",
+        "r = submit_task('tool', 'fail_with', {'message': 'quota exceeded'})\n" + W + "v = get_task_results()[r]\n"
+        "final_answer(v['error'].split(': ', 1)[1] if 'error' in v else v)"),
+    one("using a failed task's result as data says there is no result", "fallback",
+        "r = submit_task('tool', 'fail_with', {'message': 'down'})\n" + W + "v = get_task_results()[r]\n"
+        "print(v['data'])",
+        "final_answer('fallback')",
+        fix=("t1 has no result (failed: RuntimeError: down)", "test isinstance(r, NoResult)")),
+    one("if r: skips a failure and keeps a real result", ["results for a"],
+        "a = submit_task('tool', 'search', {'query': 'a'})\nb = submit_task('tool', 'fail_with', {'message': 'x'})\n"
+        + W + "res = get_task_results()\nfinal_answer([v for v in res.values() if v])"),
+    one("resubmit after a failure, the guidance's loop", "<html>http://mirror.example</html>",
+        "r = submit_task('tool', 'flaky_fetch', {'url': 'http://broken.example'})\n" + W +
+        "v = get_task_results()[r]\nif isinstance(v, NoResult):\n"
+        "    r = submit_task('tool', 'flaky_fetch', {'url': 'http://mirror.example'})\n    wait_for_tasks([r])\n"
+        "    v = get_task_results()[r]\nfinal_answer(v)"),
+]
+
+BOUNDS = [
+    one("json.loads on a 60 kB text result", 5000,
+        "import json\nr = submit_task('tool', 'rows', {'n': 5000})\n" + W +
+        "j = submit_task('tool', 'summarize', {'text': '$' + r})\n" + W + "final_answer(len(get_task_results()[r]))"),
+    one("a 60 kB JSON text parses whole", 1500,
+        "import json\nr = submit_task('tool', 'big_text', {'size': 60000})\n" + W +
+        "text = get_task_results()[r]\nfinal_answer(len(json.dumps([text] * 3)) // 120)"),
+    one("printing sixty 1 MB results stays bounded", 60,
+        "ids = [submit_task('tool', 'megabyte', {'i': i}) for i in range(60)]\n" + W +
+        "res = get_task_results()\nprint(res)\nfinal_answer(sum(len(v) == 1_000_000 for v in res.values()))",
+        max_report_chars=6000),
+    one("indexing the results dict by position quotes only a preview", 8,
+        "ids = [submit_task('tool', 'rows', {'n': 500}) for _ in range(8)]\n" + W +
+        "results = get_task_results()\nprint(results[0])",
+        "final_answer(len(results))", fix=("Could not index", "preview only"), max_result_chars=1000),
+    one("the result of a 10,000-deep list prints", 1,
+        "r = submit_task('tool', 'odd_values', {'kind': 'deep'})\n" + W + "res = get_task_results()\nprint(res)\n"
+        "final_answer(len(res[r]))"),
+    one("a result whose repr raises prints", True,
+        "r = submit_task('tool', 'odd_values', {'kind': 'unprintable'})\n" + W + "res = get_task_results()\nprint(res)\n"
+        "print(check_task(r))\nfinal_answer(r in res)"),
+    one("control characters and a lone surrogate print", 10,
+        "r = submit_task('tool', 'odd_values', {'kind': 'surrogate'})\n" + W + "res = get_task_results()\nprint(res)\n"
+        "final_answer(len(res[r]))"),
+    one("NaN, infinities and a huge int print", 4,
+        "r = submit_task('tool', 'odd_values', {'kind': 'numbers'})\n" + W + "print(get_task_results())\n"
+        "final_answer(len(get_task_results()[r]))"),
+    one("a 50,000-character error is cut in the wait report, with a marker", "ok",
+        "r = submit_task('tool', 'fail_with', {'message': 'x' * 50000})\nprint(wait_for_tasks())",
+        "final_answer('ok')", fix=("more characters; check_task('t1')]",)),
+    one("a multi-line error in the wait report is marked where it is cut", "ok",
+        "r = submit_task('tool', 'fail_with', {'message': 'line\\n' * 100})\nprint(wait_for_tasks())\n"
+        "print(list_tasks())",
+        "final_answer('ok')", fix=("[... cut:",)),
+    one("an error quoting 1 MB of args is bounded", "ok",
+        "r = submit_task('tool', 'search', {'query': 'q', 'extra': 'x' * 1_000_000})",
+        "final_answer('ok')", fix=("unknown argument 'extra'",)),
+]
+
+MESSAGES = [
+    one("indexing list_tasks() says it returns text", "t1 tool search: completed",
+        "a = submit_task('tool', 'search', {'query': 'a'})\n" + W + "print(list_tasks()[0]['id'])",
+        "final_answer(list_tasks().splitlines()[1].split(' in ')[0])",
+        fix=("list_tasks() returns text (one line per task), not a list",)),
+    one("args before the name gives the order", "results for x",
+        "t = submit_task({'query': 'x'}, 'search')",
+        "t = submit_task('tool', 'search', {'query': 'x'})\n" + W + "final_answer(get_task_results()[t])",
+        fix=("submit_task takes (task_type, name, args) in this order", "submit_task('tool', 'search',")),
+    one("the name before the type gives the order", "results for x",
+        "t = submit_task('search', 'tool', {'query': 'x'})",
+        "t = submit_task('tool', 'search', {'query': 'x'})\n" + W + "final_answer(get_task_results()[t])",
+        fix=("in this order", "Write: submit_task('tool', 'search', {...})")),
+    one("check_task on an unknown id names this run's ids, calmly", "results for a",
+        "a = submit_task('tool', 'search', {'query': 'a'})\nprint(check_task('t99'))",
+        W + "final_answer(get_task_results()[a])", fix=("unknown task id 't99'; this run's tasks are ['t1']",)),
+    one("a long result in check_task is previewed with a pointer", 5000,
+        "r = submit_task('tool', 'big_text', {'size': 5000})\n" + W + "print(check_task(r))\n"
+        "final_answer(len(get_task_results()[r]))"),
+    one("sloppy argument names a small model guesses", "summary(results for q)",
+        "a = submit_task(type='tool', tool_name='search', arguments={'query': 'q'})\n"
+        "b = submit_task(type='tool', tool_name='summarize', arguments={'text': '$' + a})\n"
+        "wait_for_tasks(ids=[a, b])\nfinal_answer(get_task_results(task_id=b)[b])"),
+    one("one id instead of a list everywhere", "results for a",
+        "a = submit_task('tool', 'search', {'query': 'a'})\nwait_for_tasks(a)\nfinal_answer(get_task_results(a)[a])"),
+    one("calling the tool directly still works", "results for now",
+        "final_answer(search('now'))"),
+]
+
+
+@pytest.mark.parametrize("snippet", FAILURES, ids=[s.name for s in FAILURES])
+def test_failures_are_told_apart_from_real_results(make_agent, snippet: Snippet) -> None:
+    snippet.kwargs.setdefault("tools", [*TOOLS, BlockingWait()])
+    run_snippet(make_agent, snippet)
+
+
+@pytest.mark.parametrize("snippet", BOUNDS, ids=[s.name for s in BOUNDS])
+def test_values_are_whole_and_observations_bounded(make_agent, snippet: Snippet) -> None:
+    snippet.kwargs.setdefault("tools", [*TOOLS, odd_values, megabyte])
+    run_snippet(make_agent, snippet)
+    agent_limit = snippet.kwargs.get("max_report_chars", 8000)
+    from agent_helpers import LARGEST_OBSERVATION  # noqa: F401 - the session report reads it
+    assert all(len(text) < agent_limit + 2500 for text in _last_observations)
+
+
+@pytest.mark.parametrize("snippet", MESSAGES, ids=[s.name for s in MESSAGES])
+def test_small_mistakes_get_messages_that_name_the_fix(make_agent, snippet: Snippet) -> None:
+    run_snippet(make_agent, snippet)
+
+
+def make_writer():
+    """A managed CodeAgent that reports which search results its task text carried."""
+    import re
+
+    from smolagents import CodeAgent
+
+    from async_task_system.testing import ScriptedModel, task_text
+
+    def script(messages) -> str:
+        found = sorted(set(re.findall(r"results for (\w+)", task_text(messages))))
+        return f"final_answer('saw ' + {', '.join(found) or 'nothing'!r})"
+
+    return CodeAgent(tools=[], model=ScriptedModel(script), name="writer", verbosity_level=0,
+                     description="Writes a short text from what it is given.")
+
+
+AGENTS = [
+    one("an agent task's result is smolagents' report text", True,
+        "w = submit_task('agent', 'writer', {'task': 'Write about results for q'})\n" + W +
+        "r = get_task_results()[w]\n"
+        "final_answer(r.startswith(\"Here is the final answer from your managed agent 'writer':\") and 'saw q' in r)"),
+    one("a placeholder inside an agent's task text", True,
+        "s = submit_task('tool', 'search', {'query': 'oslo'})\n"
+        "w = submit_task('agent', 'writer', {'task': f'Write about this: ${s}'})\n" + W +
+        "final_answer('saw oslo' in get_task_results()[w])"),
+    one("a placeholder in an agent's additional_args", True,
+        "s = submit_task('tool', 'search', {'query': 'lima'})\n"
+        "w = submit_task('agent', 'writer', {'task': 'Write about the data', 'additional_args': {'data': '$' + s}})\n"
+        + W + "final_answer('saw lima' in get_task_results()[w])"),
+    one("an agent task given as a bare string", True,
+        "w = submit_task('agent', 'writer', 'about results for pune')\n" + W +
+        "final_answer('saw pune' in get_task_results()[w])"),
+    one("a tool's result fed to an agent, the agent's to a tool", 12,
+        "s = submit_task('tool', 'search', {'query': 'x'})\n"
+        "w = submit_task('agent', 'writer', {'task': 'Use: ${' + s + '}'})\n"
+        "n = submit_task('tool', 'word_count', {'text': '$' + w})\n" + W + "final_answer(get_task_results()[n])"),
+    one("the agent's name given with task_type 'tool'", True,
+        "w = submit_task('tool', 'writer', {'task': 'results for z'})\n" + W +
+        "final_answer('saw z' in get_task_results()[w])"),
+]
+
+MULTI_STEP = [
+    one("submit in one step, collect in the next", "summary(results for a)",
+        "a = submit_task('tool', 'search', {'query': 'a'})\ns = submit_task('tool', 'summarize', {'text': '$' + a})",
+        "print(wait_for_tasks())", "final_answer(get_task_results([s])[s])"),
+    one("print a preview, then use the value in the next step", 30,
+        "r = submit_task('tool', 'rows', {'n': 30})\n" + W + "results = get_task_results()\nprint(results)",
+        "final_answer(len(results[r]))"),
+    one("wait again with the same arguments until done", "value-of-k",
+        "k = submit_task('tool', 'slow_lookup', {'key': 'k', 'delay': 0.4})\nprint(wait_for_tasks([k], max_wait_time=0.05))",
+        "print(wait_for_tasks([k]))", "final_answer(get_task_results([k])[k])"),
+    one("a placeholder to a task submitted two steps earlier", "summary(results for early)",
+        "e = submit_task('tool', 'search', {'query': 'early'})", "print(check_task(e))",
+        "s = submit_task('tool', 'summarize', {'text': '$e'})\n" + W + "final_answer(get_task_results()[s])"),
+    one("return_when='any' then the rest", ["value-of-fast", "value-of-slow"],
+        "f = submit_task('tool', 'slow_lookup', {'key': 'fast', 'delay': 0})\n"
+        "s = submit_task('tool', 'slow_lookup', {'key': 'slow', 'delay': 0.3})\n"
+        "print(wait_for_tasks([f, s], return_when='any'))",
+        W + "res = get_task_results([f, s])\nfinal_answer([res[f], res[s]])"),
+    one("list the failed tasks, then resubmit them", ["<html>http://a.ok</html>"],
+        "a = submit_task('tool', 'flaky_fetch', {'url': 'http://a.broken'})\n" + W + "print(list_tasks('failed'))",
+        "a = submit_task('tool', 'flaky_fetch', {'url': 'http://a.ok'})\n" + W +
+        "final_answer([v for v in get_task_results([a]).values()])"),
+]
+
+
+@pytest.mark.parametrize("snippet", AGENTS, ids=[s.name for s in AGENTS])
+def test_agent_tasks_as_models_write_them(make_agent, snippet: Snippet) -> None:
+    snippet.kwargs.setdefault("managed_agents", [make_writer])
+    run_snippet(make_agent, snippet)
+
+
+@pytest.mark.parametrize("snippet", MULTI_STEP, ids=[s.name for s in MULTI_STEP])
+def test_multi_step_snippets_keep_their_variables(make_agent, snippet: Snippet) -> None:
+    run_snippet(make_agent, snippet)
+
+
+def test_the_corpus_is_large_enough_and_covers_every_pattern_of_the_issue() -> None:
+    snippets = PLACEHOLDERS + FAILURES + BOUNDS + MESSAGES + AGENTS + MULTI_STEP
+    assert len(snippets) >= 80
+    assert sum(len(s.runs) > 1 or len(s.runs[0]) > 1 for s in snippets) >= 25  # multi-step or multi-run
+    code = "\n".join(step for s in snippets for run in s.runs for step in run)
+    for pattern in ("'$' + t1", "f'${t1}'", "'${t1}'", "'$t1'", "'Report: $t1'", "'$paris'", "isinstance(v, NoResult)"):
+        assert pattern in code, pattern
