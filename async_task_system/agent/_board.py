@@ -93,6 +93,7 @@ class TaskBoard:
         self.limits = limits or Limits()
         self._lock = threading.Lock()
         self._run_ids: list[str] = []
+        self._run_set: set[str] = set()  # the same ids, for lookups (always updated together)
         self._deadline: float | None = None  # monotonic end of the current run, if it has a timeout
         self._progress: dict[str, str] = {}
         self._stop = threading.Event()  # set at shutdown: ends every sleep at once
@@ -116,7 +117,7 @@ class TaskBoard:
         """Start a run: forget the last run's ids; ``deadline`` (monotonic) bounds every wait."""
         with self._lock:
             if not keep_ids:
-                self._run_ids = []
+                self._run_ids, self._run_set = [], set()
             self._deadline = deadline
 
     def keep_ids(self, ids: list[str]) -> None:
@@ -130,7 +131,7 @@ class TaskBoard:
 
     def _referable(self, task_id: str) -> bool:
         with self._lock:
-            return task_id in self._kept or task_id in self._run_ids
+            return task_id in self._kept or task_id in self._run_set
 
     def past_deadline(self) -> bool:
         deadline = self._deadline
@@ -196,6 +197,7 @@ class TaskBoard:
         )
         with self._lock:
             self._run_ids.append(task_id)
+            self._run_set.add(task_id)
             self._submitted.add(task_id)
         return task_id
 

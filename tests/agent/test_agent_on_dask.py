@@ -47,3 +47,19 @@ def test_a_managed_agent_that_cannot_travel_is_refused_when_the_agent_is_built(c
                                executor=executor)
     finally:
         executor.shutdown()
+
+
+@pytest.mark.slow
+def test_placeholders_resolved_by_the_agent_layer_travel_to_the_cluster(make_agent, cluster) -> None:
+    from async_task_system.executors import DaskExecutor
+
+    agent = make_agent([
+        "a = submit_task('tool', 'slow_lookup', {'key': 'a', 'delay': 0})\n"
+        "b = submit_task('tool', 'slow_lookup', {'key': f'after ${a}', 'delay': 0})\n"
+        "c = submit_task('tool', 'slow_lookup', {'key': 'k', 'delay': '$' + a})\n"
+        "wait_for_tasks()\nres = get_task_results()\nfinal_answer([res[b], res[c].error])",
+    ], tools=[slow_lookup], executor=DaskExecutor(cluster.scheduler_address))
+
+    text, error = agent.run("Chain two lookups on the cluster.")
+    assert text == "value-of-after value-of-a"
+    assert "'$t1' (the result of t1) does not fit: argument 'delay' of slow_lookup must be number" in error
