@@ -160,17 +160,12 @@ class LookupTool(Tool):
         return f"fact about {topic}"
 
 
-class RowsTool(Tool):
+class RowsTool(LookupTool):
     name = "rows"
     description = "Fetches the 500 rows of one topic (slow). Returns a list of dicts. Example: rows('topic_1')"
-    inputs = {"topic": {"type": "string", "description": "the topic"}}
     output_type = "array"
 
-    def __init__(self, delay: float) -> None:
-        super().__init__()
-        self.delay = delay
-
-    def forward(self, topic: str) -> list:
+    def forward(self, topic: str) -> list:  # type: ignore[override]
         time.sleep(self.delay)
         return [{"topic": topic, "i": i, "value": i * 0.5} for i in range(500)]
 
