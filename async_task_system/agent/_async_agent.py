@@ -371,7 +371,7 @@ def create_async_agent(
         agent = CodeAgent(
             tools=[*tools, *task_tools(board)],
             model=model,
-            managed_agents=[source.callable_agent for source in registry.agent_sources] or None,
+            managed_agents=[source.callable_agent(registry.usage) for source in registry.agent_sources] or None,
             instructions=instructions,
             executor=python_executor,
             executor_kwargs=executor_kwargs,

@@ -137,13 +137,13 @@ class _ManagedProxy:
     submit_task) runs a fresh coordinator too, so no two calls share a board.
     """
 
-    def __init__(self, source: AgentSource) -> None:
-        self._source = source
+    def __init__(self, source: AgentSource, usage: UsageMeter) -> None:
+        self._run = ManagedAgentRun(source, usage)
         self.name = source.name
         self.description = source.description
 
     def __call__(self, task: str, additional_args: dict[str, Any] | None = None, **kwargs: Any) -> Any:
-        return ManagedAgentRun(self._source, UsageMeter())(task, additional_args)
+        return self._run(task, additional_args)
 
     def __repr__(self) -> str:
         return f"<managed coordinator {self.name!r}>"
@@ -215,10 +215,10 @@ class AgentSource:
                 f"name={self.name!r} description={self.description!r}"
             )
 
-    @property
-    def callable_agent(self) -> Any:
-        """What the parent CodeAgent lists under ``managed_agents`` (and calls, for a direct call)."""
-        return _ManagedProxy(self) if self.nested else self.template
+    def callable_agent(self, usage: UsageMeter) -> Any:
+        """What the parent CodeAgent lists under ``managed_agents`` (and calls, for a direct call);
+        a coordinator's direct calls add their usage to ``usage``."""
+        return _ManagedProxy(self, usage) if self.nested else self.template
 
     def new_instance(self) -> Any:
         """A new agent (or coordinator) for one task, sharing no run state with any other."""

@@ -10,7 +10,8 @@ tuples and dicts. Models write ``'$t1'``, ``'$' + t1``, ``f'${t1}'``, ``'${t1}'`
 * a whole-string placeholder becomes ``ResultOf(id)``: the task gets the result object;
 * text with placeholders inside becomes a ``ResolvedCall`` that renders the text itself
   from the results the engine hands it (``str(result)`` per placeholder);
-* ``$$`` is a literal ``$``; ``$`` before a digit or a space is left alone (``'$5'``).
+* ``$$`` is a literal ``$``; ``$`` before a digit or a space is left alone (``'$5'``);
+* a bare id of this run (``f'{t1}'``, the id where its result was meant) is refused.
 
 After the engine fills the markers in, ``ResolvedCall`` checks each value that came
 from a placeholder against the tool's inputs and fails the task naming the placeholder.
@@ -88,10 +89,7 @@ class Placeholders:
         refs: dict[str, None] = {}
         texts: list[tuple[Path, TextTemplate]] = []
         whole: list[tuple[str, str, str]] = []
-        try:
-            variables = dict(self._variables() or {})
-        except Exception:  # noqa: BLE001 - an executor whose state cannot be read: literal ids only
-            variables = {}
+        variables = _Lazy(self._variables)  # read only if a placeholder turns up
 
         def walk(value: Any, path: Path) -> Any:
             if len(path) > _MAX_DEPTH:
@@ -116,6 +114,13 @@ class Placeholders:
 
         def text(value: str, path: Path) -> Any:
             if "$" not in value:
+                if len(value) < 16 and self._referable(value) and self._as_id(value, exact=True) == value:
+                    # f'{t1}' or a bare t1: the id string where the result was meant
+                    raise InvalidArgumentError(
+                        f"{'/'.join(map(str, path))}={value!r} is the id of a task of this run, not its result: "
+                        f"to pass its result write '$' + t1 (t1 being the variable holding {value!r}) or "
+                        f"f'${{t1}}'"
+                    )
                 return value
             pieces, ids, buf, pos = [], [], [], 0
             for match in _TOKEN.finditer(value):
@@ -150,11 +155,7 @@ class Placeholders:
         if match is None or match.group(0) == "$$":
             raise InvalidArgumentError(f"{spelled!r} is not a placeholder: the forms that work are {FORMS}")
         name = match.group(1) if match.group(1) is not None else match.group(2)
-        try:
-            variables = dict(self._variables() or {})
-        except Exception:  # noqa: BLE001
-            variables = {}
-        return self._task(name, spelled, variables)
+        return self._task(name, spelled, _Lazy(self._variables))
 
     def _task(self, name: str, spelled: str, variables: Mapping[str, Any]) -> str:
         """The task id ``name`` stands for, or an error naming what went wrong and the fix."""
@@ -200,6 +201,31 @@ class Placeholders:
         if exact and task_id != value:
             return None
         return task_id if self._exists(task_id) else None
+
+
+class _Lazy(Mapping):
+    """The model's variables, read at the first lookup (``{}`` if the executor's state cannot be read)."""
+
+    def __init__(self, read: Callable[[], Mapping[str, Any]]) -> None:
+        self._read = read
+        self._data: Mapping[str, Any] | None = None
+
+    def _get(self) -> Mapping[str, Any]:
+        if self._data is None:
+            try:
+                self._data = self._read() or {}
+            except Exception:  # noqa: BLE001 - an executor whose state cannot be read: literal ids only
+                self._data = {}
+        return self._data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._get()[key]
+
+    def __iter__(self) -> Any:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
 
 
 class ResolvedCall:

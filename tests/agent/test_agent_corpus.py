@@ -317,6 +317,14 @@ PLACEHOLDERS = [
     one("a placeholder that is the whole string with a newline around", "summary(results for q)",
         "a = submit_task('tool', 'search', {'query': 'q'})\ns = submit_task('tool', 'summarize', {'text': 'x\\n$a\\n'})\n"
         + W + "final_answer(get_task_results()[s].replace('\\n', '').replace('x', '', 1))"),
+    one("f'{t1}' passes the id, not the result: refused", "summary(results for q)",
+        "t1 = submit_task('tool', 'search', {'query': 'q'})\ns = submit_task('tool', 'summarize', {'text': f'{t1}'})",
+        "s = submit_task('tool', 'summarize', {'text': '$' + t1})\n" + W + "final_answer(get_task_results()[s])",
+        fix=("text='t1' is the id of a task of this run, not its result", "write '$' + t1")),
+    one("a bare id variable as the value: refused", "summary(results for q)",
+        "a = submit_task('tool', 'search', {'query': 'q'})\ns = submit_task('tool', 'summarize', {'text': a})",
+        "s = submit_task('tool', 'summarize', {'text': f'${a}'})\n" + W + "final_answer(get_task_results()[s])",
+        fix=("is the id of a task of this run, not its result",)),
     one("an integer task id in depends_on", "value-of-b",
         "a = submit_task('tool', 'slow_lookup', {'key': 'a', 'delay': 0})\n"
         "b = submit_task('tool', 'slow_lookup', {'key': 'b', 'delay': 0}, depends_on=[1])\n" + W +

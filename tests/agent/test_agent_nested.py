@@ -67,6 +67,7 @@ def test_a_direct_call_of_a_nested_coordinator_runs_a_fresh_one(make_agent) -> N
     outer = make_agent(["final_answer(researcher(task='Lima'))"], tools=[], managed_agents=[make_researcher])
     answer = outer.run("Research Lima.")
     assert "facts about Lima old town" in answer and "Oslo" not in answer
+    assert outer.last_run.sub_agent_usage.model_calls == 1  # a direct call is counted too
 
 
 def test_the_nested_coordinator_gets_the_guidance_and_the_task_text(make_agent) -> None:
