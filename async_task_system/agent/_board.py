@@ -12,8 +12,8 @@ from __future__ import annotations
 import math
 import threading
 import time
-from dataclasses import dataclass
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from ..engine import FINAL_STATES, TaskInfo, TaskManager, TaskStatus
@@ -166,7 +166,7 @@ class TaskBoard:
             kind = "agent" if name in self.registry.names("agent") else "tool"
             raise InvalidArgumentError(
                 f"submit_task takes (task_type, name, args) in this order; you gave the args first. "
-                f"Write: submit_task('{kind}', {name!r}, {{...your args...}})"
+                f"Write: submit_task('{kind}', {preview(name, 60)}, {{...your args...}})"
             )
         if not self._is_kind(task_type) and self._is_registered(task_type):
             # submit_task("search", {"query": ...}): the task type was left out; the name says it all.
@@ -285,7 +285,7 @@ class TaskBoard:
         elif info.status is TaskStatus.COMPLETED:
             shown = preview(info.result, 200)
             text = f"{head}: completed in {_ago(info.run_time)}; result: {shown}"
-            if len(shown) > 200 or shown.endswith("]") and "[..." in shown:
+            if "..." in shown:  # preview marks what it cut
                 text += f" (get_task_results(['{info.id}']) gives it whole)"
         else:
             text = f"{head}: {info.status.value} after {_ago(info.run_time)}, {attempts}: " \

@@ -62,3 +62,27 @@ def test_every_tool_the_guidance_names_exists() -> None:
 @pytest.mark.parametrize("policy, words", [("cancel", "are cancelled"), ("wait", "waits for"), ("keep", "keep running")])
 def test_the_guidance_tells_the_model_the_unfinished_task_policy(policy: str, words: str) -> None:
     assert words in guidance_for(policy).splitlines()[-1]
+
+
+def test_the_guidance_says_what_a_newcomer_model_needs_in_the_right_order() -> None:
+    text = guidance_for("cancel")
+    assert text.startswith("## Background tasks\n")  # a heading of its own
+    forms = [text.index(form) for form in ("'$' + paris", "f'Summarise: ${paris}'", "'$paris'")]
+    assert forms == sorted(forms)  # the recommended spelling first
+    assert "isinstance(r, NoResult)" in text and "r.error" in text
+    assert "Here is the final answer from your managed agent" in text
+    assert "optional" in text and "default: every unfinished task" in text
+    # where our tools differ from smolagents' own rules (print for the next step; never repeat a call)
+    assert "usable at once in that block" in text and "again with the same arguments is right" in text
+    assert "'error' in r" not in text and "isinstance(r, dict)" not in text  # the old, colliding test is gone
+
+
+def test_the_descriptions_use_the_same_placeholder_spelling_and_failure_test_as_the_guidance() -> None:
+    tm = TaskManager(1)
+    try:
+        tools = {t.name: t for t in task_tools(TaskBoard(tm, TaskRegistry()))}
+    finally:
+        tm.shutdown()
+    assert "'$' + paris" in tools["submit_task"].description
+    assert "isinstance(r, NoResult)" in tools["get_task_results"].description
+    assert "Text" in tools["list_tasks"].description  # it returns text, not a list
