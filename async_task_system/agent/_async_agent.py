@@ -163,6 +163,11 @@ class AsyncAgent(Coordinator):
         """A new AsyncAgent built from the same arguments: its own TaskManager, board and tasks."""
         if self._recipe is None:
             raise InvalidArgumentError("this AsyncAgent was not built by create_async_agent; pass a factory instead")
+        if self._recipe.get("python_executor") is not None:
+            raise InvalidArgumentError(
+                f"AsyncAgent {self.name!r} was built with its own python_executor, which two coordinators "
+                "cannot share; pass a factory that builds the AsyncAgent (and its executor) instead"
+            )
         return create_async_agent(**self._recipe)
 
     def interrupt(self, reason: str = "interrupted") -> None:

@@ -239,16 +239,17 @@ class AgentSource:
                 "process (its model and logger hold locks: it does not pickle); pass a zero-argument factory "
                 f"that builds the agent, e.g. managed_agents=[make_{self.name}]"
             )
-        return (_remote_source, (self.factory, self.name, self.description))
+        return (_remote_source, (self.factory, self.name, self.description, self.nested))
 
     def __repr__(self) -> str:
         return f"<AgentSource {self.name!r} {'factory' if self.factory else 'copies'}>"
 
 
-def _remote_source(factory: Callable[[], MultiStepAgent], name: str, description: str) -> AgentSource:
+def _remote_source(factory: Callable[[], Any], name: str, description: str, nested: bool = False) -> AgentSource:
     """An ``AgentSource`` rebuilt in another process: the factory only (no template is built there)."""
     source = AgentSource.__new__(AgentSource)
     source.factory, source.template, source.name, source.description = factory, None, name, description
+    source.nested = nested
     return source
 
 

@@ -247,7 +247,7 @@ class ResolvedCall:
 
     def __call__(self, **kwargs: Any) -> Any:
         for path, template in self.texts:
-            _replace(kwargs, path, template.render(_get(kwargs, path)))
+            kwargs = _with(kwargs, path, template.render(_get(kwargs, path)))
         for key, spelled, task_id in self.whole:
             try:
                 kwargs[key] = self.check(key, kwargs[key])
@@ -272,19 +272,15 @@ def _get(container: Any, path: Path) -> Any:
     return container
 
 
-def _replace(container: Any, path: Path, value: Any) -> None:
-    """Set ``value`` at ``path``, rebuilding tuples on the way (they cannot be assigned into)."""
-    *parents, last = path
-    chain = [container]
-    for key in parents:
-        chain.append(chain[-1][key])
-    for depth in range(len(chain) - 1, -1, -1):
-        holder = chain[depth]
-        key = last if depth == len(chain) - 1 else parents[depth]
-        if isinstance(holder, tuple):
-            items = list(holder)
-            items[key] = value
-            value = tuple(items)
-            continue
-        holder[key] = value
-        return
+def _with(container: Any, path: Path, value: Any) -> Any:
+    """A copy of ``container`` with ``value`` at ``path``: what the engine handed over is never changed,
+    so a retried attempt renders from the same values again."""
+    if not path:
+        return value
+    key, rest = path[0], path[1:]
+    if isinstance(container, dict):
+        copy: Any = dict(container)
+    else:
+        copy = list(container)
+    copy[key] = _with(container[key], rest, value)
+    return tuple(copy) if isinstance(container, tuple) else copy

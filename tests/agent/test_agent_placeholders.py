@@ -103,6 +103,14 @@ def test_a_render_whose_result_str_raises_fails_that_task() -> None:
         render(translation, {"t1": Broken()})
 
 
+def test_a_retried_attempt_renders_again_from_the_same_values() -> None:
+    translation = reader().translate({"x": ["a ${t1}", ("b ${t2}",)]})
+    call = ResolvedCall(lambda **kw: kw, "echo", translation, InputCheck("echo", {"x": {"type": "any"}}))
+    handed = {"x": [["one"], ([2],)]}
+    assert call(**handed) == call(**handed) == {"x": ["a one", ("b 2",)]}
+    assert handed == {"x": [["one"], ([2],)]}
+
+
 def test_args_nested_deeper_than_the_bound_are_refused() -> None:
     value: object = "$t1"
     for _ in range(150):
