@@ -83,9 +83,20 @@ CORPUS_TALLY: dict[str, int] = {"worked": 0, "refused with a fix": 0, "wrong": 0
 LARGEST_OBSERVATION: list[Any] = [0, ""]
 
 
+def all_observations(agent: AsyncAgent) -> list[str]:
+    """Every observation of ``agent``: what its model was shown, and its last run's steps (the final
+    step's observation included, which no model call reads)."""
+    from smolagents.memory import ActionStep
+
+    seen = observations(agent) if hasattr(agent.agent.model, "received") else []
+    for step in agent.agent.memory.steps:
+        if isinstance(step, ActionStep):
+            seen += [text for text in (step.observations, str(step.error) if step.error else None) if text]
+    return seen
+
+
 def note_observations(agent: AsyncAgent, where: str) -> None:
     """Remember the longest observation ``agent`` produced (for the session's report)."""
-    model = agent.agent.model
-    for text in (last_observation(messages) for messages in getattr(model, "received", [])[1:]):
+    for text in all_observations(agent):
         if len(text) > LARGEST_OBSERVATION[0]:
             LARGEST_OBSERVATION[:] = [len(text), where]

@@ -11,7 +11,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from agent_helpers import CORPUS_TALLY, BlockingWait, big_text, flaky_fetch, observations, slow_lookup
+from agent_helpers import (
+    CORPUS_TALLY,
+    BlockingWait,
+    all_observations,
+    big_text,
+    flaky_fetch,
+    observations,
+    slow_lookup,
+)
 from smolagents import tool
 
 
@@ -335,21 +343,22 @@ PLACEHOLDERS = [
 _last_observations: list[str] = []  # what the last snippet's model saw, step by step
 
 
-def run_snippet(make_agent: Any, snippet: Snippet) -> None:
+def run_snippet(make_agent: Any, snippet: Snippet, *, count: bool = True) -> None:
+    """Run ``snippet``; fail on a wrong answer or a refusal that does not name the fix. ``count``: tally it."""
     steps = [step for run in snippet.runs for step in run]
     kwargs = {"tools": TOOLS, "max_steps": 8, "additional_authorized_imports": ["json"], **snippet.kwargs}
     agent = make_agent(steps, **kwargs)
     answer = None
     for _ in snippet.runs:
         answer = agent.run("Do the task.")
-    _last_observations[:] = observations(agent)
-    seen = "\n".join(_last_observations)
+    _last_observations[:] = all_observations(agent)  # for the bounds: the final step's too
+    seen = "\n".join(observations(agent))  # what the model read in its next steps
     missing = [words for words in snippet.fix if words not in seen]
     if answer != snippet.expect or missing:
-        CORPUS_TALLY["wrong"] += 1
+        CORPUS_TALLY["wrong"] += count
         pytest.fail(f"{snippet.name}: answer {answer!r} (expected {snippet.expect!r}); missing {missing}; "
                     f"the model saw:\n{seen[-3000:]}")
-    CORPUS_TALLY["refused with a fix" if snippet.fix else "worked"] += 1
+    CORPUS_TALLY["refused with a fix" if snippet.fix else "worked"] += count
 
 
 @pytest.mark.parametrize("snippet", PLACEHOLDERS, ids=[s.name for s in PLACEHOLDERS])
@@ -540,9 +549,16 @@ def test_failures_are_told_apart_from_real_results(make_agent, snippet: Snippet)
 def test_values_are_whole_and_observations_bounded(make_agent, snippet: Snippet) -> None:
     snippet.kwargs.setdefault("tools", [*TOOLS, odd_values, megabyte])
     run_snippet(make_agent, snippet)
-    agent_limit = snippet.kwargs.get("max_report_chars", 8000)
-    from agent_helpers import LARGEST_OBSERVATION  # noqa: F401 - the session report reads it
-    assert all(len(text) < agent_limit + 2500 for text in _last_observations)
+    budget = snippet.kwargs.get("max_report_chars", 8000)
+    assert max(map(len, _last_observations)) < budget + 1500  # the report budget plus smolagents' framing
+
+
+@pytest.mark.parametrize("snippet", BOUNDS, ids=[s.name for s in BOUNDS])
+def test_with_small_limits_every_observation_stays_under_them(make_agent, snippet: Snippet) -> None:
+    small = Snippet(snippet.name, snippet.expect, snippet.runs, snippet.fix,
+                    {**snippet.kwargs, "max_report_chars": 1500, "max_result_chars": 300})
+    run_snippet(make_agent, small, count=False)
+    assert max(map(len, _last_observations)) < 1500 + 600, [len(t) for t in _last_observations]
 
 
 @pytest.mark.parametrize("snippet", MESSAGES, ids=[s.name for s in MESSAGES])
@@ -634,3 +650,46 @@ def test_the_corpus_is_large_enough_and_covers_every_pattern_of_the_issue() -> N
     code = "\n".join(step for s in snippets for run in s.runs for step in run)
     for pattern in ("'$' + t1", "f'${t1}'", "'${t1}'", "'$t1'", "'Report: $t1'", "'$paris'", "isinstance(v, NoResult)"):
         assert pattern in code, pattern
+
+
+@pytest.fixture
+def engine_without_strings(monkeypatch):
+    """The engine as it is becoming: it fills in ResultOf markers inside plain lists, tuples and dicts,
+    refuses markers anywhere else, and reads no string."""
+    from async_task_system import InvalidArgumentError, ResultOf
+    from async_task_system.engine import _manager
+
+    def walk(value, found, results):
+        if isinstance(value, ResultOf):
+            found.add(value.task_id)
+            return results[value.task_id] if results is not None else value
+        if type(value) in (list, tuple):
+            return type(value)(walk(v, found, results) for v in value)
+        if type(value) is dict:
+            return {k: walk(v, found, results) for k, v in value.items()}
+        if isinstance(value, (set, frozenset)) and any(isinstance(v, ResultOf) for v in value):
+            raise InvalidArgumentError("ResultOf markers go inside lists, tuples or dicts")
+        return value
+
+    def find_references(args, kwargs, id_prefix):
+        found: set[str] = set()
+        walk(args, found, None)
+        walk(kwargs, found, None)
+        return found
+
+    def resolve(value, results, id_prefix):
+        return walk(value, set(), results)
+
+    monkeypatch.setattr(_manager, "find_references", find_references)
+    monkeypatch.setattr(_manager, "resolve", resolve)
+
+
+NO_STRINGS = [s for s in PLACEHOLDERS + AGENTS if "$" in "".join(step for run in s.runs for step in run)]
+
+
+@pytest.mark.parametrize("snippet", NO_STRINGS, ids=[s.name for s in NO_STRINGS])
+def test_placeholders_work_with_an_engine_that_reads_no_strings(make_agent, engine_without_strings,
+                                                                 snippet: Snippet) -> None:
+    if snippet in AGENTS:
+        snippet.kwargs.setdefault("managed_agents", [make_writer])
+    run_snippet(make_agent, snippet, count=False)  # the same snippets: counted once, above

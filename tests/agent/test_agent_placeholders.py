@@ -138,7 +138,7 @@ def test_a_preview_of_any_value_is_bounded(value: object, limit: int) -> None:
     assert len(preview(value, limit)) <= max(limit, 20) + 40
 
 
-@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=100)
+@settings(suppress_health_check=[HealthCheck.too_slow], max_examples=50)
 @given(st.dictionaries(st.sampled_from([f"t{i}" for i in range(50)]), values, max_size=50), st.integers(50, 3000))
 def test_the_printed_results_dict_is_bounded_and_the_values_stay_whole(results: dict, total: int) -> None:
     shown = TaskResults(results, per_result=200, total=total)
