@@ -340,7 +340,10 @@ def create_async_agent(
     factory travels to another process: give factories with a ``DaskExecutor``).
     ``executor`` and ``name_limits`` go to the TaskManager (e.g. a ``DaskExecutor``);
     ``python_executor`` is the CodeAgent's own ``executor``. ``propagate_context=False`` runs
-    tasks without the caller's OpenTelemetry context (each starts a trace of its own). Other keyword arguments go
+    tasks without the caller's OpenTelemetry context (each starts a trace of its own). ``max_wait_seconds``,
+    ``max_result_chars``, ``max_listed_tasks`` and ``max_report_chars`` bound what one call may block and put
+    into the model's context (see ``Limits``); code always gets results whole. Give ``name`` and
+    ``description`` to use the agent as a managed agent of another. Other keyword arguments go
     to ``CodeAgent``. See the module docstring for the timeout and unfinished-task policies.
     """
     recipe = dict(locals())  # what fresh() rebuilds a nested coordinator from
