@@ -26,6 +26,7 @@ from typing import Any
 
 from ..engine import ResultOf
 from ..errors import InvalidArgumentError
+from ._observation import preview
 
 __all__ = ["Placeholders", "Translation", "ResolvedCall", "TextTemplate"]
 
@@ -44,7 +45,6 @@ class TextTemplate:
     """Text with placeholders: ``pieces`` around ``len(pieces) - 1`` results, joined with ``str``."""
 
     pieces: tuple[str, ...]
-    spelled: str  # as the model wrote it, for error messages
 
     def render(self, results: list[Any] | tuple[Any, ...]) -> str:
         out = [self.pieces[0]]
@@ -117,7 +117,7 @@ class Placeholders:
                 if len(value) < 16 and self._referable(value) and self._as_id(value, exact=True) == value:
                     # f'{t1}' or a bare t1: the id string where the result was meant
                     raise InvalidArgumentError(
-                        f"{'/'.join(map(str, path))}={value!r} is the id of a task of this run, not its result: "
+                        f"{preview('/'.join(map(str, path)), 80)[1:-1]}={value!r} is the id of a task of this run, not its result: "
                         f"to pass its result write '$' + t1 (t1 being the variable holding {value!r}) or "
                         f"f'${{t1}}'"
                     )
@@ -143,7 +143,7 @@ class Placeholders:
                 if len(path) == 1:
                     whole.append((path[0], value, ids[0]))
                 return ResultOf(ids[0])
-            texts.append((path, TextTemplate(tuple(pieces), value)))
+            texts.append((path, TextTemplate(tuple(pieces))))
             return [ResultOf(i) for i in ids]
 
         out = {key: walk(value, (key,)) for key, value in values.items()}
@@ -153,15 +153,16 @@ class Placeholders:
         """The task id one placeholder (``'$t1'``, ``'${search}'``) stands for."""
         match = _TOKEN.fullmatch(spelled.strip())
         if match is None or match.group(0) == "$$":
-            raise InvalidArgumentError(f"{spelled!r} is not a placeholder: the forms that work are {FORMS}")
+            raise InvalidArgumentError(f"{preview(spelled, 80)} is not a placeholder: the forms that work are {FORMS}")
         name = match.group(1) if match.group(1) is not None else match.group(2)
         return self._task(name, spelled, _Lazy(self._variables))
 
     def _task(self, name: str, spelled: str, variables: Mapping[str, Any]) -> str:
         """The task id ``name`` stands for, or an error naming what went wrong and the fix."""
         name = name.strip()
+        spelled = preview(spelled, 80)  # a repr, at most about 80 characters
         if not _NAME.fullmatch(name):
-            raise InvalidArgumentError(f"{spelled!r} is not a placeholder: the forms that work are {FORMS}")
+            raise InvalidArgumentError(f"{spelled} is not a placeholder: the forms that work are {FORMS}")
         literal = self._as_id(name)
         held = variables.get(name)
         from_var = self._as_id(held, exact=True) if isinstance(held, str) and held != name else None
@@ -169,7 +170,7 @@ class Placeholders:
         var_ok = from_var is not None and self._referable(from_var)
         if lit_ok and var_ok and literal != from_var:
             raise InvalidArgumentError(
-                f"{spelled!r} is ambiguous: {literal} is a task of this run, and your variable {name} holds "
+                f"{spelled} is ambiguous: {literal} is a task of this run, and your variable {name} holds "
                 f"task {from_var}. Name the task through a variable not named like an id: "
                 f"report = {name}, then '$report' (or submit into such variables: report = submit_task(...))"
             )
@@ -180,7 +181,7 @@ class Placeholders:
         earlier = next((i for i in (literal, from_var) if i is not None and self._exists(i)), None)
         if earlier is not None:
             raise InvalidArgumentError(
-                f"{spelled!r} names task {earlier}, which belongs to an earlier run of this agent: its result "
+                f"{spelled} names task {earlier}, which belongs to an earlier run of this agent: its result "
                 f"is not passed on. Submit that work again in this run (or build the agent with "
                 f"unfinished_tasks='keep' to keep tasks across runs)"
             )
@@ -188,7 +189,7 @@ class Placeholders:
         known = f"this run's tasks are {', '.join(ids[:10])}{' ...' if len(ids) > 10 else ''}" if ids \
             else "no task was submitted in this run yet"
         raise InvalidArgumentError(
-            f"{spelled!r} names no task: {name!r} is neither a task id nor a variable holding one ({known}). "
+            f"{spelled} names no task: {name!r} is neither a task id nor a variable holding one ({known}). "
             f"The forms that work: {FORMS}"
         )
 
