@@ -4,6 +4,7 @@ A scripted model takes G seconds per call; tools sleep E seconds. Workloads:
   fanout    8 independent tool calls
   pipeline  10 files through 3 dependent stages (clean -> analyze -> chart)
   subagents 4 runs of a managed agent (each: 2 model calls and one tool call)
+  bigrows   8 calls returning 500 rows each, printed by the model (what reaches its context)
 Arms: a plain CodeAgent calling the tools one after another in one code block; a
 ToolCallingAgent with max_tool_threads (all calls of one message in parallel); AsyncAgent
 (submit_task / wait_for_tasks); and the ideal: the critical path of the tools plus the
@@ -57,18 +58,43 @@ SUBTASKS = tuple(f"Research topic_{i} and report the fact." for i in range(1, 5)
 Reply = str | list[tuple[str, dict[str, Any]]]  # code text, or tool calls (name, arguments)
 
 
+def _encoding() -> Any:
+    """tiktoken's cl100k_base from the copy litellm ships (no download), or None."""
+    try:
+        import importlib.util
+
+        import tiktoken
+
+        spec = importlib.util.find_spec("litellm")
+        if spec and spec.submodule_search_locations:
+            bundled = os.path.join(spec.submodule_search_locations[0], "litellm_core_utils", "tokenizers")
+            os.environ.setdefault("TIKTOKEN_CACHE_DIR", bundled)
+        return tiktoken.get_encoding("cl100k_base")
+    except Exception:  # noqa: BLE001 - the column is then left out
+        return None
+
+
+ENCODING = _encoding()
+
+
 class Counter:
-    """Model calls and tokens of one arm, over all its models (manager and sub-agents)."""
+    """Model calls and tokens of one arm, over all its models (manager and sub-agents), plus the
+    largest observation any of them was shown and the real (cl100k) input tokens of each call."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         self.calls = self.input_tokens = self.output_tokens = 0
+        self.largest_observation = 0
+        self.real_input: list[int] = []  # cl100k tokens of each call's messages
 
-    def add(self, usage: TokenUsage) -> None:
+    def add(self, usage: TokenUsage, observation: int = 0, real_input: int | None = None) -> None:
         with self.lock:
             self.calls += 1
             self.input_tokens += usage.input_tokens
             self.output_tokens += usage.output_tokens
+            self.largest_observation = max(self.largest_observation, observation)
+            if real_input is not None:
+                self.real_input.append(real_input)
 
 
 def _text(message: Any) -> str:
@@ -109,7 +135,9 @@ class BenchModel(Model):
             message = ChatMessage(role=MessageRole.ASSISTANT, content="", tool_calls=calls)
             out = json.dumps(reply)
         message.token_usage = TokenUsage(input_tokens=len(prompt) // 4, output_tokens=len(out) // 4)
-        self.counter.add(message.token_usage)
+        observation = max((len(_text(m)) for m in messages if _role(m) == "tool-response"), default=0)
+        real = len(ENCODING.encode(prompt, disallowed_special=())) if ENCODING is not None else None
+        self.counter.add(message.token_usage, observation, real)
         return message
 
 
@@ -130,6 +158,16 @@ class LookupTool(Tool):
     def forward(self, topic: str) -> str:
         time.sleep(self.delay)
         return f"fact about {topic}"
+
+
+class RowsTool(LookupTool):
+    name = "rows"
+    description = "Fetches the 500 rows of one topic (slow). Returns a list of dicts. Example: rows('topic_1')"
+    output_type = "array"
+
+    def forward(self, topic: str) -> list:  # type: ignore[override]
+        time.sleep(self.delay)
+        return [{"topic": topic, "i": i, "value": i * 0.5} for i in range(500)]
 
 
 # ----------------------------------------------------------------- scripts, per workload and arm
@@ -189,6 +227,27 @@ def pipeline_reply(arm: str) -> Callable[[int, str], Reply]:
     return reply
 
 
+def bigrows_expected() -> str:
+    return str(8 * 500)
+
+
+BIGROWS_FINAL = "final_answer(str(sum(len(r) for r in tables)))"
+
+
+def bigrows_reply(arm: str) -> Callable[[int, str], Reply]:
+    def reply(step: int, task: str) -> Reply:
+        if arm == "code":
+            return _code(f"tables = [rows(t) for t in {list(TOPICS)!r}]\nprint(tables)") if step == 0 \
+                else _code(BIGROWS_FINAL)
+        if arm == "toolcalling":
+            return [("rows", {"topic": t}) for t in TOPICS] if step == 0 \
+                else [("final_answer", {"answer": bigrows_expected()})]
+        return _code(f"ids = [submit_task('tool', 'rows', {{'topic': t}}) for t in {list(TOPICS)!r}]\n"
+                     "wait_for_tasks(ids, max_wait_time=25)\nresults = get_task_results(ids)\nprint(results)") \
+            if step == 0 else _code("tables = [results[i] for i in ids]\n" + BIGROWS_FINAL)
+    return reply
+
+
 def research_reply(step: int, task: str) -> Reply:
     """The managed agent 'researcher': looks its topic up, then answers with it."""
     topic = re.search(r"topic_\d+", task).group(0)
@@ -229,11 +288,15 @@ class Figures:
     correct: bool | None
     wall_min: float | None = None
     wall_max: float | None = None
+    input_per_call: float | None = None  # cl100k tokens of the messages, mean per model call
+    largest_observation: int = 0  # characters, the longest observation any model of the arm was shown
 
 
 def _tools(workload: str, e: float) -> list[Tool]:
     if workload == "pipeline":
         return [CleanFileTool(e), AnalyzeDataTool(e), MakeChartTool(e)]
+    if workload == "bigrows":
+        return [RowsTool(e)]
     return [LookupTool(e)]
 
 
@@ -244,9 +307,12 @@ def _researchers(counter: Counter, g: float, e: float, names: list[str]) -> list
             for name in names]
 
 
-REPLIES = {"fanout": fanout_reply, "pipeline": pipeline_reply, "subagents": subagents_reply}
-EXPECTED = {"fanout": fanout_expected, "pipeline": pipeline_expected, "subagents": subagents_expected}
+REPLIES = {"fanout": fanout_reply, "pipeline": pipeline_reply, "subagents": subagents_reply,
+           "bigrows": bigrows_reply}
+EXPECTED = {"fanout": fanout_expected, "pipeline": pipeline_expected, "subagents": subagents_expected,
+            "bigrows": bigrows_expected}
 TASKS = {
+    "bigrows": "Fetch the rows of topic_1 ... topic_8 and say how many there are.",
     "fanout": "Look up the eight topics topic_1 ... topic_8 and list the facts.",
     "pipeline": scenario("batch").task,
     "subagents": "Have the researcher study topic_1 to topic_4 and list what it found.",
@@ -277,13 +343,16 @@ def run_arm(workload: str, arm: str, g: float, e: float, workers: int) -> Figure
         if arm == "async":
             agent.shutdown()
     wall = time.perf_counter() - start
+    per_call = statistics.mean(counter.real_input) if counter.real_input else None
     return Figures(workload, arm, wall, counter.calls, counter.input_tokens, counter.output_tokens,
-                   str(answer) == EXPECTED[workload]())
+                   str(answer) == EXPECTED[workload](), input_per_call=per_call,
+                   largest_observation=counter.largest_observation)
 
 
 def ideal(workload: str, g: float, e: float) -> float:
     """Critical path of the tools plus the model calls that cannot overlap it."""
-    return {"fanout": 2 * g + e, "pipeline": 2 * g + 3 * e, "subagents": 2 * g + (2 * g + e)}[workload]
+    return {"fanout": 2 * g + e, "pipeline": 2 * g + 3 * e, "subagents": 2 * g + (2 * g + e),
+            "bigrows": 2 * g + e}[workload]
 
 
 ARM_NAMES = {"code": "CodeAgent, sequential code block", "toolcalling": "ToolCallingAgent, max_tool_threads",
@@ -295,7 +364,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--g", type=float, default=0.3, help="seconds per model call (default 0.3)")
     parser.add_argument("--e", type=float, default=1.0, help="seconds per tool call (default 1.0)")
     parser.add_argument("--workers", type=int, default=10, help="AsyncAgent max_workers / max_tool_threads")
-    parser.add_argument("--workloads", default="fanout,pipeline,subagents")
+    parser.add_argument("--workloads", default="fanout,pipeline,subagents,bigrows")
     parser.add_argument("--repeat", type=int, default=1, help="runs per arm; the table shows the median")
     parser.add_argument("--out", default=None, help="write the markdown table here too")
     args = parser.parse_args(argv)
@@ -313,7 +382,8 @@ def main(argv: list[str] | None = None) -> int:
             walls = [f.wall for f in done]
             last = done[-1]
             rows.append(Figures(workload, last.arm, statistics.median(walls), last.calls, last.input_tokens,
-                                last.output_tokens, all(f.correct for f in done), min(walls), max(walls)))
+                                last.output_tokens, all(f.correct for f in done), min(walls), max(walls),
+                                last.input_per_call, max(f.largest_observation for f in done)))
     table = render(rows, args)
     print(table)
     if args.out:
@@ -334,27 +404,35 @@ def render(rows: list[Figures], args: argparse.Namespace) -> str:
         "count every model of the arm (manager and sub-agents); tokens are a quarter of the characters "
         "sent and received by the scripted model.",
         "",
-        "| workload | arm | wall (s) | x ideal | model calls | tokens in / out | answer right |",
-        "|---|---|---:|---:|---:|---:|:---:|",
+        "| workload | arm | wall (s) | x ideal | model calls | tokens in / out | input tokens per call (cl100k) "
+        "| largest observation (chars) | answer right |",
+        "|---|---|---:|---:|---:|---:|---:|---:|:---:|",
     ]
     for workload in dict.fromkeys(r.workload for r in rows):
         best = ideal(workload, args.g, args.e)
         for r in (r for r in rows if r.workload == workload):
             spread = f" [{r.wall_min:.2f}-{r.wall_max:.2f}]" if args.repeat > 1 else ""
+            per_call = f"{r.input_per_call:.0f}" if r.input_per_call is not None else "n/a"
             lines.append(f"| {workload} | {ARM_NAMES[r.arm]} | {r.wall:.2f}{spread} | {r.wall / best:.2f} | "
-                         f"{r.calls} | {r.input_tokens} / {r.output_tokens} | {'yes' if r.correct else 'NO'} |")
-        lines.append(f"| {workload} | {ARM_NAMES['ideal']} | {best:.2f} | 1.00 | | | |")
+                         f"{r.calls} | {r.input_tokens} / {r.output_tokens} | {per_call} | {r.largest_observation} | "
+                         f"{'yes' if r.correct else 'NO'} |")
+        lines.append(f"| {workload} | {ARM_NAMES['ideal']} | {best:.2f} | 1.00 | | | | | |")
     lines += ["", "AsyncAgent / ideal: " + ", ".join(
         f"{r.workload} {r.wall / ideal(r.workload, args.g, args.e):.2f}x" for r in rows if r.arm == "async"), "",
         "Notes:",
-        "- Ideal: fanout 2G + E; pipeline 2G + 3E (three dependent stages, ten files at once); subagents "
+        "- bigrows: each arm prints all eight 500-row results; smolagents cuts a CodeAgent's print at 50,000 "
+        "characters, a ToolCallingAgent reads every result whole, AsyncAgent's results dict prints a bounded "
+        "preview (max_result_chars / max_report_chars) while the code keeps the whole rows.",
+        "- Ideal: fanout 2G + E; bigrows 2G + E; pipeline 2G + 3E (three dependent stages, ten files at once); subagents "
         "2G for the manager + 2G + E for one sub-agent run.",
         "- ToolCallingAgent needs one model call per dependent stage (the pipeline costs it 4 calls and it "
         "copies every intermediate dict into its next calls: the output tokens). Its subagents arm is given "
         "four separate instances (researcher_1..4): parallel calls to one instance share its memory "
         "(smolagents issue #1781). AsyncAgent runs one managed agent four times, each on a fresh copy.",
         "- AsyncAgent's input tokens include its seven task tools' descriptions and the guidance, sent with "
-        "every model call.",
+        "every model call. Input tokens per call are counted with tiktoken's cl100k_base on the text of the "
+        "messages; the tokens in / out column is the scripted model's estimate (a quarter of the characters).",
+        "- Largest observation: the longest tool response (execution logs, errors) any model of the arm read.",
         ""]
     return "\n".join(lines)
 

@@ -12,10 +12,11 @@ from ._async_agent import (
     RunSummary,
     create_async_agent,
 )
-from ._board import Limits, NoResult, TaskBoard
+from ._board import Limits, TaskBoard, TaskListing
 from ._guidance import GUIDANCE, guidance_for
 from ._managed import (
     AgentSource,
+    Coordinator,
     ManagedAgentRun,
     SubAgentError,
     Usage,
@@ -23,6 +24,8 @@ from ._managed import (
     fresh_copy,
     usage_of,
 )
+from ._observation import NoResult, TaskResults
+from ._placeholders import ResolvedCall
 from ._progress import report_progress
 from ._registry import (
     RegisteredTask,
@@ -44,7 +47,7 @@ from ._tools import (
 __all__ = [
     "AsyncAgent", "RunSummary", "create_async_agent", "UNFINISHED_POLICIES",
     "TaskRegistry", "RegisteredTask", "normalize_task_id", "normalize_task_ids",
-    "TaskBoard", "Limits", "NoResult",
+    "TaskBoard", "Limits", "NoResult", "TaskResults", "TaskListing", "ResolvedCall", "Coordinator",
     "SubmitTaskTool", "WaitForTasksTool", "SleepTool", "GetTaskResultsTool", "CheckTaskTool", "ListTasksTool",
     "CancelTaskTool", "task_tools",
     "AgentSource", "ManagedAgentRun", "SubAgentError", "Usage", "UsageMeter", "fresh_copy", "usage_of",

@@ -16,6 +16,10 @@ Decisions, in one place:
 * **A run's own timeout** (``run(task, timeout=...)``): waits and sleeps stop at the deadline,
   a step callback interrupts the agent after the step in which it passes, and
   ``TaskTimeoutError`` is raised; then the unfinished-task policy applies as usual.
+* **Nested coordinators.** An ``AsyncAgent`` (or a factory of them) may be a managed agent of
+  another. Each task it runs is a fresh coordinator built from the same arguments (its own
+  TaskManager, board and tasks), shut down when the task ends; cancelling or timing out
+  that task interrupts it and cancels its tasks.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from smolagents.agents import CodeAgent, RunResult
+from smolagents.agents import CodeAgent, RunResult, populate_template
 from smolagents.memory import ActionStep
 from smolagents.models import Model
 
@@ -34,7 +38,8 @@ from ..engine import Executor, TaskInfo, TaskManager
 from ..errors import InvalidArgumentError, ShutdownError, TaskTimeoutError
 from ._board import Limits, TaskBoard
 from ._guidance import guidance_for
-from ._managed import Usage, usage_of
+from ._managed import Coordinator, Usage, usage_of
+from ._observation import NoResult
 from ._progress import reset_sink, set_sink
 from ._registry import TaskRegistry
 from ._tools import task_tools
@@ -104,15 +109,17 @@ class RunSummary:
         return "\n".join(lines)
 
 
-class AsyncAgent:
+class AsyncAgent(Coordinator):
     """A ``CodeAgent`` with background tasks. Build it with ``create_async_agent``.
 
     ``agent`` is the CodeAgent, ``task_manager`` the TaskManager its tasks run on,
     ``registry`` what the model may run, ``last_run`` the ``RunSummary`` of the last run.
-    One run at a time; usable as a context manager (``shutdown()`` on exit).
+    One run at a time; usable as a context manager (``shutdown()`` on exit). Given a name
+    and a description, it can be a managed agent of another ``AsyncAgent``.
     """
 
-    def __init__(self, agent: CodeAgent, board: TaskBoard, *, unfinished_tasks: str = "cancel") -> None:
+    def __init__(self, agent: CodeAgent, board: TaskBoard, *, unfinished_tasks: str = "cancel",
+                 recipe: Mapping[str, Any] | None = None) -> None:
         if unfinished_tasks not in UNFINISHED_POLICIES:
             raise InvalidArgumentError(
                 f"unfinished_tasks must be one of {', '.join(UNFINISHED_POLICIES)}, got {unfinished_tasks!r}"
@@ -123,7 +130,10 @@ class AsyncAgent:
         self.last_run: RunSummary | None = None
         self._run_lock = threading.Lock()
         self._closed = False
+        self._recipe = dict(recipe) if recipe is not None else None  # create_async_agent's arguments
         agent.step_callbacks.register(ActionStep, self._after_step)
+        agent.state["NoResult"] = NoResult  # the model's code tests isinstance(r, NoResult)
+        board.bind_variables(lambda: getattr(agent.python_executor, "state", None) or {})
 
     def _after_step(self, step: Any, agent: Any = None) -> None:
         if self.board.past_deadline():
@@ -132,6 +142,41 @@ class AsyncAgent:
     @property
     def task_manager(self) -> TaskManager:
         return self.board.tm
+
+    @property
+    def name(self) -> str | None:
+        return self.agent.name
+
+    @property
+    def description(self) -> str | None:
+        return self.agent.description
+
+    def __call__(self, task: str, **kwargs: Any) -> str:
+        """Run as a managed agent: the task wrapped and the answer reported as smolagents does, with guidance."""
+        prompts = self.agent.prompt_templates["managed_agent"]
+        answer = self.run(populate_template(prompts["task"], variables={"name": self.name, "task": task}),
+                          guidance=True, **kwargs)
+        report = answer.output if isinstance(answer, RunResult) else answer
+        return populate_template(prompts["report"], variables={"name": self.name, "final_answer": report})
+
+    def fresh(self) -> AsyncAgent:
+        """A new AsyncAgent built from the same arguments: its own TaskManager, board and tasks."""
+        if self._recipe is None:
+            raise InvalidArgumentError("this AsyncAgent was not built by create_async_agent; pass a factory instead")
+        if self._recipe.get("python_executor") is not None:
+            raise InvalidArgumentError(
+                f"AsyncAgent {self.name!r} was built with its own python_executor, which two coordinators "
+                "cannot share; pass a factory that builds the AsyncAgent (and its executor) instead"
+            )
+        return create_async_agent(**self._recipe)
+
+    def interrupt(self, reason: str = "interrupted") -> None:
+        """Stop the agent at its next step and cancel every unfinished task it submitted."""
+        self.agent.interrupt()
+        tm = self.task_manager
+        for info in tm.tasks():
+            if not info.done:
+                tm.cancel(info.id, reason=reason)
 
     @property
     def registry(self) -> TaskRegistry:
@@ -202,6 +247,8 @@ class AsyncAgent:
             reset_sink(sink)
             agent.instructions = instructions
             unfinished = self._settle()
+            if self.unfinished_tasks == "keep":
+                board.keep_ids(board.run_ids)  # the next run's placeholders may name them
             wall = time.monotonic() - start
             infos = []
             for task_id in board.run_ids:
@@ -280,6 +327,7 @@ def create_async_agent(
     max_wait_seconds: float = 30.0,
     max_result_chars: int = 4000,
     max_listed_tasks: int = 20,
+    max_report_chars: int = 8000,
     unfinished_tasks: str = "cancel",
     python_executor: Any = None,
     propagate_context: bool = True,
@@ -292,9 +340,14 @@ def create_async_agent(
     factory travels to another process: give factories with a ``DaskExecutor``).
     ``executor`` and ``name_limits`` go to the TaskManager (e.g. a ``DaskExecutor``);
     ``python_executor`` is the CodeAgent's own ``executor``. ``propagate_context=False`` runs
-    tasks without the caller's OpenTelemetry context (each starts a trace of its own). Other keyword arguments go
+    tasks without the caller's OpenTelemetry context (each starts a trace of its own). ``max_wait_seconds``,
+    ``max_result_chars``, ``max_listed_tasks`` and ``max_report_chars`` bound what one call may block and put
+    into the model's context (see ``Limits``); code always gets results whole. Give ``name`` and
+    ``description`` to use the agent as a managed agent of another. Other keyword arguments go
     to ``CodeAgent``. See the module docstring for the timeout and unfinished-task policies.
     """
+    recipe = dict(locals())  # what fresh() rebuilds a nested coordinator from
+    recipe.update(recipe.pop("codeagent_kwargs"))
     if model is None:
         raise InvalidArgumentError(
             "model is required: e.g. smolagents.LiteLLMModel(model_id=...) or, offline, "
@@ -306,6 +359,7 @@ def create_async_agent(
         )
     tools = list(tools)
     managed = list(managed_agents)
+    recipe.update(tools=tools, managed_agents=managed)
     clashes = sorted(_TASK_TOOL_NAMES & {getattr(t, "name", None) for t in tools})
     if clashes:
         raise InvalidArgumentError(f"tool names {clashes} are taken by the background-task tools; rename your tools")
@@ -314,7 +368,7 @@ def create_async_agent(
     if executor_kwargs["timeout_seconds"] is not None:
         max_wait_seconds = min(max_wait_seconds, 0.8 * float(executor_kwargs["timeout_seconds"]))
     limits = Limits(max_wait_seconds=max_wait_seconds, max_result_chars=max_result_chars,
-                    max_listed_tasks=max_listed_tasks)
+                    max_listed_tasks=max_listed_tasks, max_report_chars=max_report_chars)
     registry = TaskRegistry(tools, managed)
     if executor is not None:
         _check_travel(registry, executor)
@@ -325,13 +379,13 @@ def create_async_agent(
         agent = CodeAgent(
             tools=[*tools, *task_tools(board)],
             model=model,
-            managed_agents=[source.template for source in registry.agent_sources] or None,
+            managed_agents=[source.callable_agent(registry.usage) for source in registry.agent_sources] or None,
             instructions=instructions,
             executor=python_executor,
             executor_kwargs=executor_kwargs,
             **codeagent_kwargs,
         )
-        return AsyncAgent(agent, board, unfinished_tasks=unfinished_tasks)
+        return AsyncAgent(agent, board, unfinished_tasks=unfinished_tasks, recipe=recipe)
     except BaseException:
         task_manager.shutdown(wait=False, cancel_pending=True)
         raise

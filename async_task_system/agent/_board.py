@@ -2,8 +2,9 @@
 
 Every method checks what the model wrote, forgives harmless variations and answers
 in short text written for a model. Everything that blocks is bounded by
-``Limits.max_wait_seconds``; everything returned into the model's context is bounded
-by ``Limits.max_result_chars`` and ``Limits.max_listed_tasks``.
+``Limits.max_wait_seconds``; every report returned into the model's context is bounded
+by ``Limits.max_report_chars`` (results previewed at ``max_result_chars`` each, tasks
+named at ``max_listed_tasks`` per line), while code gets results whole.
 """
 
 from __future__ import annotations
@@ -11,14 +12,17 @@ from __future__ import annotations
 import math
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..engine import FINAL_STATES, TaskInfo, TaskManager, TaskStatus
 from ..errors import InvalidArgumentError, UnknownTaskError
+from ._observation import NoResult, TaskResults, clip, preview
+from ._placeholders import Placeholders, ResolvedCall
 from ._registry import TaskRegistry, normalize_task_id, normalize_task_ids
 
-__all__ = ["Limits", "TaskBoard", "NoResult"]
+__all__ = ["Limits", "TaskBoard", "NoResult", "TaskListing"]
 
 _RETURN_WHEN = {"all": "ALL_COMPLETED", "all_completed": "ALL_COMPLETED", "any": "FIRST_COMPLETED",
                 "first": "FIRST_COMPLETED", "first_completed": "FIRST_COMPLETED"}
@@ -35,31 +39,32 @@ class Limits:
 
     #: the longest one call may block (wait_for_tasks, sleep), in seconds
     max_wait_seconds: float = 30.0
-    #: a string result longer than this is cut (the rest can be paged with offset=)
+    #: the most characters of one result shown in a preview (print(results), check_task); code gets it whole
     max_result_chars: int = 4000
     #: the most tasks listed by list_tasks or named per line of a wait report
     max_listed_tasks: int = 20
+    #: the most characters one call puts into the context: a report, a results preview, an error it raises
+    max_report_chars: int = 8000
 
     def __post_init__(self) -> None:
         if not isinstance(self.max_wait_seconds, (int, float)) or not 0 < self.max_wait_seconds < float("inf"):
             raise InvalidArgumentError(f"max_wait_seconds must be a number of seconds > 0, got {self.max_wait_seconds!r}")
-        for name in ("max_result_chars", "max_listed_tasks"):
+        for name in ("max_result_chars", "max_listed_tasks", "max_report_chars"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InvalidArgumentError(f"{name} must be an int >= 1, got {value!r}")
 
 
-class NoResult(dict):
-    """What ``get_task_results`` gives for a task that did not complete (yet).
+class TaskListing(str):
+    """What ``list_tasks`` returns: text, one line per task; indexing it says so instead of giving a letter."""
 
-    A dict ``{"error": why, "status": ..., "task_id": ...}``, so generated code can test
-    ``isinstance(r, dict) and "error" in r``; its repr says plainly that there is no result.
-    """
-
-    def __repr__(self) -> str:
-        return f"NoResult({self['task_id']} {self['status']}: {self['error']})"
-
-    __str__ = __repr__
+    def __getitem__(self, key: Any) -> str:
+        if isinstance(key, slice):
+            return str.__getitem__(self, key)
+        raise TypeError(
+            "list_tasks() returns text (one line per task), not a list: print(list_tasks()) to read it; "
+            "for results use get_task_results() (a dict by task id)"
+        )
 
 
 def _seconds(name: str, value: Any, *, allow_zero: bool = True) -> float:
@@ -88,9 +93,17 @@ class TaskBoard:
         self.limits = limits or Limits()
         self._lock = threading.Lock()
         self._run_ids: list[str] = []
+        self._run_set: set[str] = set()  # the same ids, for lookups (always updated together)
         self._deadline: float | None = None  # monotonic end of the current run, if it has a timeout
         self._progress: dict[str, str] = {}
         self._stop = threading.Event()  # set at shutdown: ends every sleep at once
+        self._submitted: set[str] = set()  # every id this board submitted, in any run
+        self._kept: set[str] = set()  # ids of earlier runs a placeholder may still name (unfinished_tasks="keep")
+        self._variables: Callable[[], Mapping[str, Any]] = dict  # the model's interpreter state, if readable
+        self.placeholders = Placeholders(
+            referable=self._referable, exists=self._submitted.__contains__, variables=lambda: self._variables(),
+            normalize=lambda v: normalize_task_id(v, self.tm.id_prefix), run_ids=lambda: self.run_ids,
+        )
 
     # ------------------------------------------------------------------ the run
 
@@ -104,8 +117,21 @@ class TaskBoard:
         """Start a run: forget the last run's ids; ``deadline`` (monotonic) bounds every wait."""
         with self._lock:
             if not keep_ids:
-                self._run_ids = []
+                self._run_ids, self._run_set = [], set()
             self._deadline = deadline
+
+    def keep_ids(self, ids: list[str]) -> None:
+        """Let later runs' placeholders name these tasks (the ``"keep"`` policy)."""
+        with self._lock:
+            self._kept.update(ids)
+
+    def bind_variables(self, variables: Callable[[], Mapping[str, Any]]) -> None:
+        """Where to read the model's variables, so ``'$name'`` can mean the task id ``name`` holds."""
+        self._variables = variables
+
+    def _referable(self, task_id: str) -> bool:
+        with self._lock:
+            return task_id in self._kept or task_id in self._run_set
 
     def past_deadline(self) -> bool:
         deadline = self._deadline
@@ -136,30 +162,43 @@ class TaskBoard:
     def submit(self, task_type: Any, name: Any = None, args: Any = None, priority: Any = None,
                timeout: Any = None, depends_on: Any = None, **task_kwargs: Any) -> str:
         task_type, name, args = self._guessed_names(task_type, name, args, task_kwargs)
+        if isinstance(task_type, Mapping) and isinstance(name, str):
+            kind = "agent" if name in self.registry.names("agent") else "tool"
+            raise InvalidArgumentError(
+                f"submit_task takes (task_type, name, args) in this order; you gave the args first. "
+                f"Write: submit_task('{kind}', {preview(name, 60)}, {{...your args...}})"
+            )
         if not self._is_kind(task_type) and self._is_registered(task_type):
             # submit_task("search", {"query": ...}): the task type was left out; the name says it all.
             if args is not None and name is not None:
+                kind = self.registry.resolve("tool", task_type).kind
                 raise InvalidArgumentError(
-                    f"submit_task takes (task_type, name, args): got {task_type!r}, {name!r}, {args!r}. "
-                    f"Example: submit_task('tool', 'search', {{'query': 'x'}})"
+                    f"submit_task takes (task_type, name, args) in this order; got {task_type!r}, "
+                    f"{preview(name, 60)}, {preview(args, 200)}. Write: submit_task('{kind}', {task_type!r}, {{...}})"
                 )
             task_type, name, args = "tool", task_type, args if args is not None else name
         entry, values = self.registry.validate(task_type, name, args, **task_kwargs)
+        translation = self.placeholders.translate(values)
         if priority is None:
             priority = 0
         if isinstance(priority, bool) or not isinstance(priority, int):
             raise InvalidArgumentError(f"priority must be an int (higher starts first), got {priority!r}")
         if timeout is not None:
             timeout = _seconds("timeout", timeout, allow_zero=False)
-        deps = [] if depends_on is None else normalize_task_ids(depends_on, self.tm.id_prefix, what="depends_on")
+        deps = [] if depends_on is None else self._dependencies(depends_on)
         self._check_known(deps)
+        deps += [ref for ref in translation.refs if ref not in deps]
         fn = self.registry.callable_for(entry)
+        if translation.needs_call:
+            fn = ResolvedCall(fn, entry.name, translation, self.registry.checker(entry))
         task_id = self.tm.submit(
-            fn, kwargs=values, name=entry.name, priority=priority, timeout=timeout, depends_on=deps,
+            fn, kwargs=translation.values, name=entry.name, priority=priority, timeout=timeout, depends_on=deps,
             metadata={"task_type": entry.kind, "tool": entry.name},
         )
         with self._lock:
             self._run_ids.append(task_id)
+            self._run_set.add(task_id)
+            self._submitted.add(task_id)
         return task_id
 
     def wait(self, task_ids: Any = None, max_wait_time: Any = None, return_when: Any = "all") -> str:
@@ -199,7 +238,7 @@ class TaskBoard:
         completed = [i.id for i in by_status.get("completed", [])]
         if completed:
             lines.append(f"Next: get_task_results({self._short_list(completed)})")
-        return "\n".join(lines)
+        return self._report("\n".join(lines), "check_task(id) for one task")
 
     def sleep(self, seconds: Any, reason: Any = None) -> str:
         asked = _seconds("seconds", seconds)
@@ -211,7 +250,7 @@ class TaskBoard:
         why = f" ({reason})" if reason else ""
         return f"Slept {slept:.1f}s{why}{note}. Tip: wait_for_tasks returns as soon as tasks finish."
 
-    def results(self, task_ids: Any = None, offset: Any = None) -> dict[str, Any]:
+    def results(self, task_ids: Any = None, offset: Any = None) -> TaskResults:
         start = 0
         if offset is not None:
             if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
@@ -221,17 +260,16 @@ class TaskBoard:
         out: dict[str, Any] = {}
         for info in self._infos(ids):
             if info.status is TaskStatus.COMPLETED:
-                out[info.id] = self._bounded(info.id, info.result, start)
+                value = info.result
+                out[info.id] = value[start:] if start and isinstance(value, str) else value  # whole, never cut
             else:
-                why = self._why(info)
-                cap = self.limits.max_result_chars
-                if len(why) > cap:
-                    why = why[:cap] + f" [... cut at {cap} of {len(why)} characters]"
-                out[info.id] = NoResult(error=why, status=info.status.value, task_id=info.id)
-        return out
+                why = clip(self._why(info), self.limits.max_result_chars, hint=f"check_task('{info.id}')")
+                out[info.id] = NoResult(info.id, info.status.value, why)
+        return TaskResults(out, per_result=self.limits.max_result_chars, total=self.limits.max_report_chars)
 
     def check(self, task_id: Any) -> str:
         tid = self._one_id(task_id)
+        self._check_known([tid])
         info = self._infos([tid])[0]
         kind = info.metadata.get("task_type", "task")
         head = f"{info.id} ({kind} {info.name}"
@@ -245,18 +283,18 @@ class TaskBoard:
         elif info.status is TaskStatus.PENDING:
             text = f"{head}: queued for {_ago(now - info.created_at)} ({attempts})"
         elif info.status is TaskStatus.COMPLETED:
-            preview = repr(info.result)
-            cut = 200
-            if len(preview) > cut:
-                preview = preview[:cut] + f"... ({len(preview)} chars: get_task_results(['{info.id}']))"
-            text = f"{head}: completed in {_ago(info.run_time)}; result: {preview}"
+            shown = preview(info.result, 200)
+            text = f"{head}: completed in {_ago(info.run_time)}; result: {shown}"
+            if "..." in shown:  # preview marks what it cut
+                text += f" (get_task_results(['{info.id}']) gives it whole)"
         else:
-            text = f"{head}: {info.status.value} after {_ago(info.run_time)}, {attempts}: {self._why(info)[:500]}"
+            text = f"{head}: {info.status.value} after {_ago(info.run_time)}, {attempts}: " \
+                   f"{clip(self._why(info), 500)}"
         with self._lock:
             note = self._progress.get(info.id)
         if note and not info.done:
             text += f"; progress: {note}"
-        return text
+        return self._report(text)
 
     def list(self, status: Any = None, limit: Any = None) -> str:
         cap = self.limits.max_listed_tasks
@@ -278,7 +316,7 @@ class TaskBoard:
                     raise InvalidArgumentError(f"unknown status {status!r}; accepted: {accepted}") from None
             infos = [i for i in self.tm.tasks() if i.status in wanted]
         if not infos:
-            return "No tasks" + (f" with status {status!r}." if status else " yet.")
+            return TaskListing("No tasks" + (f" with status {preview(status, 40)}." if status else " yet."))
         now = time.time()
         lines = [f"{len(infos)} task{'s' if len(infos) > 1 else ''}, newest first"
                  + (f" (showing {limit}; list_tasks(status=...) to filter)" if len(infos) > limit else "") + ":"]
@@ -287,11 +325,11 @@ class TaskBoard:
             if info.status is TaskStatus.RUNNING:
                 detail += f" {_ago(now - (info.started_at or now))}"
             elif info.done and info.status is not TaskStatus.COMPLETED:
-                detail += f": {self._why(info)[:120]}"
+                detail += f": {clip(self._why(info), 120, hint=f'check_task({info.id!r})')}"
             elif info.status is TaskStatus.COMPLETED:
                 detail += f" in {_ago(info.run_time)}"
             lines.append(f"{info.id} {info.metadata.get('task_type', 'task')} {info.name}: {detail}")
-        return "\n".join(lines)
+        return TaskListing(self._report("\n".join(lines), "list_tasks(status=..., limit=...) to narrow"))
 
     def cancel(self, task_id: Any) -> str:
         ids = normalize_task_ids(task_id, self.tm.id_prefix, what="task_id")
@@ -303,9 +341,12 @@ class TaskBoard:
                 lines.append(f"Cancelled {tid} (it was {was.value}).")
             else:
                 lines.append(f"{tid} had already ended ({was.value}); nothing to cancel.")
-        return " ".join(lines)
+        return self._report(" ".join(lines))
 
     # ------------------------------------------------------------------ helpers
+
+    def _report(self, text: str, hint: str = "") -> str:
+        return clip(text, self.limits.max_report_chars, hint=hint)
 
     def _guessed_names(self, task_type: Any, name: Any, args: Any, extra: dict[str, Any]) -> tuple[Any, Any, Any]:
         """submit_task(type='tool', tool_name='search', arguments={...}): the names a model guesses."""
@@ -329,6 +370,13 @@ class TaskBoard:
                 f"{{'task': '...'}}); {self.registry.listing()}"
             )
         return task_type, name, args
+
+    def _dependencies(self, value: Any) -> list[str]:
+        """depends_on as ids; '$t1' or '$search' there (as in args) names a task too."""
+        items = list(value) if isinstance(value, (list, tuple)) else [value]
+        named = [self.placeholders.task_of(v) if isinstance(v, str) and v.strip().startswith("$") else v
+                 for v in items]
+        return normalize_task_ids(named, self.tm.id_prefix, what="depends_on")
 
     def _is_kind(self, value: Any) -> bool:
         try:
@@ -393,7 +441,7 @@ class TaskBoard:
             if status == "completed":
                 parts.append(f"{info.id} {info.name} in {_ago(info.run_time)}")
             elif status in ("failed", "timeout", "cancelled"):
-                parts.append(f"{info.id} {info.name}: {self._why(info)[:200]}")
+                parts.append(f"{info.id} {info.name}: {clip(self._why(info), 200, hint=f'check_task({info.id!r})')}")
             elif status == "running":
                 parts.append(f"{info.id} {info.name} running {_ago(now - (info.started_at or now))}")
             elif status == "waiting":
@@ -411,18 +459,3 @@ class TaskBoard:
         if info.done:
             return info.reason or info.status.value
         return f"not finished yet: wait_for_tasks(['{info.id}']) first"
-
-    def _bounded(self, task_id: str, value: Any, offset: int) -> Any:
-        if not isinstance(value, str):
-            return value  # structured results reach the code intact; printing them is bounded by smolagents
-        cap = self.limits.max_result_chars
-        if offset == 0 and len(value) <= cap:
-            return value
-        part = value[offset: offset + cap]
-        end = offset + len(part)
-        if end >= len(value):
-            return part
-        return (f"{part}\n[... cut: characters {offset}-{end} of {len(value)}. "
-                f"get_task_results(['{task_id}'], offset={end}) returns the next part; "
-                f"to pass the whole result to another task, use '${task_id}' in its args]")
-

@@ -7,6 +7,10 @@ So each agent task runs on a shallow copy with its own state, memory, ``Monitor`
 step-callback registry and Python executor (tools and model are shared, as smolagents
 shares them), or on a new instance from a factory the user gives.
 
+A coordinator (an ``AsyncAgent``, or a factory of them) is a managed agent too: each task
+runs a fresh coordinator with its own board and tasks, interrupted (its tasks cancelled)
+when the task is cancelled, and shut down when the task ends, so no thread outlives it.
+
 On an executor that pickles (Dask), only a factory travels: an agent instance holds locks
 (model, logger console) and is refused with the fix in the message. The worker-side run
 returns an ``AgentReply`` (the answer and its usage) that ``ManagedAgentRun.unpack_remote``
@@ -15,6 +19,7 @@ turns back into the answer on the submitting side, adding the usage to the meter
 
 from __future__ import annotations
 
+import abc
 import copy
 import pickle
 import threading
@@ -30,7 +35,7 @@ from ..engine import cancel_token, current_task
 from ..errors import InvalidArgumentError
 from ._progress import _sink
 
-__all__ = ["Usage", "UsageMeter", "AgentSource", "AgentReply", "ManagedAgentRun", "SubAgentError", "fresh_copy",
+__all__ = ["Coordinator", "Usage", "UsageMeter", "AgentSource", "AgentReply", "ManagedAgentRun", "SubAgentError", "fresh_copy",
            "usage_of", "step_usage"]
 
 
@@ -93,6 +98,57 @@ def usage_of(agent: MultiStepAgent) -> Usage:
     return total
 
 
+class Coordinator(abc.ABC):
+    """An agent that runs background tasks of its own (``AsyncAgent``): what a nested managed agent is.
+
+    ``agent`` is its smolagents agent; calling it runs one managed-agent task and returns
+    smolagents' report text; ``fresh()`` makes a new one with its own tasks; ``interrupt()``
+    stops it and cancels its tasks; ``shutdown()`` frees its threads.
+    """
+
+    agent: MultiStepAgent
+    last_run: Any
+
+    @property
+    @abc.abstractmethod
+    def name(self) -> str | None: ...
+
+    @property
+    @abc.abstractmethod
+    def description(self) -> str | None: ...
+
+    @abc.abstractmethod
+    def __call__(self, task: str, **kwargs: Any) -> str: ...
+
+    @abc.abstractmethod
+    def fresh(self) -> Coordinator: ...
+
+    @abc.abstractmethod
+    def interrupt(self, reason: str = "interrupted") -> None: ...
+
+    @abc.abstractmethod
+    def shutdown(self, wait: bool = True) -> None: ...
+
+
+class _ManagedProxy:
+    """What the parent CodeAgent lists and calls for a coordinator (or a factory): every call a fresh one.
+
+    smolagents needs a name, a description and a callable; a direct call (not through
+    submit_task) runs a fresh coordinator too, so no two calls share a board.
+    """
+
+    def __init__(self, source: AgentSource, usage: UsageMeter) -> None:
+        self._run = ManagedAgentRun(source, usage)
+        self.name = source.name
+        self.description = source.description
+
+    def __call__(self, task: str, additional_args: dict[str, Any] | None = None, **kwargs: Any) -> Any:
+        return self._run(task, additional_args)
+
+    def __repr__(self) -> str:
+        return f"<managed coordinator {self.name!r}>"
+
+
 def fresh_copy(agent: MultiStepAgent) -> MultiStepAgent:
     """A shallow copy of ``agent`` that can run at the same time as the original and other copies."""
     clone = copy.copy(agent)
@@ -109,8 +165,9 @@ def fresh_copy(agent: MultiStepAgent) -> MultiStepAgent:
                 callbacks.register(step_cls, callback)
     callbacks.register(ActionStep, clone.monitor.update_metrics)
     clone.step_callbacks = callbacks
-    if agent.managed_agents:
-        clone.managed_agents = {name: fresh_copy(sub) for name, sub in agent.managed_agents.items()}
+    if agent.managed_agents:  # a coordinator's proxy makes a fresh one per call: shared as is
+        clone.managed_agents = {name: fresh_copy(sub) if isinstance(sub, MultiStepAgent) else sub
+                                for name, sub in agent.managed_agents.items()}
     if getattr(agent, "python_executor", None) is not None and hasattr(agent, "create_python_executor"):
         clone.python_executor = clone.create_python_executor()
     return clone
@@ -122,38 +179,56 @@ class AgentSource:
     Pickled (to run on another process), only the factory travels; an instance cannot.
     """
 
-    def __init__(self, agent_or_factory: MultiStepAgent | Callable[[], MultiStepAgent]) -> None:
-        if isinstance(agent_or_factory, MultiStepAgent):
-            self.factory: Callable[[], MultiStepAgent] | None = None
-            self.template: MultiStepAgent | None = agent_or_factory
+    def __init__(self, agent_or_factory: MultiStepAgent | Coordinator | Callable[[], Any]) -> None:
+        self.factory: Callable[[], Any] | None = None
+        self.template: Any = None  # a MultiStepAgent to copy, or a Coordinator to take fresh() ones of
+        self.nested = False  # the instances are coordinators
+        if isinstance(agent_or_factory, (MultiStepAgent, Coordinator)):
+            self.template = agent_or_factory
+            self.nested = isinstance(agent_or_factory, Coordinator)
+            name, description = agent_or_factory.name, agent_or_factory.description
         elif callable(agent_or_factory):
             self.factory = agent_or_factory
-            self.template = agent_or_factory()
-            if not isinstance(self.template, MultiStepAgent):
+            sample = agent_or_factory()
+            if isinstance(sample, Coordinator):
+                self.nested = True
+                name, description = sample.name, sample.description
+                sample.shutdown()  # read for its name only: its threads must not outlive this line
+            elif isinstance(sample, MultiStepAgent):
+                self.template = sample
+                name, description = sample.name, sample.description
+            else:
                 raise InvalidArgumentError(
-                    f"a managed agent factory must return a smolagents agent, {agent_or_factory!r} "
-                    f"returned {type(self.template).__name__}"
+                    f"a managed agent factory must return a smolagents agent or an AsyncAgent, {agent_or_factory!r} "
+                    f"returned {type(sample).__name__}"
                 )
         else:
             raise InvalidArgumentError(
-                "managed_agents must be smolagents agents (CodeAgent, ToolCallingAgent) or zero-argument "
-                f"functions that make one, got {type(agent_or_factory).__name__} {agent_or_factory!r}"
+                "managed_agents must be smolagents agents (CodeAgent, ToolCallingAgent), AsyncAgents, or "
+                f"zero-argument functions that make one, got {type(agent_or_factory).__name__} {agent_or_factory!r}"
             )
-        self.name: str = self.template.name
-        self.description: str = self.template.description
+        self.name: str = name
+        self.description: str = description
         if not self.name or not self.description:
             raise InvalidArgumentError(
                 f"a managed agent needs a name and a description (the model picks it by them), got "
                 f"name={self.name!r} description={self.description!r}"
             )
 
-    def new_instance(self) -> MultiStepAgent:
+    def callable_agent(self, usage: UsageMeter) -> Any:
+        """What the parent CodeAgent lists under ``managed_agents`` (and calls, for a direct call);
+        a coordinator's direct calls add their usage to ``usage``."""
+        return _ManagedProxy(self, usage) if self.nested else self.template
+
+    def new_instance(self) -> Any:
+        """A new agent (or coordinator) for one task, sharing no run state with any other."""
         if self.factory is None:
-            return fresh_copy(self.template)
+            return self.template.fresh() if self.nested else fresh_copy(self.template)
         instance = self.factory()
-        if instance is self.template or not isinstance(instance, MultiStepAgent):
+        kind = Coordinator if self.nested else MultiStepAgent
+        if instance is self.template or not isinstance(instance, kind):
             raise InvalidArgumentError(
-                f"the factory of managed agent {self.name!r} must return a new agent on every call"
+                f"the factory of managed agent {self.name!r} must return a new {kind.__name__} on every call"
             )
         return instance
 
@@ -164,16 +239,17 @@ class AgentSource:
                 "process (its model and logger hold locks: it does not pickle); pass a zero-argument factory "
                 f"that builds the agent, e.g. managed_agents=[make_{self.name}]"
             )
-        return (_remote_source, (self.factory, self.name, self.description))
+        return (_remote_source, (self.factory, self.name, self.description, self.nested))
 
     def __repr__(self) -> str:
         return f"<AgentSource {self.name!r} {'factory' if self.factory else 'copies'}>"
 
 
-def _remote_source(factory: Callable[[], MultiStepAgent], name: str, description: str) -> AgentSource:
+def _remote_source(factory: Callable[[], Any], name: str, description: str, nested: bool = False) -> AgentSource:
     """An ``AgentSource`` rebuilt in another process: the factory only (no template is built there)."""
     source = AgentSource.__new__(AgentSource)
     source.factory, source.template, source.name, source.description = factory, None, name, description
+    source.nested = nested
     return source
 
 
@@ -208,6 +284,8 @@ class ManagedAgentRun:
         if token is not None:
             token.raise_if_cancelled()
         instance = self.source.new_instance()
+        if isinstance(instance, Coordinator):
+            return self._run_coordinator(instance, task, additional_args, token)
         this_task = current_task()
         sink = _sink.get()
         spent = UsageMeter()  # this call's usage: what a remote run sends back
@@ -246,6 +324,31 @@ class ManagedAgentRun:
         finally:
             running.clear()
         return AgentReply(answer, spent.total) if self.remote else answer
+
+    def _run_coordinator(self, coordinator: Coordinator, task: str, additional_args: dict[str, Any] | None,
+                         token: Any) -> Any:
+        """One task of a nested coordinator: its own board; cancelled with the task; always shut down."""
+        running = [coordinator]  # emptied at the end: the token (kept with the task's record) must not keep it
+
+        def stop(reason: str) -> None:
+            for each in list(running):
+                each.interrupt(f"the parent task was cancelled: {reason}")
+
+        if token is not None:
+            token.add_callback(stop)
+            # a cancel that lands before its run() resets the interrupt flag is caught at the next step
+            coordinator.agent.step_callbacks.register(
+                ActionStep, lambda step, agent=None: stop(token.reason or "cancelled") if token.cancelled else None)
+        try:
+            kwargs = {"additional_args": dict(additional_args)} if additional_args else {}
+            answer = coordinator(task, **kwargs)
+        finally:
+            running.clear()
+            coordinator.shutdown()
+            summary = coordinator.last_run
+            if summary is not None:
+                self.usage.add(summary.usage)
+        return AgentReply(answer, summary.usage if summary else Usage()) if self.remote else answer
 
     def unpack_remote(self, ok: bool, value: Any) -> tuple[bool, Any]:
         """On the submitting side, with what a remote run returned (``ok``) or raised: count its

@@ -16,10 +16,13 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ..engine import ResultOf
 from ..errors import InvalidArgumentError
 from ._managed import AgentSource, ManagedAgentRun, UsageMeter
+from ._observation import preview
 
-__all__ = ["TaskRegistry", "TaskKind", "RegisteredTask", "normalize_task_id", "normalize_task_ids", "suggest"]
+__all__ = ["TaskRegistry", "TaskKind", "RegisteredTask", "InputCheck", "check_input", "normalize_task_id",
+           "normalize_task_ids", "suggest"]
 
 TaskKind = Literal["tool", "agent"]
 
@@ -28,8 +31,8 @@ _KIND_ALIASES = {
     "agent": "agent", "agents": "agent", "managed_agent": "agent", "managed_agents": "agent",
     "sub_agent": "agent", "subagent": "agent", "team_member": "agent",
 }
-# A whole-string placeholder ("$t3") or one inside a longer string ("${t3}"): the engine fills them in.
-_PLACEHOLDER = re.compile(r"^\$[A-Za-z_]\w*$|\$\{[A-Za-z_]\w*\}")
+# A whole-string placeholder ("$t3", "${t3}"): its type is checked once the result is known.
+_PLACEHOLDER = re.compile(r"\$[A-Za-z_]\w*|\$\{\s*[A-Za-z_]\w*\s*\}")
 _TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
     "string": lambda v: isinstance(v, str),
     "boolean": lambda v: isinstance(v, bool),
@@ -46,6 +49,39 @@ _AGENT_INPUTS = {
         "description": "Extra inputs the managed agent gets as variables (data, context).",
     },
 }
+
+
+def check_input(target: str, key: str, spec: Mapping[str, Any], value: Any, *, placeholders: bool = False) -> Any:
+    """``value`` for input ``key`` (``spec`` from a tool's ``inputs``), normalised, or ``InvalidArgumentError``.
+
+    ``placeholders``: a whole-string placeholder or a ``ResultOf`` passes (checked when its result is known).
+    """
+    types = spec.get("type", "any")
+    types = [types] if isinstance(types, str) else list(types)
+    if value is None and (spec.get("nullable") or "null" in types):
+        return value
+    if "any" in types or placeholders and (
+            isinstance(value, str) and _PLACEHOLDER.fullmatch(value.strip()) or isinstance(value, ResultOf)):
+        return value
+    checks = [_TYPE_CHECKS[t] for t in types if t in _TYPE_CHECKS]
+    if not checks or any(check(value) for check in checks):
+        return list(value) if isinstance(value, tuple) and "array" in types else value
+    if "integer" in types and isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise InvalidArgumentError(
+        f"argument {key!r} of {target} must be {' or '.join(types)}, got {type(value).__name__} {preview(value, 200)}"
+    )
+
+
+@dataclass(frozen=True)
+class InputCheck:
+    """``check(key, value)`` against one tool's inputs; plain data, so it travels with a task."""
+
+    target: str
+    inputs: dict[str, dict[str, Any]]
+
+    def __call__(self, key: str, value: Any) -> Any:
+        return check_input(self.target, key, self.inputs[key], value)
 
 
 def _parse_dict(text: str) -> dict[str, Any] | None:
@@ -71,7 +107,7 @@ def normalize_task_id(value: Any, prefix: str = "t") -> str:
     if isinstance(value, bool) or not isinstance(value, (str, int)):
         raise InvalidArgumentError(
             f"a task id must be a string like '{prefix}1' (as returned by submit_task), "
-            f"got {type(value).__name__} {value!r}"
+            f"got {type(value).__name__} {preview(value, 100)}"
         )
     text = str(value).strip()
     if text.isdigit():
@@ -94,7 +130,7 @@ def normalize_task_ids(value: Any, prefix: str = "t", *, what: str = "task_ids")
     else:
         raise InvalidArgumentError(
             f"{what} must be a list of task ids like ['{prefix}1', '{prefix}2'] (or one id), "
-            f"got {type(value).__name__} {value!r}"
+            f"got {type(value).__name__} {preview(value, 100)}"
         )
     return list(dict.fromkeys(normalize_task_id(item, prefix) for item in items))
 
@@ -199,7 +235,7 @@ class TaskRegistry:
         if entry is None:
             if not isinstance(target_name, str):
                 raise InvalidArgumentError(
-                    f"the {kind} name must be a string naming one of them, got {type(name).__name__} {name!r}; "
+                    f"the {kind} name must be a string naming one of them, got {type(name).__name__} {preview(name, 100)}; "
                     f"{self.listing()}"
                 )
             label = "managed agent" if kind == "agent" else "tool"
@@ -261,7 +297,7 @@ class TaskRegistry:
             return {}
         if isinstance(args, Mapping):
             if not all(isinstance(k, str) for k in args):
-                raise InvalidArgumentError(f"the args of {entry.name} must be a dict with string keys, got {args!r}")
+                raise InvalidArgumentError(f"the args of {entry.name} must be a dict with string keys, got {preview(args, 200)}")
             return dict(args)
         if isinstance(args, str) and args.strip().startswith("{"):
             parsed = _parse_dict(args.strip())
@@ -278,26 +314,16 @@ class TaskRegistry:
             return {key: args}
         raise InvalidArgumentError(
             f"the args of {entry.name} must be a dict of its arguments ({entry.signature()}), "
-            f"got {type(args).__name__} {args!r}"
+            f"got {type(args).__name__} {preview(args, 200)}"
         )
 
     @staticmethod
     def _check_type(entry: RegisteredTask, key: str, value: Any) -> Any:
-        spec = entry.inputs[key]
-        types = spec.get("type", "any")
-        types = [types] if isinstance(types, str) else list(types)
-        if value is None and (spec.get("nullable") or "null" in types):
-            return value
-        if "any" in types or isinstance(value, str) and _PLACEHOLDER.search(value) or type(value).__name__ == "ResultOf":
-            return value  # filled in with another task's result when this one starts
-        checks = [_TYPE_CHECKS[t] for t in types if t in _TYPE_CHECKS]
-        if not checks or any(check(value) for check in checks):
-            return list(value) if isinstance(value, tuple) and "array" in types else value
-        if "integer" in types and isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise InvalidArgumentError(
-            f"argument {key!r} of {entry.name} must be {' or '.join(types)}, got {type(value).__name__} {value!r}"
-        )
+        return check_input(entry.name, key, entry.inputs[key], value, placeholders=True)
+
+    def checker(self, entry: RegisteredTask) -> InputCheck:
+        """A picklable ``check(key, value) -> value`` for ``entry``'s inputs, for values known only later."""
+        return InputCheck(entry.name, {key: dict(spec) for key, spec in entry.inputs.items()})
 
     # ------------------------------------------------------------------ running
 

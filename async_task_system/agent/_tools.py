@@ -10,8 +10,9 @@ from typing import Any
 
 from smolagents.tools import Tool
 
-from ..errors import InvalidArgumentError
+from ..errors import InvalidArgumentError, TaskSystemError
 from ._board import TaskBoard
+from ._observation import clip
 from ._registry import suggest
 
 __all__ = [
@@ -24,8 +25,7 @@ class _BoardTool(Tool):
     def __init__(self, board: TaskBoard) -> None:
         self.board = board
         limits = board.limits
-        values = {"{wait}": f"{limits.max_wait_seconds:g}", "{chars}": str(limits.max_result_chars),
-                  "{listed}": str(limits.max_listed_tasks)}
+        values = {"{wait}": f"{limits.max_wait_seconds:g}", "{listed}": str(limits.max_listed_tasks)}
 
         def fill(text: str) -> str:
             for key, value in values.items():
@@ -38,6 +38,15 @@ class _BoardTool(Tool):
 
     #: argument names a model may guess, and the real ones they mean
     aliases: dict[str, str] = {}
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except TaskSystemError as exc:  # what we raise reaches the model's context: bound it
+            limit = self.board.limits.max_report_chars
+            if len(str(exc)) > limit:
+                exc.args = (clip(str(exc), limit),)
+            raise
 
     def _named(self, given: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
         """Map guessed argument names to the real ones; refuse the rest, naming what it takes."""
@@ -57,10 +66,9 @@ class _BoardTool(Tool):
 class SubmitTaskTool(_BoardTool):
     name = "submit_task"
     description = (
-        "Start a tool or managed agent in the background; returns its task id (a string like 't1') at once. "
-        "Submit all independent work first, then wait for it. In args, the value '$t1' stands for task t1's "
-        "result (the new task then waits for t1). "
-        "Example: t1 = submit_task('tool', 'search', {'query': 'dask'})"
+        "Start a tool or managed agent in the background; returns its task id at once. In args, "
+        "'$' + paris stands for the result of the task whose id is in variable paris (the new task waits "
+        "for it). Example: paris = submit_task('tool', 'search', {'query': 'Paris'})"
     )
     inputs = {
         "task_type": {"type": "string", "description": "'tool' or 'agent'"},
@@ -68,8 +76,8 @@ class SubmitTaskTool(_BoardTool):
         "args": {"type": "object", "nullable": True,
                  "description": "its arguments as a dict (an agent takes {'task': '...'})"},
         "priority": {"type": "integer", "nullable": True, "description": "higher starts first (default 0)"},
-        "timeout": {"type": "number", "nullable": True, "description": "seconds it may run before it is stopped"},
-        "depends_on": {"type": "array", "nullable": True, "description": "task ids that must complete first"},
+        "timeout": {"type": "number", "nullable": True, "description": "seconds before it is stopped"},
+        "depends_on": {"type": "array", "nullable": True, "description": "ids that must complete first"},
     }
     output_type = "string"
     skip_forward_signature_validation = True  # the task's own arguments may also come as keywords
@@ -83,13 +91,12 @@ class SubmitTaskTool(_BoardTool):
 class WaitForTasksTool(_BoardTool):
     name = "wait_for_tasks"
     description = (
-        "Block until the tasks finish (return_when='all') or the first one does ('any'), or max_wait_time "
-        "seconds pass (at most {wait}s per call). Returns a short report: what finished, what failed and why, "
-        "what still runs, how long it waited. Example: print(wait_for_tasks([t1, t2], max_wait_time=30))"
+        "Block until the tasks finish (or the first does, return_when='any'), at most {wait}s per call. "
+        "Returns a short report: what finished, failed (and why) or still runs. "
+        "Example: print(wait_for_tasks([paris, rome]))"
     )
     inputs = {
-        "task_ids": {"type": "array", "nullable": True,
-                     "description": "ids to wait for (default: every unfinished task of this run)"},
+        "task_ids": {"type": "array", "nullable": True, "description": "default: this run's unfinished tasks"},
         "max_wait_time": {"type": "number", "nullable": True, "description": "seconds, at most {wait}"},
         "return_when": {"type": "string", "nullable": True, "description": "'all' (default) or 'any'"},
     }
@@ -107,10 +114,7 @@ class WaitForTasksTool(_BoardTool):
 
 class SleepTool(_BoardTool):
     name = "sleep"
-    description = (
-        "Pause (at most {wait}s), e.g. to let background tasks progress while you have nothing else to do. "
-        "Prefer wait_for_tasks, which returns as soon as tasks finish. Example: sleep(5, reason='crawl warming up')"
-    )
+    description = "Pause (at most {wait}s). Prefer wait_for_tasks, which returns as soon as tasks finish."
     inputs = {
         "seconds": {"type": "number", "description": "how long to pause"},
         "reason": {"type": "string", "nullable": True, "description": "why, for the log"},
@@ -124,14 +128,13 @@ class SleepTool(_BoardTool):
 class GetTaskResultsTool(_BoardTool):
     name = "get_task_results"
     description = (
-        "Return {task_id: result} at once, without waiting. A task with no result (failed, timeout, cancelled "
-        "or not finished) maps to a NoResult dict {'error': why, 'status': ..., 'task_id': ...}: test with "
-        "isinstance(r, dict) and 'error' in r. Text longer than {chars} characters is cut with a note; "
-        "offset=N returns text from character N. Example: results = get_task_results([t1, t2])"
+        "Return a dict {task_id: result} at once, without waiting; values are whole, printing the dict shows "
+        "a preview. A task without a result maps to a NoResult (r.error says why): test isinstance(r, NoResult). "
+        "Example: results = get_task_results([paris, rome])"
     )
     inputs = {
-        "task_ids": {"type": "array", "nullable": True, "description": "ids (default: every task of this run)"},
-        "offset": {"type": "integer", "nullable": True, "description": "first character of long text results"},
+        "task_ids": {"type": "array", "nullable": True, "description": "default: every task of this run"},
+        "offset": {"type": "integer", "nullable": True, "description": "text results from this character on"},
     }
     output_type = "object"
     skip_forward_signature_validation = True  # for **guessed
@@ -144,10 +147,7 @@ class GetTaskResultsTool(_BoardTool):
 
 class CheckTaskTool(_BoardTool):
     name = "check_task"
-    description = (
-        "One line on one task: status, times, attempts, its error or a preview of its result, progress. "
-        "Example: print(check_task(t1))"
-    )
+    description = "One line on one task: status, times, its error or a preview of its result, progress."
     inputs = {"task_id": {"type": "string", "description": "the id submit_task returned"}}
     output_type = "string"
     skip_forward_signature_validation = True  # for **guessed
@@ -160,11 +160,12 @@ class CheckTaskTool(_BoardTool):
 class ListTasksTool(_BoardTool):
     name = "list_tasks"
     description = (
-        "List tasks newest first, one line each (at most {listed}). status filters: pending, waiting, running, "
-        "completed, failed, timeout, cancelled, finished, unfinished. Example: print(list_tasks('running'))"
+        "Text listing tasks newest first, one line each (at most {listed}). Example: print(list_tasks('failed'))"
     )
     inputs = {
-        "status": {"type": "string", "nullable": True, "description": "only tasks with this status"},
+        "status": {"type": "string", "nullable": True,
+                   "description": "pending, waiting, running, completed, failed, timeout, cancelled, finished or "
+                                  "unfinished"},
         "limit": {"type": "integer", "nullable": True, "description": "how many lines, at most {listed}"},
     }
     output_type = "string"
@@ -175,10 +176,7 @@ class ListTasksTool(_BoardTool):
 
 class CancelTaskTool(_BoardTool):
     name = "cancel_task"
-    description = (
-        "Cancel a queued or running task (a running agent stops at its next step); says what happened. "
-        "Example: cancel_task(t3)"
-    )
+    description = "Cancel a queued or running task (a running agent stops at its next step); says what happened."
     inputs = {"task_id": {"type": "string", "description": "the id submit_task returned"}}
     output_type = "string"
     skip_forward_signature_validation = True  # for **guessed

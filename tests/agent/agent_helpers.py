@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from typing import Any
 
 from smolagents import Tool, tool
 
@@ -72,3 +73,30 @@ def observations(agent: AsyncAgent) -> list[str]:
     """What the model was shown after each of its steps, in order (observations and errors)."""
     model = agent.agent.model
     return [last_observation(messages) for messages in model.received[1:]]
+
+
+# ---------------------------------------------------------------- the corpus of model-written snippets
+
+#: outcome -> count, filled by ``run_snippet``; conftest prints it at the end of the session
+CORPUS_TALLY: dict[str, int] = {"worked": 0, "refused with a fix": 0, "wrong": 0}
+#: the longest observation any agent of the suite showed its model: (characters, test name)
+LARGEST_OBSERVATION: list[Any] = [0, ""]
+
+
+def all_observations(agent: AsyncAgent) -> list[str]:
+    """Every observation of ``agent``: what its model was shown, and its last run's steps (the final
+    step's observation included, which no model call reads)."""
+    from smolagents.memory import ActionStep
+
+    seen = observations(agent) if hasattr(agent.agent.model, "received") else []
+    for step in agent.agent.memory.steps:
+        if isinstance(step, ActionStep):
+            seen += [text for text in (step.observations, str(step.error) if step.error else None) if text]
+    return seen
+
+
+def note_observations(agent: AsyncAgent, where: str) -> None:
+    """Remember the longest observation ``agent`` produced (for the session's report)."""
+    for text in all_observations(agent):
+        if len(text) > LARGEST_OBSERVATION[0]:
+            LARGEST_OBSERVATION[:] = [len(text), where]

@@ -10,15 +10,25 @@ import pytest
 
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 
-from agent_helpers import flaky_fetch, slow_lookup
+from agent_helpers import CORPUS_TALLY, LARGEST_OBSERVATION, flaky_fetch, note_observations, slow_lookup
 
 from async_task_system import create_async_agent
 from async_task_system.agent import AsyncAgent
 from async_task_system.testing import ScriptedModel
 
 
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """The figures issue 10 asks for: the corpus outcomes and the largest observation of the suite."""
+    if sum(CORPUS_TALLY.values()):
+        counts = ", ".join(f"{n} {outcome}" for outcome, n in CORPUS_TALLY.items())
+        terminalreporter.write_line(f"agent corpus: {counts}")
+    if LARGEST_OBSERVATION[0]:
+        size, where = LARGEST_OBSERVATION
+        terminalreporter.write_line(f"largest observation shown to a model: {size} characters ({where})")
+
+
 @pytest.fixture
-def make_agent() -> Iterator[Callable[..., AsyncAgent]]:
+def make_agent(request: pytest.FixtureRequest) -> Iterator[Callable[..., AsyncAgent]]:
     """``make_agent(replies, tools=..., **kwargs)``: an AsyncAgent on a ScriptedModel, shut down afterwards."""
     made: list[AsyncAgent] = []
 
@@ -35,3 +45,4 @@ def make_agent() -> Iterator[Callable[..., AsyncAgent]]:
     yield build
     for agent in made:
         agent.shutdown()
+        note_observations(agent, request.node.nodeid)

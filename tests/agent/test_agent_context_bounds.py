@@ -5,25 +5,25 @@ from __future__ import annotations
 from agent_helpers import BlockingWait, big_text, observations, slow_lookup
 
 
-def test_a_long_text_result_is_cut_and_can_be_paged_with_offset(make_agent) -> None:
+def test_code_gets_a_long_text_result_whole_and_printing_the_results_shows_a_bounded_preview(make_agent) -> None:
     agent = make_agent([
-        "t = submit_task('tool', 'big_text', {'size': 2500})\n"
+        "t = submit_task('tool', 'big_text', {'size': 60000})\n"
         "wait_for_tasks([t])\n"
-        "first = get_task_results([t])[t]\n"
-        "print(first[-200:])",
-        "second = get_task_results([t], offset=1000)[t]\n"
-        "third = get_task_results([t], offset=2000)[t]\n"
-        "print(third)",
-        "final_answer(first[:1000] + second[:1000] + third)",
+        "results = get_task_results([t])\n"
+        "print(results)\n"
+        "text = results[t]\n"
+        "print(len(text), text[-5:])",
+        "rest = get_task_results([t], offset=59990)[t]\n"
+        "final_answer([len(text), rest])",
     ], tools=[big_text], max_result_chars=1000)
 
     answer = agent.run("Get the whole text.")
 
-    assert answer == "".join(str(i % 10) for i in range(2500))
-    seen = observations(agent)
-    assert "[... cut: characters 0-1000 of 2500. get_task_results(['t1'], offset=1000) returns the next part; " \
-           "to pass the whole result to another task, use '$t1' in its args]" in seen[0]
-    assert "[... cut" not in seen[1]  # the last part comes whole, without a note
+    assert answer == [60000, "0123456789"]
+    seen = observations(agent)[0]
+    assert "60000 56789" in seen  # the code had every character
+    assert "[... 60000 characters in all]" in seen and "[preview only: your code has the whole values" in seen
+    assert len(seen) < 1500
 
 
 def test_the_full_result_still_travels_to_a_dependent_task(make_agent) -> None:
@@ -113,13 +113,13 @@ def test_a_huge_error_message_is_cut_too(make_agent) -> None:
 
     agent = make_agent([
         "t = submit_task('tool', 'noisy')\nwait_for_tasks(t)\nr = get_task_results(t)[t]\n"
-        "print(len(r['error']), r['error'][-40:])\nprint(len(check_task(t)))\nprint(len(list_tasks()))",
+        "print(len(r.error), r.error[-60:])\nprint(len(check_task(t)))\nprint(len(list_tasks()))",
         "final_answer('ok')",
     ], tools=[noisy], max_result_chars=1000)
     agent.run("Run the noisy tool.")
     lines = observations(agent)[0].split("Execution logs:\n")[1].splitlines()
     size, tail = lines[0].split(" ", 1)
-    assert int(size) < 1100 and tail.endswith("[... cut at 1000 of 50014 characters]")
+    assert int(size) < 1100 and tail.endswith("[... cut: 49014 more characters; check_task('t1')]")
     assert int(lines[1]) < 700 and int(lines[2]) < 400
 
 

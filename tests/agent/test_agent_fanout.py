@@ -62,7 +62,7 @@ def test_a_failure_is_reported_with_its_error_and_a_resubmit_succeeds(make_agent
         "t = submit_task('tool', 'flaky_fetch', {'url': 'http://broken.example'})\n"
         "print(wait_for_tasks([t]))\n"
         "r = get_task_results([t])[t]\n"
-        "print(isinstance(r, dict) and 'error' in r, r)",
+        "print(isinstance(r, NoResult), r)",
         "t2 = submit_task('tool', 'flaky_fetch', {'url': 'http://ok.example'})\n"
         "wait_for_tasks([t2])\n"
         "final_answer(get_task_results([t2])[t2])",

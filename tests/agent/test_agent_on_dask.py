@@ -47,3 +47,45 @@ def test_a_managed_agent_that_cannot_travel_is_refused_when_the_agent_is_built(c
                                executor=executor)
     finally:
         executor.shutdown()
+
+
+@pytest.mark.slow
+def test_placeholders_resolved_by_the_agent_layer_travel_to_the_cluster(make_agent, cluster) -> None:
+    from async_task_system.executors import DaskExecutor
+
+    agent = make_agent([
+        "a = submit_task('tool', 'slow_lookup', {'key': 'a', 'delay': 0})\n"
+        "b = submit_task('tool', 'slow_lookup', {'key': f'after ${a}', 'delay': 0})\n"
+        "c = submit_task('tool', 'slow_lookup', {'key': 'k', 'delay': '$' + a})\n"
+        "wait_for_tasks()\nres = get_task_results()\nfinal_answer([res[b], res[c].error])",
+    ], tools=[slow_lookup], executor=DaskExecutor(cluster.scheduler_address))
+
+    text, error = agent.run("Chain two lookups on the cluster.")
+    assert text == "value-of-after value-of-a"
+    assert "'$t1' (the result of t1) does not fit: argument 'delay' of slow_lookup must be number" in error
+
+
+def make_coordinator():
+    """A nested coordinator for the cluster: built there, from this zero-argument factory."""
+    from async_task_system import create_async_agent
+
+    return create_async_agent(
+        tools=[slow_lookup], name="coordinator", description="Looks two keys up in the background.",
+        model=ScriptedModel(["a = submit_task('tool', 'slow_lookup', {'key': 'x', 'delay': 0})\n"
+                             "b = submit_task('tool', 'slow_lookup', {'key': f'${a}', 'delay': 0})\n"
+                             "wait_for_tasks()\nfinal_answer(get_task_results()[b])"] * 4),
+        verbosity_level=0)
+
+
+@pytest.mark.slow
+def test_a_factory_of_nested_coordinators_runs_on_the_cluster(make_agent, cluster) -> None:
+    from async_task_system.executors import DaskExecutor
+
+    agent = make_agent([
+        "ids = [submit_task('agent', 'coordinator', {'task': 'go'}) for _ in range(2)]\n"
+        "wait_for_tasks(ids, max_wait_time=20)\nres = get_task_results(ids)\nfinal_answer([res[i] for i in ids])",
+    ], tools=[], managed_agents=[make_coordinator], executor=DaskExecutor(cluster.scheduler_address))
+
+    answers = agent.run("Run two coordinators on the cluster.")
+    assert [a.splitlines()[-1] for a in answers] == ["value-of-value-of-x"] * 2
+    assert agent.last_run.sub_agent_usage.model_calls == 2  # counted there, added here
