@@ -66,7 +66,38 @@ class MakeSet(Tool):
         return set(word.upper() if upper else word)
 
 
-TOOLS = [add, slow_echo, Divide(), MakeSet()]
+class _BrokenRepr:
+    def __repr__(self) -> str:
+        raise SystemExit("a __repr__ that exits")
+
+
+def _nested(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+@tool
+def odd_value(kind: str) -> object:
+    """Return (or raise) a value that is hard to store, by kind.
+
+    Args:
+        kind: surrogate, deep, broken_repr, control, huge, or raise_surrogate
+    """
+    values = {
+        "surrogate": lambda: {"file": os.fsdecode(b"caf\xe9.txt"), os.fsdecode(b"k\xff"): 1},
+        "deep": lambda: _nested(5000),
+        "broken_repr": _BrokenRepr,
+        "control": lambda: "nul\x00 esc\x1b[31m bell\x07 \u2028 end",
+        "huge": lambda: "x" * 300_000,
+    }
+    if kind == "raise_surrogate":
+        raise ValueError("cannot open " + os.fsdecode(b"\xff.bin"))
+    return values[kind]()
+
+
+TOOLS = [add, slow_echo, Divide(), MakeSet(), odd_value]
 
 
 def build():

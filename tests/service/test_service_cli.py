@@ -42,7 +42,7 @@ def test_bad_tool_specs_are_refused_with_the_reason(spec, words, capsys):
 @pytest.mark.slow
 def test_serves_the_tools_the_operator_chose(tmp_path):
     port = free_port()
-    env = {**os.environ, "ASYNC_AGENT_TOKEN": "cli-token", "PYTHONPATH": str(HERE),
+    env = {**os.environ, "ASYNC_AGENT_TOKEN": "cli-token-0123456789abcdef", "PYTHONPATH": str(HERE),
            "LITELLM_LOCAL_MODEL_COST_MAP": "True", "SERVICE_DB": str(tmp_path / "unused.db")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "async_task_system.server.cli", "--port", str(port), "--db",
@@ -60,8 +60,8 @@ def test_serves_the_tools_the_operator_chose(tmp_path):
                 time.sleep(0.1)  # startup only
         assert httpx.get(f"{url}/task-types").status_code == 401
         names = [t["name"] for t in httpx.get(f"{url}/task-types",
-                                               headers={"Authorization": "Bearer cli-token"}).json()]
-        assert names == ["add", "divide", "make_set", "slow_echo"]
+                                               headers={"Authorization": "Bearer cli-token-0123456789abcdef"}).json()]
+        assert names == ["add", "divide", "make_set", "odd_value", "slow_echo"]
         assert (tmp_path / "cli.db").exists()
     finally:
         proc.terminate()

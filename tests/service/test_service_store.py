@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from async_task_system.server import Store
-from async_task_system.server._store import encode_result
+from async_task_system.server._encoding import encode_result
 
 
 def _task(task_id: str, status: str) -> dict:
@@ -22,7 +22,7 @@ def test_reopening_marks_unfinished_records_lost_and_keeps_the_rest(tmp_path):
     store.update_task("t1_3", status="completed", result=json.dumps([1, 2]), result_encoding="json",
                       finished_at=2.0, reason="attempt 1 returned")
     store.insert_run({"id": "r1_1", "prompt": "p", "status": "running", "created_at": 1.0})
-    # no close(): the process dies
+    store.close()  # writes nothing: what a crash leaves (test_service_restart kills a real server)
     again = Store(tmp_path / "s.db")
     assert again.boot == 2 and again.recovered == 3
     assert again.get_task("t1_3")["result"] == [1, 2] and again.get_task("t1_3")["status"] == "completed"
@@ -30,6 +30,7 @@ def test_reopening_marks_unfinished_records_lost_and_keeps_the_rest(tmp_path):
         record = again.get_task(key)
         assert record["status"] == "lost" and f"while this was {was}" in record["reason"]
     assert again.get_run("r1_1")["status"] == "lost"
+    again.close()
     assert Store(tmp_path / "s.db").recovered == 0
 
 
