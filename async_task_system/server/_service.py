@@ -310,10 +310,12 @@ class TaskService:
                 self.store.update_run(key, **fields)
 
     def _maybe_prune(self) -> None:
-        """Retention, every 100 finished records or every 60 s, in the thread that finished one."""
+        """Retention, every 100 finished records (fewer for a small ``retain_finished``) or every
+        60 s, in the thread that finished one."""
         with self._watch_lock:
             self._finished_since_prune += 1
-            due = self._finished_since_prune >= 100 or time.monotonic() - self._last_prune > 60
+            every = 100 if self.retain_finished is None else max(1, min(100, self.retain_finished // 10))
+            due = self._finished_since_prune >= every or time.monotonic() - self._last_prune > 60
             if due:
                 self._finished_since_prune, self._last_prune = 0, time.monotonic()
         if due:

@@ -1,7 +1,8 @@
 """The app the service tests serve: real smolagents tools (and, for runs, a scripted model).
 
 uvicorn imports it in a subprocess (``--factory service_app:build``); settings come from
-the environment: SERVICE_DB, SERVICE_TOKEN, SERVICE_MAX_UNFINISHED, SERVICE_MAX_WORKERS.
+the environment: SERVICE_DB, SERVICE_TOKEN, SERVICE_MAX_UNFINISHED, SERVICE_MAX_WORKERS,
+SERVICE_RETAIN, SERVICE_BODY_TIMEOUT, SERVICE_RUNS.
 """
 
 from __future__ import annotations
@@ -109,4 +110,6 @@ def build():
         TOOLS, [build_analyst()], model=model, token=os.environ.get("SERVICE_TOKEN") or None,
         db_path=os.environ["SERVICE_DB"], max_workers=int(os.environ.get("SERVICE_MAX_WORKERS", "4")),
         max_unfinished=int(os.environ.get("SERVICE_MAX_UNFINISHED", "1000")), max_wait_seconds=30,
+        retain_finished=int(os.environ.get("SERVICE_RETAIN", "10000")),
+        body_timeout_seconds=float(os.environ.get("SERVICE_BODY_TIMEOUT", "30")),
     )
