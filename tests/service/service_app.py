@@ -98,7 +98,18 @@ def odd_value(kind: str) -> object:
     return values[kind]()
 
 
-TOOLS = [add, slow_echo, Divide(), MakeSet(), odd_value]
+@tool
+def stubborn(seconds: float) -> float:
+    """Sleep, ignoring cancellation and timeouts (a tool that never checks its cancel token).
+
+    Args:
+        seconds: how long to sleep (at most 60)
+    """
+    time.sleep(min(seconds, 60))
+    return seconds
+
+
+TOOLS = [add, slow_echo, Divide(), MakeSet(), odd_value, stubborn]
 
 
 def build():

@@ -61,7 +61,7 @@ def test_serves_the_tools_the_operator_chose(tmp_path):
         assert httpx.get(f"{url}/task-types").status_code == 401
         names = [t["name"] for t in httpx.get(f"{url}/task-types",
                                                headers={"Authorization": "Bearer cli-token-0123456789abcdef"}).json()]
-        assert names == ["add", "divide", "make_set", "odd_value", "slow_echo"]
+        assert names == ["add", "divide", "make_set", "odd_value", "slow_echo", "stubborn"]
         assert (tmp_path / "cli.db").exists()
     finally:
         proc.terminate()
