@@ -8,6 +8,7 @@ marked (``encode_result``, ``clean_text``), so no value can lose or freeze a rec
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 __all__ = ["MAX_DEPTH", "clean_text", "encode_result", "find_unstorable", "to_json"]
@@ -17,7 +18,8 @@ MAX_DEPTH = 64  # containers inside containers; far beyond real tool inputs, far
 
 def find_unstorable(value: Any, field: str) -> tuple[str, str] | None:
     """``(path, problem)`` of the first string that is not valid Unicode text (a lone
-    surrogate), or of nesting deeper than ``MAX_DEPTH``; None if ``value`` can be stored."""
+    surrogate), number that is NaN or infinite, or nesting deeper than ``MAX_DEPTH``;
+    None if ``value`` can be stored as JSON."""
     stack: list[tuple[Any, str, str, int]] = [(value, field, field, 0)]  # worklist, not recursion
     while stack:
         item, path, top, depth = stack.pop()  # top: the input the item sits in (named for deep values)
@@ -26,6 +28,8 @@ def find_unstorable(value: Any, field: str) -> tuple[str, str] | None:
             if bad is not None:
                 return path, (f"contains the lone surrogate U+{ord(bad):04X}, which is not text (send UTF-8 "
                               "text; a surrogate pair must be complete, or base64-encode binary data)")
+        elif isinstance(item, float) and not math.isfinite(item):
+            return path, f"is {item}, which JSON cannot carry (send a finite number, or a string)"
         elif isinstance(item, (dict, list)):
             if depth >= MAX_DEPTH:
                 return top, f"is nested deeper than {MAX_DEPTH} levels of arrays/objects"

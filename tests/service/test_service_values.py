@@ -39,6 +39,13 @@ def test_a_lone_surrogate_in_the_input_gets_422_and_nothing_runs(api, body, fiel
     assert listing.status_code == 200 and listing.json()["total"] == before  # not queued, not recorded
 
 
+@pytest.mark.parametrize("number", ["NaN", "Infinity", "-Infinity", "1e400"])
+def test_numbers_json_cannot_carry_get_422(api, number):
+    response = _post_raw(api, f'{{"task_type": "divide", "parameters": {{"x": {number}, "y": 1}}}}')
+    assert response.status_code == 422 and response.json()["field"] == "parameters.x"
+    assert "JSON cannot carry" in response.json()["message"]
+
+
 @pytest.mark.parametrize("depth", [MAX_DEPTH + 1, 5000, 10_000])
 def test_deeply_nested_parameters_get_422(api, depth):
     value = "[" * depth + "]" * depth
@@ -130,6 +137,6 @@ def test_any_result_encodes_to_storable_json_of_bounded_size(value, max_bytes):
 def test_an_input_is_either_storable_or_refused_with_its_path(value):
     problem = find_unstorable({"p": value}, "parameters")
     if problem is None:
-        json.dumps({"p": value}, allow_nan=True, ensure_ascii=False).encode("utf-8")
+        json.dumps({"p": value}, allow_nan=False, ensure_ascii=False).encode("utf-8")
     else:
         assert problem[0].startswith("parameters.p")
