@@ -66,9 +66,19 @@ class _Json(JSONResponse):
             return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode()
 
 
-async def _reply(content: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> _Json:
+async def _reply(content: Any, status_code: int = 200) -> _Json:
     """A JSON response encoded in a worker thread: big records never stall the event loop."""
-    return await run_in_threadpool(_Json, content, status_code, headers)
+    return await run_in_threadpool(_Json, content, status_code)
+
+
+async def _fetch(read: Any, *args: Any, status_code: int = 200) -> tuple[Any, _Json | None]:
+    """``read(*args)`` (store work) and its JSON encoding, in one trip to a worker thread;
+    ``(value, response)``, the response None when the value is None (an unknown id)."""
+    def work() -> tuple[Any, _Json | None]:
+        value = read(*args)
+        return value, None if value is None else _Json(value, status_code)
+
+    return await run_in_threadpool(work)
 
 
 RETRY_AFTER_SECONDS = 2
@@ -286,15 +296,15 @@ def create_app(
     async def submit_task(request: TaskRequest) -> JSONResponse:
         """Queue a registered tool or agent; answers at once with the task's id and status."""
         try:
-            record = await run_in_threadpool(service.submit, request.task_type, request.description,
-                                             request.parameters, request.priority, request.timeout_seconds)
+            _, response = await _fetch(service.submit, request.task_type, request.description,
+                                       request.parameters, request.priority, request.timeout_seconds, status_code=202)
         except TaskTypeError as exc:
             raise ApiError(400, "unknown_task_type", str(exc), field="task_type", registered=exc.registered)
         except ParameterError as exc:
             raise ApiError(422, "invalid_parameters", str(exc), field=exc.field)
         except QueueFullError as exc:
             raise ApiError(503, "queue_full", f"{exc}. Retry later.")
-        return await _reply(record, 202)
+        return response
 
     @app.get("/tasks", response_model=TaskPage, dependencies=guarded, operation_id="list_tasks",
              responses=_errors(401, 422))
@@ -304,8 +314,8 @@ def create_app(
     ) -> JSONResponse:
         """Task records, newest first, a page at a time: at most ``limit`` records and about
         ``max_page_bytes`` of them; follow ``next_offset``. Big results are left out (``result_url``)."""
-        page = await run_in_threadpool(service.list, status, limit, offset, max_page_bytes)
-        return await _reply(page)
+        _, response = await _fetch(service.list, status, limit, offset, max_page_bytes)
+        return response
 
     @app.get("/tasks/{task_id}", response_model=TaskView, dependencies=guarded, operation_id="get_task",
              responses=_errors(401, 404, 422))
@@ -314,7 +324,7 @@ def create_app(
             description="seconds to wait for the task to end before answering (long-poll)")) -> JSONResponse:
         """A task record. With ``wait``, answers as soon as the task ends, or after ``wait`` seconds.
         A result over the inline limit is left out: ``result_url`` serves it."""
-        return await _reply(await _long_poll(service, task_id, wait, service.get, "task"))
+        return await _long_poll(service, task_id, wait, service.get, "task")
 
     @app.get("/tasks/{task_id}/result", dependencies=guarded, operation_id="get_task_result",
              responses={**_errors(401, 404, 409), 200: {
@@ -336,10 +346,10 @@ def create_app(
                 responses=_errors(401, 404))
     async def cancel_task(task_id: str) -> JSONResponse:
         """Cancel a task (idempotent); answers with its record. A finished task stays as it was."""
-        record = await run_in_threadpool(service.cancel, task_id)
-        if record is None:
+        _, response = await _fetch(service.cancel, task_id)
+        if response is None:
             raise _unknown("task", task_id)
-        return await _reply(record)
+        return response
 
     if model is not None:  # without a model the /runs routes do not exist (404 says why)
         _add_run_routes(app, service, guarded, max_wait_seconds)
@@ -355,26 +365,26 @@ def _add_run_routes(app: FastAPI, service: TaskService, guarded: list[Any], max_
     async def start_run(request: RunRequest) -> JSONResponse:
         """Run an AsyncAgent on ``prompt`` in the background, with the registered tools and agents."""
         try:
-            record = await run_in_threadpool(service.start_run, request.prompt, request.max_steps)
+            _, response = await _fetch(service.start_run, request.prompt, request.max_steps, status_code=202)
         except QueueFullError as exc:
             raise ApiError(503, "queue_full", f"{exc}. Retry later.")
-        return await _reply(record, 202)
+        return response
 
     @app.delete("/runs/{run_id}", response_model=RunView, dependencies=guarded, operation_id="cancel_run",
                 responses=_errors(401, 404))
     async def cancel_run(run_id: str) -> JSONResponse:
         """Cancel a run (idempotent): its agent stops at its next step, its subtasks are cancelled."""
-        record = await run_in_threadpool(service.cancel_run, run_id)
-        if record is None:
+        _, response = await _fetch(service.cancel_run, run_id)
+        if response is None:
             raise _unknown("run", run_id)
-        return await _reply(record)
+        return response
 
     @app.get("/runs/{run_id}", response_model=RunView, dependencies=guarded, operation_id="get_run",
              responses=_errors(401, 404, 422))
     async def get_run(run_id: str, wait: float = Query(
             0, ge=0, le=max_wait_seconds, description="seconds to wait for the run to end (long-poll)")) -> JSONResponse:
         """A run: status, subtasks so far, final answer and token usage once it ends."""
-        return await _reply(await _long_poll(service, run_id, wait, service.get_run, "run"))
+        return await _long_poll(service, run_id, wait, service.get_run, "run")
 
 
 def _document_task_types(app: FastAPI, service: TaskService) -> None:
@@ -397,13 +407,14 @@ def _document_task_types(app: FastAPI, service: TaskService) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-async def _long_poll(service: TaskService, key: str, wait: float, read: Any, what: str) -> dict[str, Any]:
-    """Read ``key`` (in a worker thread); with ``wait``, again as soon as it is final or at the deadline."""
-    record = await run_in_threadpool(read, key)
-    if record is None:
+async def _long_poll(service: TaskService, key: str, wait: float, read: Any, what: str) -> _Json:
+    """The record of ``key``; with ``wait``, as soon as it is final or at the deadline. Reads and
+    encoding run in worker threads."""
+    record, response = await _fetch(read, key)
+    if response is None:
         raise _unknown(what, key)
     if wait <= 0 or record["status"] in FINAL:
-        return record
+        return response
     loop = asyncio.get_running_loop()
     ended = asyncio.Event()
 
@@ -413,14 +424,14 @@ async def _long_poll(service: TaskService, key: str, wait: float, read: Any, wha
 
     service.watch(key, wake)
     try:
-        record = await run_in_threadpool(read, key)  # it may have ended between the first read and watch()
+        record, response = await _fetch(read, key)  # it may have ended between the first read and watch()
         if record["status"] not in FINAL:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ended.wait(), wait)
-            record = await run_in_threadpool(read, key)
+            record, response = await _fetch(read, key)
     finally:
         service.unwatch(key, wake)
-    return record
+    return response
 
 
 def _unknown(what: str, key: str) -> ApiError:
