@@ -102,6 +102,8 @@ def test_every_error_body_is_json(api):
         api.post("/tasks", content=b"{", headers={"Content-Type": "application/json"}),
         api.post("/tasks", content=b"\xff\xfe", headers={"Content-Type": "application/json"}),
         api.post("/tasks", json={"task_type": "nope"}),
+        api.get("/tasks/%ff%fe"), api.get("/tasks/%ED%B3%BF/result"), api.delete("/tasks/%00%1b"),
+        api.get("/tasks/t1_1", params={"wait": "NaN"}), api.get("/tasks", params={"offset": "-1"}),
     ]
     for response in answers:
         assert response.status_code >= 400 and response.headers["content-type"] == "application/json"
@@ -140,3 +142,30 @@ def test_an_input_is_either_storable_or_refused_with_its_path(value):
         json.dumps({"p": value}, allow_nan=False, ensure_ascii=False).encode("utf-8")
     else:
         assert problem[0].startswith("parameters.p")
+
+
+def test_an_unexpected_failure_answers_json_500_and_is_logged(tmp_path, caplog):
+    import asyncio
+
+    import httpx
+
+    from async_task_system.server import create_app
+
+    app = create_app([], db_path=str(tmp_path / "crash.db"))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("disk on fire")
+
+    app.state.service.store.list_tasks = broken
+
+    async def ask() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            return await client.get("/tasks")
+
+    try:
+        response = asyncio.run(ask())
+    finally:
+        app.state.service.close()
+    assert response.status_code == 500 and response.headers["content-type"] == "application/json"
+    assert response.json()["error"] == "internal_error" and "RuntimeError" in response.json()["message"]
