@@ -12,7 +12,7 @@ import asyncio
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-__all__ = ["DeadlineH11Protocol"]
+__all__ = ["DeadlineH11Protocol", "with_header_deadline"]
 
 
 class DeadlineH11Protocol(H11Protocol):
@@ -54,3 +54,8 @@ class DeadlineH11Protocol(H11Protocol):
         if self.cycle is None or self.cycle.response_complete:  # no request in progress: nobody is waiting
             if not self.transport.is_closing():
                 self.transport.close()
+
+
+def with_header_deadline(seconds: float) -> type[DeadlineH11Protocol]:
+    """The protocol class to give uvicorn (``http=``) for a deadline of ``seconds``."""
+    return type("DeadlineH11Protocol", (DeadlineH11Protocol,), {"header_timeout": float(seconds)})

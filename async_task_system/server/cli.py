@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     import uvicorn
 
     from ._app import create_app
-    from ._http import DeadlineH11Protocol
+    from ._http import with_header_deadline
 
     try:
         app = create_app(tools, agents, model, token=token, db_path=args.db, max_workers=args.max_workers,
@@ -81,9 +81,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"async-agent serve: {len(tools)} tools, {len(agents)} agents, runs "
           f"{'on' if model is not None else 'off (no --model)'}, store {args.db}, "
           f"token {'on' if token else 'off'}", file=sys.stderr)
-    DeadlineH11Protocol.header_timeout = args.request_timeout
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, http=DeadlineH11Protocol,
-                timeout_keep_alive=max(1, round(args.keep_alive)), h11_max_incomplete_event_size=64 * 1024)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
+                http=with_header_deadline(args.request_timeout), timeout_keep_alive=max(1, round(args.keep_alive)),
+                h11_max_incomplete_event_size=64 * 1024)
     return 0
 
 
