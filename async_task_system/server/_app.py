@@ -174,6 +174,9 @@ def create_app(
         token = os.environ.get(TOKEN_ENV) or None
     if token is not None:
         token = check_token(token)
+    _check_limits(retain_finished=retain_finished, retain_seconds=retain_seconds, max_page_bytes=max_page_bytes,
+                  inline_result_bytes=inline_result_bytes, body_timeout_seconds=body_timeout_seconds,
+                  max_body_bytes=max_body_bytes, max_result_bytes=max_result_bytes)
     service = TaskService(
         tools=tools, managed_agents=managed_agents, model=model, db_path=db_path, max_workers=max_workers,
         max_unfinished=max_unfinished, max_result_bytes=max_result_bytes,
@@ -355,6 +358,17 @@ def create_app(
         _add_run_routes(app, service, guarded, max_wait_seconds)
     _document_task_types(app, service)
     return app
+
+
+def _check_limits(**limits: float | None) -> None:
+    """Each limit is a positive number (retention limits may also be None: keep forever)."""
+    for name, value in limits.items():
+        if value is None and name.startswith("retain"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or \
+                (value == 0 and not name.startswith("retain")):
+            raise ValueError(f"{name} must be a positive number{' or None' if name.startswith('retain') else ''}, "
+                             f"got {value!r}")
 
 
 def _add_run_routes(app: FastAPI, service: TaskService, guarded: list[Any], max_wait_seconds: float) -> None:

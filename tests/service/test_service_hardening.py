@@ -78,6 +78,13 @@ def test_unusable_tokens_are_refused_at_start(tmp_path, token, words):
         create_app([], token=token, db_path=str(tmp_path / "t.db"))
 
 
+@pytest.mark.parametrize("limits", [{"retain_finished": -1}, {"retain_seconds": float("nan")},
+                                    {"max_page_bytes": 0}, {"body_timeout_seconds": -1}, {"inline_result_bytes": "1"}])
+def test_nonsense_limits_are_refused_naming_them(tmp_path, limits):
+    with pytest.raises(ValueError, match=next(iter(limits))):
+        create_app([], db_path=str(tmp_path / "l.db"), **limits)
+
+
 def test_a_token_read_with_a_trailing_newline_works(start_service, tmp_path):
     server = start_service(tmp_path / "nl.db", token=TOKEN + "\n")
     with server.client(token=TOKEN) as api:
