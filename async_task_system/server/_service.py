@@ -248,16 +248,16 @@ class TaskService:
         ``stalled`` (threads of timed-out or cancelled work that never returned hold every worker,
         so nothing queued can start) are unhealthy; ``problems`` says which and why."""
         stats = self.manager.get_statistics()
+        available = _workers_available(self.manager, stats)
+        overloaded = stats["unfinished"] >= self.manager.max_unfinished
         problems = []
-        if stats["unfinished"] >= self.manager.max_unfinished:
+        if overloaded:
             problems.append(f"the queue is full ({stats['unfinished']} unfinished tasks, max_unfinished "
                             f"{self.manager.max_unfinished}): new tasks are refused")
-        available = _workers_available(self.manager, stats)
         if available == 0:
             problems.append(f"all {stats['max_workers']} workers are held by {stats['abandoned_threads']} threads "
                             "of tasks that timed out or were cancelled but never returned: no task can start")
         body: dict[str, Any] = {
-            "status": "ok" if not problems else ("overloaded" if "queue is full" in problems[0] else "stalled"),
             "problems": problems, "unfinished": stats["unfinished"],
             "max_unfinished": self.manager.max_unfinished, "running": stats["running"],
             "max_workers": stats["max_workers"], "workers_available": available,
@@ -265,12 +265,11 @@ class TaskService:
             "counts": {s: stats[s] for s in sorted(_ENGINE_STATES)},
         }
         if self.model is not None:
-            run_stats = self.run_manager.get_statistics()
-            body["runs_available"] = _workers_available(self.run_manager, run_stats)
+            body["runs_available"] = _workers_available(self.run_manager, self.run_manager.get_statistics())
             if body["runs_available"] == 0:
                 problems.append("every run slot is held by a run that ended but whose thread never returned: "
                                 "no run can start")
-                body["status"] = body["status"] if body["status"] != "ok" else "stalled"
+        body["status"] = "overloaded" if overloaded else ("stalled" if problems else "ok")
         return body
 
     def close(self) -> None:
