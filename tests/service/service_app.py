@@ -2,13 +2,14 @@
 
 uvicorn imports it in a subprocess (``--factory service_app:build``); settings come from
 the environment: SERVICE_DB, SERVICE_TOKEN, SERVICE_MAX_UNFINISHED, SERVICE_MAX_WORKERS,
-SERVICE_RETAIN, SERVICE_BODY_TIMEOUT, SERVICE_RUNS.
+SERVICE_RETAIN, SERVICE_BODY_TIMEOUT, SERVICE_RUNS, SERVICE_LIST_GATE.
 """
 
 from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 from smolagents import Tool, tool
 
@@ -117,10 +118,25 @@ def build():
     from service_model import build_analyst, build_model
 
     model = build_model() if os.environ.get("SERVICE_RUNS") else None
-    return create_app(
+    app = create_app(
         TOOLS, [build_analyst()], model=model, token=os.environ.get("SERVICE_TOKEN") or None,
         db_path=os.environ["SERVICE_DB"], max_workers=int(os.environ.get("SERVICE_MAX_WORKERS", "4")),
         max_unfinished=int(os.environ.get("SERVICE_MAX_UNFINISHED", "1000")), max_wait_seconds=30,
         retain_finished=int(os.environ.get("SERVICE_RETAIN", "10000")),
         body_timeout_seconds=float(os.environ.get("SERVICE_BODY_TIMEOUT", "30")),
     )
+    if os.environ.get("SERVICE_LIST_GATE"):  # listings wait until this file exists: a store read that takes long
+        _gate_listings(app.state.service.store, Path(os.environ["SERVICE_LIST_GATE"]))
+    return app
+
+
+def _gate_listings(store, gate: Path) -> None:
+    list_tasks = store.list_tasks
+
+    def gated(*args, **kwargs):
+        deadline = time.monotonic() + 30
+        while not gate.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)  # test scaffolding: the test creates the file to let the read finish
+        return list_tasks(*args, **kwargs)
+
+    store.list_tasks = gated

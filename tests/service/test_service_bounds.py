@@ -87,3 +87,29 @@ def test_the_client_fetches_a_big_result_when_it_waits(service):
     with TaskClient(service.url, token=service.token) as client:
         task = client.submit("odd_value", {"kind": "huge"})
         assert client.wait(task["id"], timeout=20)["result"] == "x" * 300_000
+
+
+def test_a_slow_store_read_does_not_hold_up_other_requests(start_service, tmp_path):
+    import threading
+
+    gate = tmp_path / "gate"
+    server = start_service(tmp_path / "gated.db", SERVICE_LIST_GATE=str(gate))
+    listing: dict = {}
+
+    def list_all() -> None:
+        with server.client() as api:
+            listing["response"] = api.get("/tasks")
+
+    reader = threading.Thread(target=list_all)
+    reader.start()
+    try:
+        with server.client() as api:
+            for _ in range(5):  # answered while the listing is still inside its store read
+                assert api.get("/health", timeout=10).status_code == 200
+                assert api.post("/tasks", json={"task_type": "add", "parameters": {"a": 1, "b": 1}},
+                                timeout=10).status_code == 202
+        assert reader.is_alive() and "response" not in listing
+    finally:
+        gate.touch()
+        reader.join(30)
+    assert listing["response"].status_code == 200
