@@ -67,3 +67,23 @@ def test_serves_the_tools_the_operator_chose(tmp_path):
         proc.terminate()
         proc.wait(15)
         proc.stderr.close()
+
+
+def test_a_database_another_server_holds_is_refused_with_the_reason(tmp_path, capsys):
+    from async_task_system.server import Store
+
+    held = Store(tmp_path / "held.db")
+    try:
+        assert main(["--db", str(tmp_path / "held.db"), "--port", "1"]) == 2
+    finally:
+        held.close()
+    err = capsys.readouterr().err
+    assert "already served by another process" in err and "its own --db" in err
+
+
+@pytest.mark.parametrize(("content", "code"), [("short\n", 2), ("", 2)])
+def test_a_token_file_is_checked_like_any_token(tmp_path, capsys, content, code):
+    token_file = tmp_path / "token"
+    token_file.write_text(content)
+    assert main(["--token-file", str(token_file), "--port", "1"]) == code
+    assert "token is" in capsys.readouterr().err
