@@ -7,8 +7,10 @@ in a subprocess, then measures from this process with httpx keep-alive clients:
   submit  POST /tasks            (validate, queue, write the record)
   status  GET /tasks/{id}        (read the record)
   wait    GET /tasks/{id}?wait=10 (long-poll until the task has ended)
-once with one client (sequential) and once with --clients threads. Prints a table and
-writes benchmarks/results/service.md.
+once with one client (sequential) and once with --clients threads; then /health latency
+idle and while 4 clients page through big records (SQLite reads and JSON encoding run off
+the event loop, so /health should barely notice). Prints a table and writes
+benchmarks/results/service.md.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-TOKEN = "bench-token"
+TOKEN = "bench-token-0123456789"
 
 
 def build():
@@ -55,7 +57,16 @@ def build():
         time.sleep(seconds)
         return seconds
 
-    return create_app([add, pause], token=TOKEN, db_path=os.environ["BENCH_DB"], max_workers=4, max_unfinished=100_000)
+    @tool
+    def echo(text: str) -> str:
+        """Return the text.
+
+        Args:
+            text: what to return
+        """
+        return text
+
+    return create_app([add, pause, echo], token=TOKEN, db_path=os.environ["BENCH_DB"], max_workers=4, max_unfinished=100_000)
 
 
 def _free_port() -> int:
@@ -159,6 +170,56 @@ def _wake_latency(url: str, n: int, pause: float) -> dict[str, float]:
     return {"p50_ms": 1000 * statistics.median(delays), "p99_ms": 1000 * delays[int(0.99 * (len(delays) - 1))]}
 
 
+def _health_during_listings(url: str, records: int = 40, listers: int = 4, probes: int = 200) -> dict[str, float]:
+    """/health latency idle, then while ``listers`` threads page through ``records`` records of
+    ~400 KB each (``GET /tasks?limit=500``: pages of about 1 MB)."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
+        for _ in range(records):
+            task_id = http.post("/tasks", json={"task_type": "echo", "parameters": {"text": "d" * 400_000}}).json()["id"]
+            http.get(f"/tasks/{task_id}", params={"wait": 10})
+
+    def probe() -> list[float]:
+        out = []
+        with httpx.Client(base_url=url, timeout=60) as http:
+            for _ in range(probes):
+                t0 = time.perf_counter()
+                http.get("/health")
+                out.append(time.perf_counter() - t0)
+                time.sleep(0.005)
+        return sorted(out)
+
+    idle = probe()
+    stop = threading.Event()
+    pages = [0]
+
+    def lister() -> None:
+        with httpx.Client(base_url=url, headers=headers, timeout=60) as http:
+            while not stop.is_set():
+                offset = 0
+                while offset is not None and not stop.is_set():
+                    offset = http.get("/tasks", params={"limit": 500, "offset": offset}).json()["next_offset"]
+                    pages[0] += 1
+
+    threads = [threading.Thread(target=lister) for _ in range(listers)]
+    for t in threads:
+        t.start()
+    try:
+        busy = probe()
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+
+    def pct(values: list[float], q: float) -> float:
+        return 1000 * values[min(len(values) - 1, int(q * len(values)))]
+
+    return {"idle_p50": pct(idle, 0.5), "idle_p99": pct(idle, 0.99), "busy_p50": pct(busy, 0.5),
+            "busy_p99": pct(busy, 0.99), "pages": pages[0], "records": records, "listers": listers}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=1000)
@@ -176,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
                 results[label] = {phase: _median_run([r[phase] for r in runs]) for phase in runs[0]}
                 if clients == 1:
                     wake = _wake_latency(url, 100, 0.05)
+                    listing = _health_during_listings(url)
             finally:
                 proc.terminate()
                 proc.wait(15)
@@ -207,7 +269,13 @@ def main(argv: list[str] | None = None) -> int:
         f"{phase} {many[phase]['rps'] / one[phase]['rps']:.2f}x" for phase in one), "",
         f"Long-poll wake-up: 100 tasks sleeping 50 ms, each long-polled right after submit; the answer "
         f"arrived {wake['p50_ms']:.2f} ms (p50) / {wake['p99_ms']:.2f} ms (p99) after the task's recorded end "
-        "(the store write, the wake-up of the waiting request and the HTTP response; no polling interval)."]
+        "(the store write, the wake-up of the waiting request and the HTTP response; no polling interval).",
+        "",
+        f"/health while {listing['listers']} clients page through {listing['records']} records of ~400 KB "
+        f"(`GET /tasks?limit=500`, pages bounded to ~1 MB; {listing['pages']} pages served meanwhile): "
+        f"p50 {listing['busy_p50']:.2f} ms / p99 {listing['busy_p99']:.2f} ms, against "
+        f"{listing['idle_p50']:.2f} / {listing['idle_p99']:.2f} ms idle "
+        f"(p99 ratio {listing['busy_p99'] / listing['idle_p99']:.1f}x)."]
     text = "\n".join(lines) + "\n"
     print(text)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

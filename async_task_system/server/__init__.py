@@ -17,7 +17,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from ._app import ApiError, create_app
 from ._service import TaskService
-from ._store import Store
+from ._store import Store, StoreLockedError
 from .client import ServiceError, TaskClient
 
-__all__ = ["ApiError", "ServiceError", "Store", "TaskClient", "TaskService", "create_app"]
+__all__ = ["ApiError", "ServiceError", "Store", "StoreLockedError", "TaskClient", "TaskService", "create_app"]

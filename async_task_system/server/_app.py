@@ -11,15 +11,17 @@ from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import QueueFullError
-from ._auth import TOKEN_ENV, is_loopback, token_matches
+from ._auth import TOKEN_ENV, check_token, is_loopback, token_matches
 from ._models import (
     ErrorBody,
     Health,
@@ -48,47 +50,93 @@ class ApiError(Exception):
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     text = {400: "Unknown task type", 401: "Missing or wrong bearer token", 404: "No such id",
-            413: "Request body too large", 422: "Invalid request", 503: "Queue full"}
+            408: "The request body did not arrive in time", 409: "The task has no result (yet)",
+            413: "Request body too large", 422: "Invalid request",
+            503: "Queue full or no worker free (see Retry-After)"}
     return {code: {"model": ErrorBody, "description": text[code]} for code in codes}
 
 
-class _BodyLimit:
-    """Answers 413 to a request body over ``limit`` bytes (declared or streamed)."""
+class _Json(JSONResponse):
+    """JSON as UTF-8; a text the store could not clean is sent with ``\\u`` escapes, never a 500."""
 
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app, self.limit = app, limit
+    def render(self, content: Any) -> bytes:
+        try:
+            return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+        except (UnicodeEncodeError, ValueError):
+            return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode()
+
+
+async def _reply(content: Any, status_code: int = 200) -> _Json:
+    """A JSON response encoded in a worker thread: big records never stall the event loop."""
+    return await run_in_threadpool(_Json, content, status_code)
+
+
+async def _fetch(read: Any, *args: Any, status_code: int = 200) -> tuple[Any, _Json | None]:
+    """``read(*args)`` (store work) and its JSON encoding, in one trip to a worker thread;
+    ``(value, response)``, the response None when the value is None (an unknown id)."""
+    def work() -> tuple[Any, _Json | None]:
+        value = read(*args)
+        return value, None if value is None else _Json(value, status_code)
+
+    return await run_in_threadpool(work)
+
+
+RETRY_AFTER_SECONDS = 2
+
+
+class _BodyLimit:
+    """Reads each request body before the app sees it: 413 over ``limit`` bytes (declared or
+    chunked), 408 if it does not arrive within ``timeout`` seconds (a stalled client)."""
+
+    def __init__(self, app: ASGIApp, limit: int, timeout: float) -> None:
+        self.app, self.limit, self.timeout = app, limit, timeout
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS"):
             return await self.app(scope, receive, send)
-        declared = dict(scope.get("headers") or ()).get(b"content-length")
+        headers = dict(scope.get("headers") or ())
+        declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
-            return await self._refuse(send)
+            return await self._refuse(send, 413, "body_too_large", self._too_large())
+        chunks: list[bytes] = []
         received = 0
-
-        async def counted() -> dict[str, Any]:
-            nonlocal received
-            message = await receive()
-            received += len(message.get("body", b""))
-            if received > self.limit:
-                raise _TooLarge
-            return message
-
         try:
-            await self.app(scope, counted, send)
-        except _TooLarge:
-            await self._refuse(send)
+            async with asyncio.timeout(self.timeout):
+                while True:
+                    message = await receive()
+                    if message["type"] == "http.disconnect":
+                        return None
+                    chunks.append(message.get("body", b""))
+                    received += len(chunks[-1])
+                    if received > self.limit:
+                        return await self._refuse(send, 413, "body_too_large", self._too_large())
+                    if not message.get("more_body", False):
+                        break
+        except TimeoutError:
+            return await self._refuse(send, 408, "request_timeout", f"the request body did not arrive within "
+                                      f"{self.timeout:g} seconds; send the whole body at once")
+        body = b"".join(chunks)
+        replayed = False
 
-    async def _refuse(self, send: Send) -> None:
-        body = json.dumps({"error": "body_too_large", "message": f"request bodies are limited to {self.limit} "
-                           "bytes; send smaller parameters (large inputs belong in storage the tool reads)"})
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"connection", b"close")]})
-        await send({"type": "http.response.body", "body": body.encode()})
+        async def replay() -> dict[str, Any]:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # after the body: only http.disconnect
 
+        await self.app(scope, replay, send)
 
-class _TooLarge(Exception):
-    pass
+    def _too_large(self) -> str:
+        return (f"request bodies are limited to {self.limit} bytes; send smaller parameters (large inputs "
+                "belong in storage the tool reads)")
+
+    async def _refuse(self, send: Send, status: int, error: str, message: str) -> None:
+        body = json.dumps({"error": error, "message": message}).encode()
+        await send({"type": "http.response.start", "status": status,
+                    "headers": [(b"content-type", b"application/json"), (b"connection", b"close"),
+                                (b"content-length", str(len(body)).encode())]})
+        await send({"type": "http.response.body", "body": body})
 
 
 def create_app(
@@ -102,24 +150,38 @@ def create_app(
     max_unfinished: int = 1000,
     max_body_bytes: int = 1_000_000,
     max_result_bytes: int = 1_000_000,
+    inline_result_bytes: int = 64_000,
+    max_page_bytes: int = 1_000_000,
+    retain_finished: int | None = 10_000,
+    retain_seconds: float | None = 7 * 86_400,
     max_wait_seconds: float = 60.0,
+    body_timeout_seconds: float = 30.0,
     max_concurrent_runs: int = 1,
     agent_kwargs: dict[str, Any] | None = None,
 ) -> FastAPI:
-    """The task service as a FastAPI app (serve it with uvicorn).
+    """The task service as a FastAPI app (serve it with uvicorn, one worker process).
 
     Only ``tools`` (smolagents ``Tool`` objects) and ``managed_agents`` run, by name.
-    ``token`` (default: the ``ASYNC_AGENT_TOKEN`` environment variable) protects every
-    route but ``/health``; without one, requests reaching a non-loopback address are refused.
-    ``model`` enables ``POST /runs`` (an AsyncAgent over the same tools and agents).
-    Records live in the SQLite file ``db_path``.
+    ``token`` (default: the ``ASYNC_AGENT_TOKEN`` environment variable; at least 16
+    characters) protects every route but ``/health``; without one, requests reaching a
+    non-loopback address are refused. ``model`` enables ``POST /runs``.
+    Records live in the SQLite file ``db_path`` (one server per file); finished ones are
+    kept up to ``retain_finished`` records and ``retain_seconds``. Results over
+    ``inline_result_bytes`` are served by ``GET /tasks/{id}/result``; list pages hold about
+    ``max_page_bytes``. A request body must arrive within ``body_timeout_seconds``.
     """
     if token is None:
         token = os.environ.get(TOKEN_ENV) or None
+    if token is not None:
+        token = check_token(token)
+    _check_limits(retain_finished=retain_finished, retain_seconds=retain_seconds, max_page_bytes=max_page_bytes,
+                  inline_result_bytes=inline_result_bytes, body_timeout_seconds=body_timeout_seconds,
+                  max_body_bytes=max_body_bytes, max_result_bytes=max_result_bytes)
     service = TaskService(
         tools=tools, managed_agents=managed_agents, model=model, db_path=db_path, max_workers=max_workers,
         max_unfinished=max_unfinished, max_result_bytes=max_result_bytes,
         max_concurrent_runs=max_concurrent_runs, agent_kwargs=agent_kwargs,
+        inline_result_bytes=inline_result_bytes, retain_finished=retain_finished, retain_seconds=retain_seconds,
     )
 
     @contextlib.asynccontextmanager
@@ -131,9 +193,10 @@ def create_app(
         title="async_task_system task service", version="0.1.0", lifespan=lifespan,
         description="Run registered smolagents tools and agents in the background; poll or long-poll "
         "for their results. Send `Authorization: Bearer <token>` when the server has a token.",
+        docs_url=None, redoc_url=None, openapi_url=None, default_response_class=_Json,
     )
     app.state.service = service
-    app.add_middleware(_BodyLimit, limit=max_body_bytes)
+    app.add_middleware(_BodyLimit, limit=max_body_bytes, timeout=body_timeout_seconds)
 
     async def authorize(request: Request) -> None:
         if token is None:
@@ -146,12 +209,23 @@ def create_app(
             raise ApiError(401, "unauthorized", "send the header `Authorization: Bearer <token>` with the "
                            f"server's token (its {TOKEN_ENV})")
 
+    async def authorize_docs(request: Request) -> None:
+        """The API description lists every task type: open on loopback, behind the token beyond it."""
+        server = request.scope.get("server")
+        if not (server and is_loopback(str(server[0]))):
+            if token is None:
+                raise ApiError(401, "token_required", "the API description is only served on loopback "
+                               f"without a token; restart the server with {TOKEN_ENV} set")
+            await authorize(request)
+
     guarded = [Depends(authorize)]
 
     @app.exception_handler(ApiError)
     async def _api_error(request: Request, exc: ApiError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
-        return JSONResponse(exc.body, status_code=exc.status, headers=headers)
+        if exc.status == 503:
+            headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
+        return _Json(exc.body, status_code=exc.status, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -162,18 +236,18 @@ def create_app(
         if len(errors) > 1:
             message += f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''} in details)"
         details = [{k: v for k, v in e.items() if k in ("loc", "msg", "type")} for e in errors]
-        return JSONResponse({"error": "invalid_request", "message": message, "field": field or None,
-                             "details": details}, status_code=422)
+        return _Json({"error": "invalid_request", "message": message, "field": field or None,
+                      "details": details}, status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         message = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         headers = dict(getattr(exc, "headers", None) or {})
-        if exc.status_code == 400:  # FastAPI's "error parsing the body": the body is not JSON
-            return JSONResponse({"error": "invalid_request", "field": "body", "message": "body: the request "
-                                 "body is not valid JSON (send UTF-8 JSON with Content-Type: application/json)"},
-                                status_code=422)
+        if exc.status_code == 400:  # FastAPI's "error parsing the body": not JSON, or nested too deep to parse
+            return _Json({"error": "invalid_request", "field": "body", "message": "body: the request "
+                          "body is not valid JSON, or is nested too deeply (send UTF-8 JSON with "
+                          "Content-Type: application/json)"}, status_code=422)
         if exc.status_code == 404:
             message = f"no route {request.method} {request.url.path}; see /docs for the API"
             if request.url.path.startswith("/runs") and model is None:
@@ -182,65 +256,103 @@ def create_app(
             allowed = _allowed_methods(request)
             headers["Allow"] = ", ".join(allowed)
             message = f"{request.method} is not allowed on {request.url.path}; allowed: {', '.join(allowed)}"
-        return JSONResponse({"error": code, "message": message}, status_code=exc.status_code,
-                            headers=headers or None)
+        return _Json({"error": code, "message": message}, status_code=exc.status_code, headers=headers or None)
 
-    @app.get("/health", response_model=Health, operation_id="health", responses={503: {"model": Health, "description": "Queue full"}})
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:  # still logged by the server
+        return _Json({"error": "internal_error", "message": f"the server failed on this request "
+                      f"({type(exc).__name__}); it is logged. Nothing already recorded was lost."}, status_code=500)
+
+    @app.get("/openapi.json", include_in_schema=False, dependencies=[Depends(authorize_docs)])
+    async def openapi_json() -> JSONResponse:
+        return await _reply(app.openapi())
+
+    @app.get("/docs", include_in_schema=False, dependencies=[Depends(authorize_docs)])
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url="/openapi.json", title=f"{app.title} - docs")
+
+    @app.get("/redoc", include_in_schema=False, dependencies=[Depends(authorize_docs)])
+    async def redoc() -> HTMLResponse:
+        return get_redoc_html(openapi_url="/openapi.json", title=f"{app.title} - ReDoc")
+
+    @app.get("/health", response_model=Health, operation_id="health",
+             responses={503: {"model": Health, "description": "Queue full, or no worker can start a task "
+                              "(see problems and Retry-After)"}})
     async def health() -> JSONResponse:
-        """Queue and worker counts; 503 while the queue is at its bound (new tasks would be refused)."""
-        body = service.health()
-        return JSONResponse(body, status_code=503 if body["status"] == "overloaded" else 200)
+        """Queue and worker counts; 503 (with ``Retry-After``) while new work would be refused or
+        could not start: the queue is at its bound, or every worker is held by abandoned threads."""
+        body = await run_in_threadpool(service.health)
+        if body["status"] == "ok":
+            return _Json(body)
+        return _Json(body, status_code=503, headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
 
     @app.get("/task-types", response_model=list[TaskTypeView], dependencies=guarded, operation_id="task_types",
              responses=_errors(401))
-    async def task_types() -> list[dict[str, Any]]:
+    async def task_types() -> JSONResponse:
         """The registered tools and managed agents: the only things a task can run."""
-        return service.registry.describe()
+        return await _reply(service.registry.describe())
 
     @app.post("/tasks", response_model=TaskView, status_code=202, dependencies=guarded, operation_id="submit_task",
-              responses={**_errors(400, 401, 413, 422, 503), 202: {"links": {
+              responses={**_errors(400, 401, 408, 413, 422, 503), 202: {"links": {
                   "GetTask": {"operationId": "get_task", "parameters": {"task_id": "$response.body#/id"}},
                   "CancelTask": {"operationId": "cancel_task", "parameters": {"task_id": "$response.body#/id"}}}}})
-    async def submit_task(request: TaskRequest) -> dict[str, Any]:
+    async def submit_task(request: TaskRequest) -> JSONResponse:
         """Queue a registered tool or agent; answers at once with the task's id and status."""
         try:
-            return service.submit(request.task_type, request.description, request.parameters,
-                                  request.priority, request.timeout_seconds)
+            _, response = await _fetch(service.submit, request.task_type, request.description,
+                                       request.parameters, request.priority, request.timeout_seconds, status_code=202)
         except TaskTypeError as exc:
             raise ApiError(400, "unknown_task_type", str(exc), field="task_type", registered=exc.registered)
         except ParameterError as exc:
             raise ApiError(422, "invalid_parameters", str(exc), field=exc.field)
         except QueueFullError as exc:
             raise ApiError(503, "queue_full", f"{exc}. Retry later.")
+        return response
 
     @app.get("/tasks", response_model=TaskPage, dependencies=guarded, operation_id="list_tasks",
              responses=_errors(401, 422))
     async def list_tasks(
         status: TaskStatusName | None = Query(None, description="only tasks in this status"),
         limit: int = Query(50, ge=1, le=500), offset: int = Query(0, ge=0, le=1_000_000_000),
-    ) -> dict[str, Any]:
-        """Task records, newest first, a page at a time."""
-        items, total = service.store.list_tasks(status, limit, offset)
-        following = offset + len(items)
-        return {"items": items, "total": total, "limit": limit, "offset": offset,
-                "next_offset": following if following < total else None}
+    ) -> JSONResponse:
+        """Task records, newest first, a page at a time: at most ``limit`` records and about
+        ``max_page_bytes`` of them; follow ``next_offset``. Big results are left out (``result_url``)."""
+        _, response = await _fetch(service.list, status, limit, offset, max_page_bytes)
+        return response
 
     @app.get("/tasks/{task_id}", response_model=TaskView, dependencies=guarded, operation_id="get_task",
              responses=_errors(401, 404, 422))
     async def get_task(task_id: str, wait: float = Query(
             0, ge=0, le=max_wait_seconds,
-            description="seconds to wait for the task to end before answering (long-poll)")) -> dict[str, Any]:
-        """A task record. With ``wait``, answers as soon as the task ends, or after ``wait`` seconds."""
+            description="seconds to wait for the task to end before answering (long-poll)")) -> JSONResponse:
+        """A task record. With ``wait``, answers as soon as the task ends, or after ``wait`` seconds.
+        A result over the inline limit is left out: ``result_url`` serves it."""
         return await _long_poll(service, task_id, wait, service.get, "task")
+
+    @app.get("/tasks/{task_id}/result", dependencies=guarded, operation_id="get_task_result",
+             responses={**_errors(401, 404, 409), 200: {
+                 "description": "The task's result as JSON; the header X-Result-Encoding says how it was "
+                 "stored (json, escaped, repr, truncated)", "content": {"application/json": {"schema": {}}}}})
+    async def get_task_result(task_id: str) -> Response:
+        """A completed task's result alone, however big (up to ``max_result_bytes``)."""
+        found = await run_in_threadpool(service.store.get_result, task_id)
+        if found is None:
+            raise _unknown("task", task_id)
+        status, text, encoding = found
+        if status != "completed" or text is None:
+            raise ApiError(409, "no_result", f"task {task_id!r} is {status}: only a completed task has a result "
+                           "(GET /tasks/{id} shows its error or reason)")
+        return Response(text.encode(), media_type="application/json",
+                        headers={"X-Result-Encoding": encoding or "json"})
 
     @app.delete("/tasks/{task_id}", response_model=TaskView, dependencies=guarded, operation_id="cancel_task",
                 responses=_errors(401, 404))
-    async def cancel_task(task_id: str) -> dict[str, Any]:
+    async def cancel_task(task_id: str) -> JSONResponse:
         """Cancel a task (idempotent); answers with its record. A finished task stays as it was."""
-        record = service.cancel(task_id)
-        if record is None:
+        _, response = await _fetch(service.cancel, task_id)
+        if response is None:
             raise _unknown("task", task_id)
-        return record
+        return response
 
     if model is not None:  # without a model the /runs routes do not exist (404 says why)
         _add_run_routes(app, service, guarded, max_wait_seconds)
@@ -248,31 +360,43 @@ def create_app(
     return app
 
 
+def _check_limits(**limits: float | None) -> None:
+    """Each limit is a positive number (retention limits may also be None: keep forever)."""
+    for name, value in limits.items():
+        if value is None and name.startswith("retain"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 0 or \
+                (value == 0 and not name.startswith("retain")):
+            raise ValueError(f"{name} must be a positive number{' or None' if name.startswith('retain') else ''}, "
+                             f"got {value!r}")
+
+
 def _add_run_routes(app: FastAPI, service: TaskService, guarded: list[Any], max_wait_seconds: float) -> None:
     @app.post("/runs", response_model=RunView, status_code=202, dependencies=guarded, operation_id="start_run",
               responses={**_errors(401, 413, 422, 503), 202: {"links": {
                   "GetRun": {"operationId": "get_run", "parameters": {"run_id": "$response.body#/id"}},
                   "CancelRun": {"operationId": "cancel_run", "parameters": {"run_id": "$response.body#/id"}}}}})
-    async def start_run(request: RunRequest) -> dict[str, Any]:
+    async def start_run(request: RunRequest) -> JSONResponse:
         """Run an AsyncAgent on ``prompt`` in the background, with the registered tools and agents."""
         try:
-            return service.start_run(request.prompt, request.max_steps)
+            _, response = await _fetch(service.start_run, request.prompt, request.max_steps, status_code=202)
         except QueueFullError as exc:
             raise ApiError(503, "queue_full", f"{exc}. Retry later.")
+        return response
 
     @app.delete("/runs/{run_id}", response_model=RunView, dependencies=guarded, operation_id="cancel_run",
                 responses=_errors(401, 404))
-    async def cancel_run(run_id: str) -> dict[str, Any]:
+    async def cancel_run(run_id: str) -> JSONResponse:
         """Cancel a run (idempotent): its agent stops at its next step, its subtasks are cancelled."""
-        record = service.cancel_run(run_id)
-        if record is None:
+        _, response = await _fetch(service.cancel_run, run_id)
+        if response is None:
             raise _unknown("run", run_id)
-        return record
+        return response
 
     @app.get("/runs/{run_id}", response_model=RunView, dependencies=guarded, operation_id="get_run",
              responses=_errors(401, 404, 422))
     async def get_run(run_id: str, wait: float = Query(
-            0, ge=0, le=max_wait_seconds, description="seconds to wait for the run to end (long-poll)")) -> dict:
+            0, ge=0, le=max_wait_seconds, description="seconds to wait for the run to end (long-poll)")) -> JSONResponse:
         """A run: status, subtasks so far, final answer and token usage once it ends."""
         return await _long_poll(service, run_id, wait, service.get_run, "run")
 
@@ -297,12 +421,14 @@ def _document_task_types(app: FastAPI, service: TaskService) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-async def _long_poll(service: TaskService, key: str, wait: float, read: Any, what: str) -> dict[str, Any]:
-    record = read(key)
-    if record is None:
+async def _long_poll(service: TaskService, key: str, wait: float, read: Any, what: str) -> _Json:
+    """The record of ``key``; with ``wait``, as soon as it is final or at the deadline. Reads and
+    encoding run in worker threads."""
+    record, response = await _fetch(read, key)
+    if response is None:
         raise _unknown(what, key)
     if wait <= 0 or record["status"] in FINAL:
-        return record
+        return response
     loop = asyncio.get_running_loop()
     ended = asyncio.Event()
 
@@ -312,14 +438,14 @@ async def _long_poll(service: TaskService, key: str, wait: float, read: Any, wha
 
     service.watch(key, wake)
     try:
-        record = read(key)  # it may have ended between the first read and watch()
+        record, response = await _fetch(read, key)  # it may have ended between the first read and watch()
         if record["status"] not in FINAL:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(ended.wait(), wait)
-            record = read(key)
+            record, response = await _fetch(read, key)
     finally:
         service.unwatch(key, wake)
-    return record
+    return response
 
 
 def _unknown(what: str, key: str) -> ApiError:

@@ -5,9 +5,31 @@ from __future__ import annotations
 import hmac
 import ipaddress
 
-__all__ = ["TOKEN_ENV", "is_loopback", "require_token_for_host", "token_matches"]
+__all__ = ["MIN_TOKEN_LENGTH", "TOKEN_ENV", "check_token", "is_loopback", "require_token_for_host", "token_matches"]
 
 TOKEN_ENV = "ASYNC_AGENT_TOKEN"
+MIN_TOKEN_LENGTH = 16
+_MAKE_ONE = "`python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+
+
+def check_token(token: str) -> str:
+    """The token to compare with, or ``ValueError`` saying what is wrong with it.
+
+    A trailing newline (from a file or ``$(cat ...)``) is dropped; an empty or blank token,
+    inner whitespace, or one under ``MIN_TOKEN_LENGTH`` characters is refused.
+    """
+    if not isinstance(token, str):
+        raise ValueError(f"the token must be a string, got {type(token).__name__}")
+    token = token.rstrip("\r\n")
+    if not token.strip():
+        raise ValueError(f"the token is empty or blank; give a long random string (e.g. {_MAKE_ONE}) or none at all")
+    if token != token.strip() or any(c.isspace() for c in token):
+        raise ValueError("the token contains whitespace, which a Bearer header cannot carry intact; "
+                         f"use a random URL-safe string (e.g. {_MAKE_ONE})")
+    if len(token) < MIN_TOKEN_LENGTH:
+        raise ValueError(f"the token is {len(token)} characters; use at least {MIN_TOKEN_LENGTH} "
+                         f"(e.g. {_MAKE_ONE})")
+    return token
 
 
 def token_matches(expected: str, authorization: str | None) -> bool:
@@ -17,7 +39,7 @@ def token_matches(expected: str, authorization: str | None) -> bool:
     scheme, _, given = authorization.partition(" ")
     if scheme.lower() != "bearer":
         return False
-    return hmac.compare_digest(given.strip().encode(), expected.encode())
+    return hmac.compare_digest(given.strip().encode("utf-8", "surrogateescape"), expected.encode())
 
 
 def is_loopback(host: str) -> bool:
@@ -31,10 +53,10 @@ def is_loopback(host: str) -> bool:
 
 
 def require_token_for_host(host: str, token: str | None) -> None:
-    """Raise ``ValueError`` if the server would listen beyond loopback without a token."""
-    if token is not None and not token:
-        raise ValueError("the token is empty; give a long random string (e.g. `python -c "
-                         "'import secrets; print(secrets.token_urlsafe(32))'`) or none at all")
+    """Raise ``ValueError`` if the token is unusable, or the server would listen beyond loopback
+    without one."""
+    if token is not None:
+        check_token(token)
     if token is None and not is_loopback(host):
         raise ValueError(
             f"refusing to listen on {host} without a token: anyone who can reach it could run the "

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 __all__ = [
     "ErrorBody",
@@ -23,7 +23,18 @@ __all__ = [
 
 TaskStatusName = Literal["pending", "waiting", "running", "completed", "failed", "timeout", "cancelled", "lost"]
 RunStatusName = Literal["pending", "running", "completed", "failed", "timeout", "cancelled", "lost"]
-ResultEncoding = Literal["json", "repr", "truncated"]
+ResultEncoding = Literal["json", "escaped", "repr", "truncated"]
+
+
+def _integral(value: Any) -> Any:
+    """``5.0`` is the integer 5 (many JSON writers send whole numbers as floats); ``5.5`` stays invalid."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# An integer field that takes whole floats but, like strict mode, neither strings nor booleans.
+WholeNumber = Annotated[int, BeforeValidator(_integral)]
 
 
 class TaskRequest(BaseModel):
@@ -37,7 +48,7 @@ class TaskRequest(BaseModel):
                              description="what this task is for; for an agent, the task it is given")
     parameters: dict[str, Any] = Field(default_factory=dict,
                                        description="the tool's inputs by name; for an agent, its additional_args")
-    priority: int = Field(1, ge=1, le=10, description="1 (default) to 10; higher starts first")
+    priority: WholeNumber = Field(1, ge=1, le=10, description="1 (default) to 10; higher starts first")
     timeout_seconds: float | None = Field(None, gt=0, le=86_400, description="limit on one attempt's run time")
 
 
@@ -62,10 +73,13 @@ class TaskView(BaseModel):
     started_at: float | None
     finished_at: float | None
     attempts: int
-    result: Any = None
+    result: Any = Field(None, description="the result; null when it is over the inline limit (see result_url)")
     result_encoding: ResultEncoding | None = Field(
-        None, description="json: the result as returned; repr: it was not JSON, this is its repr(); "
+        None, description="json: the result as returned; escaped: JSON whose strings held lone surrogates, "
+        "written as \\udXXX text; repr: it was not JSON (or nested too deep), this is its repr(); "
         "truncated: it was over the size limit")
+    result_bytes: int | None = Field(None, description="size of the stored result (JSON text, bytes)")
+    result_url: str | None = Field(None, description="where the result is served when it is too big to inline")
     error: ErrorInfo | None = None
 
 
@@ -93,7 +107,7 @@ class RunRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     prompt: str = Field(min_length=1, max_length=50_000)
-    max_steps: int | None = Field(None, ge=1, le=100, description="model steps allowed (server default if null)")
+    max_steps: WholeNumber | None = Field(None, ge=1, le=100, description="model steps allowed (server default if null)")
 
 
 class SubtaskView(BaseModel):
@@ -127,11 +141,18 @@ class RunView(BaseModel):
 
 
 class Health(BaseModel):
-    status: Literal["ok", "overloaded"]
+    """``ok``; ``overloaded`` (queue at its bound) or ``stalled`` (no worker can start) answer 503."""
+
+    status: Literal["ok", "overloaded", "stalled"]
+    problems: list[str] = Field(description="why the status is not ok")
     unfinished: int
     max_unfinished: int
     running: int
     max_workers: int
+    workers_available: int = Field(description="workers not held by abandoned threads (timed-out or "
+                                   "cancelled work whose code never returned)")
+    abandoned_threads: int
+    runs_available: int | None = None
     counts: dict[str, int]
 
 

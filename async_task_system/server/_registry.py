@@ -17,7 +17,7 @@ __all__ = ["ParameterError", "Registry", "Runnable", "TaskTypeError"]
 _TYPE_CHECKS: dict[str, Callable[[Any], bool]] = {
     "string": lambda v: isinstance(v, str),
     "boolean": lambda v: isinstance(v, bool),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool)) or (isinstance(v, float) and v.is_integer()),
     "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
     "array": lambda v: isinstance(v, list),
     "object": lambda v: isinstance(v, dict),
@@ -108,8 +108,7 @@ def check_parameters(tool_name: str, inputs: Mapping[str, Any], parameters: Mapp
             f"parameters.{unknown[0]}",
             f"tool {tool_name!r} has no input {unknown[0]!r}; its inputs are: {', '.join(inputs) or '(none)'}")
     for name, spec in inputs.items():
-        types = spec.get("type", "any")
-        types = [types] if isinstance(types, str) else list(types)
+        types = _types(spec)
         nullable = bool(spec.get("nullable")) or "null" in types
         if name not in parameters:
             if not nullable:
@@ -124,7 +123,17 @@ def check_parameters(tool_name: str, inputs: Mapping[str, Any], parameters: Mapp
                 f"parameters.{name}",
                 f"input {name!r} of tool {tool_name!r} must be {' or '.join(types)}, "
                 f"got {_json_type(value)} {value!r:.80}")
-    return dict(parameters)
+    kwargs = dict(parameters)
+    for name, value in kwargs.items():  # a whole float for an integer input (5.0) reaches the tool as 5
+        types = _types(inputs[name])
+        if isinstance(value, float) and value.is_integer() and "integer" in types and "number" not in types:
+            kwargs[name] = int(value)
+    return kwargs
+
+
+def _types(spec: Mapping[str, Any]) -> list[str]:
+    types = spec.get("type", "any")
+    return [types] if isinstance(types, str) else list(types)
 
 
 def _json_type(value: Any) -> str:

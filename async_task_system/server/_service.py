@@ -9,7 +9,9 @@ start on this store), so they never collide across restarts.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
+import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -17,8 +19,11 @@ from ..engine import TaskInfo, TaskManager
 from ..engine import TaskObserver
 from ..errors import UnknownTaskError
 from ..tracing import default_observers
-from ._registry import Registry
-from ._store import FINAL, Store, encode_result
+from ._encoding import encode_result, find_unstorable
+from ._registry import ParameterError, Registry
+from ._store import FINAL, Store
+
+_log = logging.getLogger(__name__)
 
 __all__ = ["RunsUnavailableError", "TaskService"]
 
@@ -66,12 +71,19 @@ class TaskService:
         max_result_bytes: int = 1_000_000,
         max_concurrent_runs: int = 1,
         agent_kwargs: dict[str, Any] | None = None,
+        inline_result_bytes: int = 64_000,
+        retain_finished: int | None = 10_000,
+        retain_seconds: float | None = 7 * 86_400,
     ) -> None:
         self.registry = Registry(tools, managed_agents)
         self.model = model
         self.agent_kwargs = dict(agent_kwargs or {})
         self.max_result_bytes = max_result_bytes
+        self.inline_result_bytes = inline_result_bytes
+        self.retain_finished, self.retain_seconds = retain_finished, retain_seconds
         self.store = Store(db_path)
+        self.store.prune(retain_finished, retain_seconds)
+        self._finished_since_prune, self._last_prune = 0, time.monotonic()
         self._write_lock = threading.RLock()  # submit + insert, and observer writes, in order
         self._watch_lock = threading.Lock()
         self._watchers: dict[str, list[Callable[[], None]]] = {}
@@ -92,6 +104,10 @@ class TaskService:
     def submit(self, task_type: str, description: str, parameters: dict[str, Any], priority: int,
                timeout_seconds: float | None) -> dict[str, Any]:
         """Check, queue and record a task; raises ``TaskTypeError``, ``ParameterError``, ``QueueFullError``."""
+        for field, value in (("description", description), ("parameters", parameters)):
+            problem = find_unstorable(value, field)
+            if problem is not None:
+                raise ParameterError(problem[0], f"{problem[0]} {problem[1]}")
         runnable = self.registry.resolve(task_type, description, parameters)
         with self._write_lock:
             task_id = self.manager.submit(
@@ -110,14 +126,23 @@ class TaskService:
                 record.update(self._final_fields("tasks", info))
             self.store.insert_task(record)
             self.manager.add_done_callback(task_id, lambda info: self._done("tasks", info))
-        return self.store.get_task(task_id)
+        return self.get(task_id)
 
     def get(self, task_id: str) -> dict[str, Any] | None:
-        return self.store.get_task(task_id)
+        """The record; a result over ``inline_result_bytes`` is left out and named by ``result_url``."""
+        return _with_result_url(self.store.get_task(task_id, self.inline_result_bytes))
+
+    def list(self, status: str | None, limit: int, offset: int, max_bytes: int) -> dict[str, Any]:
+        """A page of records, newest first, bounded by ``limit`` and about ``max_bytes``."""
+        items, total = self.store.list_tasks(status, limit, offset, max_bytes=max_bytes,
+                                             inline_bytes=self.inline_result_bytes)
+        following = offset + len(items)
+        return {"items": [_with_result_url(r) for r in items], "total": total, "limit": limit, "offset": offset,
+                "next_offset": following if following < total else None}
 
     def cancel(self, task_id: str) -> dict[str, Any] | None:
         """Cancel an unfinished task (idempotent); None if the id is unknown."""
-        record = self.store.get_task(task_id)
+        record = self.get(task_id)
         if record is None:
             return None
         if record["status"] not in FINAL:
@@ -125,7 +150,7 @@ class TaskService:
                 self.manager.cancel(task_id, reason="cancelled through the API (DELETE /tasks)")
             except UnknownTaskError:
                 pass  # already final and pruned from memory: the store has it
-            record = self.store.get_task(task_id)
+            record = self.get(task_id)
         return record
 
     # ------------------------------------------------------------------ runs
@@ -219,13 +244,33 @@ class TaskService:
     # ------------------------------------------------------------------ status
 
     def health(self) -> dict[str, Any]:
+        """Counts, and whether new work can start: ``overloaded`` (the queue is at its bound) or
+        ``stalled`` (threads of timed-out or cancelled work that never returned hold every worker,
+        so nothing queued can start) are unhealthy; ``problems`` says which and why."""
         stats = self.manager.get_statistics()
+        available = _workers_available(self.manager, stats)
         overloaded = stats["unfinished"] >= self.manager.max_unfinished
-        return {
-            "status": "overloaded" if overloaded else "ok", "unfinished": stats["unfinished"],
+        problems = []
+        if overloaded:
+            problems.append(f"the queue is full ({stats['unfinished']} unfinished tasks, max_unfinished "
+                            f"{self.manager.max_unfinished}): new tasks are refused")
+        if available == 0:
+            problems.append(f"all {stats['max_workers']} workers are held by {stats['abandoned_threads']} threads "
+                            "of tasks that timed out or were cancelled but never returned: no task can start")
+        body: dict[str, Any] = {
+            "problems": problems, "unfinished": stats["unfinished"],
             "max_unfinished": self.manager.max_unfinished, "running": stats["running"],
-            "max_workers": stats["max_workers"], "counts": {s: stats[s] for s in sorted(_ENGINE_STATES)},
+            "max_workers": stats["max_workers"], "workers_available": available,
+            "abandoned_threads": stats["abandoned_threads"],
+            "counts": {s: stats[s] for s in sorted(_ENGINE_STATES)},
         }
+        if self.model is not None:
+            body["runs_available"] = _workers_available(self.run_manager, self.run_manager.get_statistics())
+            if body["runs_available"] == 0:
+                problems.append("every run slot is held by a run that ended but whose thread never returned: "
+                                "no run can start")
+        body["status"] = "overloaded" if overloaded else ("stalled" if problems else "ok")
+        return body
 
     def close(self) -> None:
         """Cancel what is unfinished (recorded as cancelled), stop the managers, close the store."""
@@ -238,17 +283,45 @@ class TaskService:
     # ------------------------------------------------------------------ helpers
 
     def _done(self, table: str, info: TaskInfo) -> None:
-        """A task or run reached its final state: write it, then wake its long-polls."""
-        fields = self._final_fields(table, info)
-        agent = self._live_runs.get(info.id) if table == "runs" else None
-        if agent is not None:  # ended while its agent still runs (cancel, timeout): keep what it did
-            fields["subtasks"] = _subtasks(agent)
+        """A task or run reached its final state: write it, then wake its long-polls. Whatever
+        the result holds, the record is finalized (worst case as failed, naming why)."""
+        try:
+            fields = self._final_fields(table, info)
+            agent = self._live_runs.get(info.id) if table == "runs" else None
+            if agent is not None:  # ended while its agent still runs (cancel, timeout): keep what it did
+                fields["subtasks"] = _subtasks(agent)
+            self._write(table, info.id, fields)
+        except Exception as exc:  # noqa: BLE001 - a record must never stay unfinished
+            _log.exception("could not record the end of %s", info.id)
+            self._write(table, info.id, {
+                "status": "failed", "finished_at": info.finished_at or time.time(),
+                "reason": f"it ended ({info.status.value}) but its outcome could not be stored",
+                "error": {"type": type(exc).__name__, "message": f"the outcome could not be stored: {exc}"}})
+        finally:
+            self._notify(info.id)
+        self._maybe_prune()
+
+    def _write(self, table: str, key: str, fields: dict[str, Any]) -> None:
         with self._write_lock:
             if table == "tasks":
-                self.store.update_task(info.id, **fields)
+                self.store.update_task(key, **fields)
             else:
-                self.store.update_run(info.id, **fields)
-        self._notify(info.id)
+                self.store.update_run(key, **fields)
+
+    def _maybe_prune(self) -> None:
+        """Retention, every 100 finished records (fewer for a small ``retain_finished``) or every
+        60 s, in the thread that finished one."""
+        with self._watch_lock:
+            self._finished_since_prune += 1
+            every = 100 if self.retain_finished is None else max(1, min(100, self.retain_finished // 10))
+            due = self._finished_since_prune >= every or time.monotonic() - self._last_prune > 60
+            if due:
+                self._finished_since_prune, self._last_prune = 0, time.monotonic()
+        if due:
+            try:
+                self.store.prune(self.retain_finished, self.retain_seconds)
+            except Exception:  # noqa: BLE001 - retention is housekeeping; the next round retries
+                _log.exception("pruning finished records failed")
 
     def _final_fields(self, table: str, info: TaskInfo) -> dict[str, Any]:
         fields: dict[str, Any] = {
@@ -263,6 +336,23 @@ class TaskService:
             output = info.result["output"]
             fields["final_answer"], fields["answer_encoding"] = encode_result(output, self.max_result_bytes)
         return fields
+
+
+def _with_result_url(record: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A record whose result was left out (too big to inline) names the route that serves it."""
+    if record is not None:
+        omitted = record["result"] is None and record.get("result_bytes") and record["status"] == "completed"
+        record["result_url"] = f"/tasks/{record['id']}/result" if omitted else None
+    return record
+
+
+def _workers_available(manager: TaskManager, stats: dict[str, Any]) -> int:
+    """Workers that could start a task now or once a running one ends: the engine's pool
+    holds ``max_workers`` plus spare threads, and abandoned threads use the spare first."""
+    capacity = manager.executor.capacity
+    if capacity is None:
+        return stats["max_workers"]
+    return max(0, min(stats["max_workers"], capacity - stats["abandoned_threads"]))
 
 
 def _subtasks(agent: Any) -> list[dict[str, Any]]:

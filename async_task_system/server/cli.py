@@ -11,9 +11,11 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from ._auth import TOKEN_ENV, require_token_for_host
+from ._store import StoreLockedError
 
 __all__ = ["build_parser", "main"]
 
@@ -22,7 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="async-agent serve", description="Run the task service (REST API).")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1; any other needs a token)")
     p.add_argument("--port", type=int, default=8000)
-    p.add_argument("--token", default=None, help=f"bearer token (default: ${TOKEN_ENV})")
+    p.add_argument("--token", default=None, help=f"bearer token (default: ${TOKEN_ENV}); prefer --token-file "
+                   "or the environment: a command line is visible to other users")
+    p.add_argument("--token-file", default=None, metavar="PATH", help="read the bearer token from this file")
     p.add_argument("--db", default="async_agent.db", help="SQLite file of task and run records")
     p.add_argument("--tools", action="append", default=[], metavar="MODULE:ATTR",
                    help="a smolagents Tool, a list of them, or a function returning them (repeatable)")
@@ -32,6 +36,13 @@ def build_parser() -> argparse.ArgumentParser:
                    help="a smolagents Model (or a function returning one): enables POST /runs")
     p.add_argument("--max-workers", type=int, default=4)
     p.add_argument("--max-unfinished", type=int, default=1000, help="queue bound: more is refused with 503")
+    p.add_argument("--workers", type=int, default=1, help="server processes: only 1 (one process owns the store)")
+    p.add_argument("--retain", type=int, default=10_000, metavar="N", help="finished records kept (newest first)")
+    p.add_argument("--retain-days", type=float, default=7.0, help="finished records older than this are deleted")
+    p.add_argument("--request-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="a client must send a request's headers and body within this (default 30)")
+    p.add_argument("--keep-alive", type=float, default=5.0, metavar="SECONDS",
+                   help="idle keep-alive connections are closed after this (default 5)")
     p.add_argument("--log-level", default="info")
     return p
 
@@ -39,29 +50,51 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: parse ``argv``, refuse unsafe settings, serve until interrupted. Returns an exit code."""
     args = build_parser().parse_args(argv)
-    token = args.token if args.token is not None else (os.environ.get(TOKEN_ENV) or None)
     try:
+        if args.workers != 1:
+            raise ValueError(f"--workers {args.workers}: the service runs in one process. Its store, queue and "
+                             "long-polls live in that process (a second one would refuse the database, or lose "
+                             "cancels and results); for more throughput raise --max-workers")
+        token = _read_token(args)
         require_token_for_host(args.host, token)
         tools = [t for spec in args.tools for t in _as_list(_load(spec, "--tools"))]
         agents = [a for spec in args.agents for a in _as_list(_load(spec, "--agents"))]
         model = _load(args.model, "--model") if args.model else None
         if callable(model) and not hasattr(model, "generate"):
             model = model()
-    except (ValueError, ImportError, AttributeError) as exc:
+    except (ValueError, ImportError, AttributeError, OSError) as exc:
         print(f"async-agent serve: {exc}", file=sys.stderr)
         return 2
 
     import uvicorn
 
     from ._app import create_app
+    from ._http import with_header_deadline
 
-    app = create_app(tools, agents, model, token=token, db_path=args.db, max_workers=args.max_workers,
-                     max_unfinished=args.max_unfinished)
+    try:
+        app = create_app(tools, agents, model, token=token, db_path=args.db, max_workers=args.max_workers,
+                         max_unfinished=args.max_unfinished, retain_finished=args.retain,
+                         retain_seconds=args.retain_days * 86_400, body_timeout_seconds=args.request_timeout)
+    except StoreLockedError as exc:
+        print(f"async-agent serve: {exc}", file=sys.stderr)
+        return 2
     print(f"async-agent serve: {len(tools)} tools, {len(agents)} agents, runs "
           f"{'on' if model is not None else 'off (no --model)'}, store {args.db}, "
           f"token {'on' if token else 'off'}", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
+                http=with_header_deadline(args.request_timeout), timeout_keep_alive=max(1, round(args.keep_alive)),
+                h11_max_incomplete_event_size=64 * 1024)
     return 0
+
+
+def _read_token(args: argparse.Namespace) -> str | None:
+    """--token, else --token-file, else the environment; a trailing newline is dropped."""
+    if args.token is not None:
+        return args.token.rstrip("\r\n")
+    if args.token_file is not None:
+        return Path(args.token_file).read_text().rstrip("\r\n")
+    value = os.environ.get(TOKEN_ENV)
+    return value.rstrip("\r\n") if value else None
 
 
 def _load(spec: str, flag: str) -> Any:

@@ -31,10 +31,12 @@ class TaskClient:
     """
 
     def __init__(self, base_url: str, token: str | None = None, *, timeout: float = 30.0,
-                 max_poll_seconds: float = 30.0) -> None:
+                 max_poll_seconds: float = 30.0, retries: int = 4, max_backoff_seconds: float = 10.0) -> None:
         token = token if token is not None else os.environ.get("ASYNC_AGENT_TOKEN")
+        token = token.rstrip("\r\n") if token else token
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.max_poll_seconds = max_poll_seconds
+        self.retries, self.max_backoff_seconds = retries, max_backoff_seconds
         self._http = httpx.Client(base_url=base_url, headers=headers, timeout=timeout + max_poll_seconds)
 
     def submit(self, task_type: str, parameters: dict[str, Any] | None = None, *, description: str = "",
@@ -57,9 +59,17 @@ class TaskClient:
     def cancel(self, task_id: str) -> dict[str, Any]:
         return self._call("DELETE", f"/tasks/{task_id}")
 
+    def result(self, task_id: str) -> Any:
+        """A completed task's result alone (``GET /tasks/{id}/result``), however big."""
+        return self._call("GET", f"/tasks/{task_id}/result")
+
     def wait(self, task_id: str, timeout: float | None = None) -> dict[str, Any]:
-        """Block until the task ends and return its record; ``TimeoutError`` after ``timeout`` seconds."""
-        return self._wait(f"/tasks/{task_id}", timeout)
+        """Block until the task ends and return its record, with its result even when it was too
+        big to inline; ``TimeoutError`` after ``timeout`` seconds."""
+        record = self._wait(f"/tasks/{task_id}", timeout)
+        if record.get("result_url"):
+            record["result"] = self._call("GET", record["result_url"])
+        return record
 
     def start_run(self, prompt: str, *, max_steps: int | None = None) -> dict[str, Any]:
         """Start an AsyncAgent run on the server; returns its record."""
@@ -76,7 +86,7 @@ class TaskClient:
         return self._wait(f"/runs/{run_id}", timeout)
 
     def health(self) -> dict[str, Any]:
-        """The health body; 200 and 503 (queue full) both return it."""
+        """The health body; 200 and 503 (overloaded or stalled: see ``problems``) both return it."""
         response = self._http.get("/health")
         if response.status_code not in (200, 503):
             raise ServiceError(response.status_code, _body(response))
@@ -92,8 +102,14 @@ class TaskClient:
             if deadline is not None and time.monotonic() >= deadline:
                 raise TimeoutError(f"{path} is still {record['status']} after {timeout}s")
 
-    def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        response = self._http.request(method, path, **kwargs)
+    def _call(self, method: str, path: str, **kwargs: Any) -> Any:
+        """One request; a 503 (nothing was done: queue full or no worker free) is retried up to
+        ``retries`` times, after the server's ``Retry-After`` or an exponential backoff."""
+        for attempt in range(self.retries + 1):
+            response = self._http.request(method, path, **kwargs)
+            if response.status_code != 503 or attempt == self.retries:
+                break
+            time.sleep(retry_delay(response.headers.get("retry-after"), attempt, self.max_backoff_seconds))
         if response.status_code >= 400:
             raise ServiceError(response.status_code, _body(response))
         return response.json()
@@ -106,6 +122,16 @@ class TaskClient:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def retry_delay(retry_after: str | None, attempt: int, cap: float) -> float:
+    """Seconds before retry ``attempt`` (0-based): the server's ``Retry-After`` if it gave a
+    number, else 0.5 s doubling; never over ``cap``."""
+    try:
+        delay = float(retry_after) if retry_after is not None else 0.5 * 2 ** attempt
+    except ValueError:  # an HTTP date, or garbage: back off on our own
+        delay = 0.5 * 2 ** attempt
+    return max(0.0, min(delay if delay == delay else cap, cap))
 
 
 def _body(response: httpx.Response) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 
 HERE = Path(__file__).parent
-TOKEN = "test-token-7f3a"
+TOKEN = "test-token-7f3a-0123456789"
 
 
 def free_port() -> int:

@@ -28,7 +28,7 @@ def test_what_counts_as_loopback(host, loopback):
     else:
         with pytest.raises(ValueError, match="without a token"):
             require_token_for_host(host, None)
-        require_token_for_host(host, "a-token")
+        require_token_for_host(host, "a-token-of-16-chars")
 
 
 def test_without_a_token_requests_reaching_a_public_address_are_refused(tmp_path, monkeypatch):

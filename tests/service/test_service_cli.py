@@ -42,7 +42,7 @@ def test_bad_tool_specs_are_refused_with_the_reason(spec, words, capsys):
 @pytest.mark.slow
 def test_serves_the_tools_the_operator_chose(tmp_path):
     port = free_port()
-    env = {**os.environ, "ASYNC_AGENT_TOKEN": "cli-token", "PYTHONPATH": str(HERE),
+    env = {**os.environ, "ASYNC_AGENT_TOKEN": "cli-token-0123456789abcdef", "PYTHONPATH": str(HERE),
            "LITELLM_LOCAL_MODEL_COST_MAP": "True", "SERVICE_DB": str(tmp_path / "unused.db")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "async_task_system.server.cli", "--port", str(port), "--db",
@@ -60,10 +60,30 @@ def test_serves_the_tools_the_operator_chose(tmp_path):
                 time.sleep(0.1)  # startup only
         assert httpx.get(f"{url}/task-types").status_code == 401
         names = [t["name"] for t in httpx.get(f"{url}/task-types",
-                                               headers={"Authorization": "Bearer cli-token"}).json()]
-        assert names == ["add", "divide", "make_set", "slow_echo"]
+                                               headers={"Authorization": "Bearer cli-token-0123456789abcdef"}).json()]
+        assert names == ["add", "divide", "make_set", "odd_value", "slow_echo", "stubborn"]
         assert (tmp_path / "cli.db").exists()
     finally:
         proc.terminate()
         proc.wait(15)
         proc.stderr.close()
+
+
+def test_a_database_another_server_holds_is_refused_with_the_reason(tmp_path, capsys):
+    from async_task_system.server import Store
+
+    held = Store(tmp_path / "held.db")
+    try:
+        assert main(["--db", str(tmp_path / "held.db"), "--port", "1"]) == 2
+    finally:
+        held.close()
+    err = capsys.readouterr().err
+    assert "already served by another process" in err and "its own --db" in err
+
+
+@pytest.mark.parametrize(("content", "code"), [("short\n", 2), ("", 2)])
+def test_a_token_file_is_checked_like_any_token(tmp_path, capsys, content, code):
+    token_file = tmp_path / "token"
+    token_file.write_text(content)
+    assert main(["--token-file", str(token_file), "--port", "1"]) == code
+    assert "token is" in capsys.readouterr().err

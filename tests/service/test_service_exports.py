@@ -10,7 +10,7 @@ from async_task_system import server
 
 def test_public_names_resolve():
     assert sorted(server.__all__) == sorted(["create_app", "TaskService", "Store", "TaskClient", "ServiceError",
-                                             "ApiError"])
+                                             "ApiError", "StoreLockedError"])
     for name in server.__all__:
         assert getattr(server, name) is not None
 

@@ -33,4 +33,4 @@ def test_the_api_conforms_to_its_openapi_schema(start_service, tmp_path):
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-8000:]
     assert "Server error" not in output
-    assert "9 selected / 9 total" in output, output[-3000:]
+    assert "10 selected / 10 total" in output, output[-3000:]
