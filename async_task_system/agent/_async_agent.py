@@ -272,7 +272,7 @@ def create_async_agent(
     tools: Iterable[Any] = (),
     managed_agents: Iterable[Any] = (),
     model: Model | None = None,
-    max_workers: int = 3,
+    max_workers: int = 4,
     instructions: str | None = None,
     executor: Executor | None = None,
     name_limits: Mapping[str, int] | None = None,

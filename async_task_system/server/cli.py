@@ -7,12 +7,13 @@ caller can only name what was registered.
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from .._specs import load_spec as _load
+from .._specs import tools_from as _as_list
 from ._auth import TOKEN_ENV, require_token_for_host
 
 __all__ = ["build_parser", "main"]
@@ -62,29 +63,6 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"token {'on' if token else 'off'}", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level)
     return 0
-
-
-def _load(spec: str, flag: str) -> Any:
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise ValueError(f"{flag} takes MODULE:ATTR (e.g. mypkg.tools:TOOLS), got {spec!r}")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ImportError(f"{flag} {spec}: cannot import {module_name!r} ({exc})") from exc
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise AttributeError(f"{flag} {spec}: module {module_name!r} has no attribute {attr!r}") from None
-
-
-def _as_list(obj: Any) -> list[Any]:
-    if isinstance(obj, (list, tuple)):
-        return list(obj)
-    if callable(obj) and not hasattr(obj, "forward") and not hasattr(obj, "run"):
-        obj = obj()
-        return list(obj) if isinstance(obj, (list, tuple)) else [obj]
-    return [obj]
 
 
 if __name__ == "__main__":
