@@ -122,9 +122,9 @@ def _short(value: Any, size: int = 60) -> str:
     return text if len(text) <= size else text[: size - 3] + "..."
 
 
-def _summary_table(run: Any, *, estimated: bool = False) -> Any:
-    """The run's figures (an ``AsyncAgent.last_run``) as a two-column table. ``estimated``: the
-    token counts are the scripted model's estimate (about 4 characters a token), not a provider's."""
+def _summary_table(run: Any) -> Any:
+    """The run's figures (an ``AsyncAgent.last_run``) as a two-column table; the scripted model's token
+    counts (about 4 characters a token) are marked as estimates."""
     from rich.table import Table
 
     counts = ", ".join(f"{n} {status}" for status, n in sorted(run.status_counts().items())) or "none"
@@ -135,7 +135,7 @@ def _summary_table(run: Any, *, estimated: bool = False) -> Any:
     table.add_row("wall time", f"{run.wall_time:.1f}s")
     table.add_row("the same tasks one after another", f"{run.sequential_time:.1f}s")
     table.add_row("model calls", f"{run.model_calls} ({run.sub_agent_usage.model_calls} by sub-agents)")
-    if estimated:
+    if run.tokens_estimated:
         table.add_row("tokens (input / output), estimated", f"~{run.input_tokens} / ~{run.output_tokens}")
     else:
         table.add_row("tokens (input / output)", f"{run.input_tokens} / {run.output_tokens}")
@@ -337,15 +337,9 @@ def _where(executor: Any) -> str:
     return f"on {executor.describe()}"
 
 
-def _tokens_estimated(model: Any) -> bool:
-    from .testing import ScriptedModel
-
-    return isinstance(model, ScriptedModel) and model.token_usage == "estimate"
-
-
 def _run_agent(console: Any, args: argparse.Namespace, title: str, task: str, tools: list[Any],
                managed: list[Any], model: Any) -> bool:
-    """Run one task with a live task table; print the answer, the summary and the timeline.
+    """Run one task with a live task table; print the answer, the summary and the run's timeline.
     True if it answered."""
     from rich.live import Live
     from rich.markup import escape
@@ -386,7 +380,8 @@ def _run_agent(console: Any, args: argparse.Namespace, title: str, task: str, to
             return False
         _end_live_frame(console)
         console.print(Panel(Text(str(answer)), title="Final answer", border_style="green"))
-        console.print(_summary_table(agent.last_run, estimated=_tokens_estimated(model)))
+        console.print(_summary_table(agent.last_run))
+        console.print(agent.last_run.timeline())
     return True
 
 

@@ -39,6 +39,7 @@ def run_notebook(kernel: str, folder: Path, monkeypatch, *, endpoint: str, proje
     outputs, stderr = {}, []
     for number, cell in enumerate(c for c in notebook.cells if c.cell_type == "code"):
         outputs[number] = "".join(o.get("text", "") + str(o.get("data", {}).get("text/plain", ""))
+                                  + str(o.get("data", {}).get("text/html", ""))
                                   for o in cell.outputs if o.get("name") != "stderr")
         stderr += [o.get("text", "") for o in cell.outputs if o.get("name") == "stderr"]
     return outputs, "".join(stderr)
@@ -46,13 +47,16 @@ def run_notebook(kernel: str, folder: Path, monkeypatch, *, endpoint: str, proje
 
 def check_the_run(outputs: dict) -> None:
     """What the notebook shows of the run, the same with or without a collector."""
-    answer, table, stats = outputs[2], outputs[3], outputs[4]
+    answer, table, stats = outputs[2], outputs[3], outputs[5]
     assert "value-of-a" in answer and "value-of-b" in answer and "value-of-c" in answer
     assert "final answer from your managed agent 'squarer'" in answer and "NoResult" not in answer
     rows = [line.split() for line in table.splitlines()[1:]]
     assert [(r[1], r[2], r[3]) for r in rows] == [("slow_lookup", "tool", "completed")] * 3 + [
         ("squarer", "agent", "completed")] * 2
     assert "'total': 5" in stats and "'completed': 5" in stats
+    timeline = outputs[4]  # displayed as a figure: an SVG with one row per model step and per task
+    assert "<svg" in timeline and timeline.count('class="row"') == 7
+    assert timeline.count('data-status="completed"') == 5 and timeline.count('data-status="step"') == 2
 
 
 def test_the_notebook_runs_and_its_run_is_one_trace(phoenix_server, venv_kernel, monkeypatch, tmp_path):
