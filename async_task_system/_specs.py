@@ -26,6 +26,8 @@ def load_spec(spec: str, flag: str) -> Any:
         obj: Any = importlib.import_module(module_name)
     except ImportError as exc:
         raise ImportError(f"{flag} {spec}: cannot import {module_name!r} ({exc})") from exc
+    except Exception as exc:  # the module itself fails: name the option, not only the error
+        raise ImportError(f"{flag} {spec}: importing {module_name!r} failed: {type(exc).__name__}: {exc}") from exc
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)

@@ -19,6 +19,7 @@ import argparse
 import inspect
 import os
 import re
+import reprlib
 import sys
 import time
 from collections.abc import Sequence
@@ -101,7 +102,7 @@ class TaskTable:
             waited = info.queue_wait if info.queue_wait is not None else (
                 None if info.done else now - info.created_at)
             if info.status.value == "completed":
-                detail = _short(_MANAGED_PREFIX.sub("", str(info.result), count=1))
+                detail = _short(info.result, agent=info.metadata.get("task_type") == "agent")
             else:
                 detail = _short(info.error or info.reason) if info.done else ""
             table.add_row(info.id, str(info.metadata.get("task_type", "")), info.name,
@@ -117,8 +118,28 @@ def _secs(value: float | None) -> str:
     return "" if value is None else f"{value:.1f}s"
 
 
-def _short(value: Any, size: int = 60) -> str:
-    text = " ".join(str(value).split())
+# Control characters (escape sequences among them) and lone surrogates: shown as U+FFFD, not sent to the terminal.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+_BRIEF = reprlib.Repr()
+_BRIEF.maxstring = _BRIEF.maxother = 240
+_BRIEF.maxlevel, _BRIEF.maxdict, _BRIEF.maxlist = 3, 8, 8
+
+
+def _short(value: Any, size: int = 60, *, agent: bool = False) -> str:
+    """One line of at most ``size`` printable characters; ``agent``: without smolagents' wrapper line."""
+    try:  # a huge or deep result is cut while it is turned into text, not after
+        if isinstance(value, str):
+            text = value[: size * 4]
+        elif isinstance(value, (dict, list, tuple, set, frozenset)):
+            text = _BRIEF.repr(value)
+        else:
+            text = str(value)
+    except Exception as exc:  # noqa: BLE001 - a result whose __str__ fails is still a row
+        text = f"<{type(value).__name__}: str() failed: {type(exc).__name__}>"
+    text = " ".join(text[: size * 4].split())
+    text = _UNPRINTABLE.sub("\ufffd", _MANAGED_PREFIX.sub("", text, count=1) if agent else text)
     return text if len(text) <= size else text[: size - 3] + "..."
 
 
@@ -237,7 +258,11 @@ def _init(args: argparse.Namespace) -> int:
     if path.exists() and not args.force:
         print(f"async-agent init: {path} exists; edit it, or pass --force to overwrite it", file=sys.stderr)
         return 1
-    path.write_text(ENV_TEMPLATE, encoding="utf-8")
+    try:
+        path.write_text(ENV_TEMPLATE, encoding="utf-8")
+    except OSError as exc:
+        print(f"async-agent init: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     print(f"Wrote {path}: uncomment MODEL_ID (and API_KEY, BASE_URL if your provider needs them), then run "
           f"async-agent demo")
     return 0
@@ -323,9 +348,8 @@ def _executor(args: argparse.Namespace) -> Any:
         return None
     try:
         from .executors import DaskExecutor
-    except ImportError as exc:
-        raise SystemExit(f"--dask-scheduler needs the dask extra ({exc}); install it with:\n"
-                         f'    pip install "async_task_system[dask]"') from None
+    except ImportError as exc:  # its message names the missing package and the install command
+        raise SystemExit(f"async-agent: --dask-scheduler: {exc}") from None
     return DaskExecutor(args.dask_scheduler, connect_timeout=10)
 
 

@@ -10,7 +10,6 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
 
 from .._specs import load_spec as _load
 from .._specs import tools_from as _as_list

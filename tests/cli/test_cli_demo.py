@@ -9,6 +9,7 @@ from cli_helpers import async_agent, summary_figures, table_rows
 
 from async_task_system.demo import SOURCES, merge, source_records
 
+
 @pytest.mark.slow
 def test_demo_gather_shows_the_task_table_the_answer_and_the_summary(tmp_path: Path) -> None:
     proc = async_agent(["demo", "--scenario", "gather", "--delay", "0.3", "--think", "0.05"], tmp_path)
@@ -23,6 +24,9 @@ def test_demo_gather_shows_the_task_table_the_answer_and_the_summary(tmp_path: P
     assert f"Top region: {merged['top_region']}." in out
     figures = summary_figures(out)
     assert figures["tasks"] == "5 (5 completed)"
+    # After the summary, the run's timeline: two model steps and the five tasks.
+    timeline = out[out.index("Run timeline: 7 rows"):]
+    assert [line.split()[0] for line in timeline.splitlines()[1:8]] == ["step", "step", "t1", "t2", "t3", "t4", "t5"]
     assert figures["model calls"] == "2 (0 by sub-agents)"
     assert figures["tokens label"] == "tokens (input / output), estimated"  # the scripted model's estimate
     tokens_in, tokens_out = (int(n.lstrip("~")) for n in figures["tokens"].split(" / "))
@@ -71,7 +75,8 @@ def test_run_reads_the_model_from_dotenv_and_reports_an_unreachable_api(tmp_path
     assert proc.returncode == 1, proc.stderr[-3000:] + proc.stdout[-3000:]
     assert "Model: openai/not-a-model via LiteLLM" in proc.stdout
     assert "scripted demo model" not in proc.stdout
-    assert "The run failed" in proc.stdout
+    assert any(line.startswith("The run failed: ") for line in proc.stdout.splitlines())  # its own line
+    assert "\x1b[" not in proc.stdout + proc.stderr and "Give Feedback" not in proc.stdout + proc.stderr
     assert "sk-test-not-a-secret" not in proc.stdout + proc.stderr
 
 

@@ -13,8 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cli_helpers import (COMMAND, FakeOpenAI, async_agent, free_port, stop, summary_figures, table_rows,
-                         without_packages)
+from cli_helpers import COMMAND, FakeOpenAI, async_agent, free_port, stop, summary_figures, table_rows, without_packages
 
 from async_task_system.cli import ENV_TEMPLATE
 
@@ -150,6 +149,15 @@ def test_serve_without_the_server_extra_says_so_once(tmp_path: Path) -> None:
     assert proc.returncode == 2, last_lines(proc)
     assert proc.stderr.count('pip install "async_task_system[server]"') == 1
     assert len(proc.stderr.strip().splitlines()) == 1 and "fastapi" in proc.stderr
+
+
+def test_dask_scheduler_without_the_dask_extra_says_so_once(tmp_path: Path) -> None:
+    env = {**without_packages(tmp_path / "site", "distributed", "cloudpickle"),
+           "DASK_SCHEDULER_ADDRESS": "tcp://127.0.0.1:9"}
+    proc = async_agent(["demo", "--scenario", "gather", "--quiet"], tmp_path, env=env, timeout=90)
+    assert proc.returncode == 1, last_lines(proc)
+    assert proc.stderr.count('pip install "async_task_system[dask]"') == 1
+    assert proc.stderr.strip().splitlines()[-1].startswith("async-agent: --dask-scheduler: DaskExecutor needs")
 
 
 # ----------------------------------------------------------------- your own tools
