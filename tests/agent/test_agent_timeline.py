@@ -90,3 +90,17 @@ def test_any_rows_render_in_both_forms(rows, length):
     Console(file=out, width=60, color_system=None).print(timeline)
     assert all(cell_len(line) <= 60 for line in out.getvalue().splitlines())  # terminal cells, not code points
     ET.fromstring(timeline._repr_svg_())  # well-formed whatever the labels hold
+
+
+def test_format_counts_in_words_and_marks_estimated_tokens(make_agent):
+    from dataclasses import replace
+
+    from async_task_system.agent import Usage
+
+    agent = make_agent(KNOWN_RUN, tools=[slow_lookup, flaky_fetch, BlockingWait()], max_workers=2)
+    agent.run("three lookups")
+    run = agent.last_run
+    assert run.tokens_estimated  # a ScriptedModel's "estimate" token usage
+    assert "tokens (estimated):" in run.format() and "0 sub-agents)" in run.format()
+    one = replace(run, sub_agent_usage=Usage(model_calls=1, input_tokens=5, output_tokens=2), tokens_estimated=False)
+    assert "1 sub-agent);" in one.format() and "tokens: " in one.format()
