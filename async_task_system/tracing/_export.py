@@ -3,8 +3,9 @@
 * Spans are exported on the span processor's own thread (``BatchSpanProcessor``; with
   ``setup_tracing(batch=False)`` one with a 20 ms delay), never on a task's thread.
 * A collector that does not take a batch (down, refusing, too slow) costs **one** warning for
-  the process; its spans are dropped, and the collector is tried again every
-  ``retry_after`` seconds (one quiet request), so spans flow again once it is back. The OTLP
+  the process; its spans are dropped, and the collector is tried again after ``retry_after``
+  seconds, then twice as long after each failure (up to a minute; one quiet request each
+  time), so spans flow again once it is back. The OTLP
   exporter's own retry log lines ("Transient error ... retrying") are held back meanwhile.
 * At exit, what is buffered gets half a second to go out; an export still
   retrying is then cut short, so a down collector does not hold the interpreter.
@@ -21,7 +22,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-__all__ = ["GuardedExporter", "EXPORTER_LOGGERS", "flush_then_abandon"]
+__all__ = ["GuardedExporter", "EXPORTER_LOGGERS", "bounded_flush", "flush_then_abandon"]
 
 _log = logging.getLogger("async_task_system.tracing")
 
@@ -46,6 +47,7 @@ _FILTER = _HeldBack()
 for _name in EXPORTER_LOGGERS:
     logging.getLogger(_name).addFilter(_FILTER)
 
+_MAX_RETRY_AFTER = 60.0
 _warned = False  # one warning per process, whatever the number of providers or outages
 _warned_lock = threading.Lock()
 
@@ -61,6 +63,7 @@ class GuardedExporter(SpanExporter):
         self.dropped = 0
         self.exported = 0
         self._down_until = 0.0  # time.monotonic() before which exports are not tried
+        self._failures = 0  # consecutive failed exports: the wait before the next try doubles
         self._closed = False
 
     @property
@@ -82,12 +85,14 @@ class GuardedExporter(SpanExporter):
             _local.exporting = False
         if result is SpanExportResult.SUCCESS:
             self.exported += len(spans)
+            self._failures = 0
             if self._down_until:
                 self._down_until = 0.0
                 _log.info("the trace collector at %s takes spans again", self.endpoint)
             return result
         self.dropped += len(spans)
-        self._down_until = time.monotonic() + self.retry_after
+        self._down_until = time.monotonic() + min(_MAX_RETRY_AFTER, self.retry_after * 2 ** self._failures)
+        self._failures += 1
         _warn_once(self.endpoint, error)
         return SpanExportResult.FAILURE
 
@@ -115,13 +120,19 @@ def _warn_once(endpoint: str, error: BaseException | None) -> None:
                  "affected; spans are dropped until it takes them again (said once).", endpoint, why)
 
 
-def flush_then_abandon(provider: Any, exporter: GuardedExporter | None, seconds: float) -> None:
-    """Give buffered spans ``seconds`` to go out, then shut ``provider`` down without waiting on a
-    collector that does not answer. (The SDK's ``force_flush`` may export on the calling thread and
-    overrun its timeout: it runs on a helper thread here, and the wait for it is bounded.)"""
+def bounded_flush(provider: Any, seconds: float) -> bool:
+    """``provider.force_flush()``, waited for at most ``seconds``: the SDK's flush may export on the
+    calling thread and overrun its own timeout, so it runs on a helper thread. True if it finished."""
     flush = threading.Thread(target=provider.force_flush, name="async_task_system span flush", daemon=True)
     flush.start()
     flush.join(seconds)
+    return not flush.is_alive()
+
+
+def flush_then_abandon(provider: Any, exporter: GuardedExporter | None, seconds: float) -> None:
+    """Give buffered spans ``seconds`` to go out, then shut ``provider`` down without waiting on a
+    collector that does not answer."""
+    bounded_flush(provider, seconds)
     if exporter is not None:
         exporter.abandon()  # a retry still under way gives up; what is left is dropped
     provider.shutdown()

@@ -167,3 +167,44 @@ def test_a_down_collector_does_not_hold_the_interpreter_at_exit(tmp_path: Path):
         assert proc.returncode == 0 and proc.stdout == "done\n", proc.stderr
         lines = proc.stderr.strip().splitlines()
         assert len(lines) <= 1 and all("traces are not reaching" in line for line in lines), proc.stderr
+
+
+def test_while_down_the_wait_before_the_next_try_doubles():
+    inner = _Flaky()
+    guard = GuardedExporter(inner, "http://collector", retry_after=0.0)
+    guard.retry_after = 1.0
+    guard.export([object()])
+    first = guard._down_until  # noqa: SLF001
+    guard._down_until = 0.0  # noqa: SLF001 - as if the first wait had passed
+    guard.export([object()])
+    assert guard._down_until - time.monotonic() > first - time.monotonic() + 0.5  # noqa: SLF001 - 2 s, not 1
+
+
+class _Stuck(SpanExporter):
+    """An export that never returns until released: a collector that accepts and never answers."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def export(self, spans):
+        self.release.wait(30)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self.release.set()
+
+
+def test_a_flush_on_a_stuck_exporter_is_bounded():
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    from async_task_system.tracing._export import bounded_flush
+
+    stuck = _Stuck()
+    provider = TracerProvider(shutdown_on_exit=False)
+    provider.add_span_processor(BatchSpanProcessor(stuck))
+    with provider.get_tracer("t").start_as_current_span("s"):
+        pass
+    assert bounded_flush(provider, 0.2) is False  # gave up waiting; the caller goes on
+    stuck.release.set()
+    provider.shutdown()
