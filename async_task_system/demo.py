@@ -27,7 +27,7 @@ from smolagents.models import ChatMessage, Model
 from smolagents.monitoring import LogLevel
 
 __all__ = [
-    "SCENARIOS", "Scenario", "scenario", "load_model", "all_tools", "analyst_model",
+    "SCENARIOS", "Scenario", "scenario", "load_model", "all_tools", "analyst_model", "AnalystFactory", "ModelConfigError",
     "FILES", "SOURCES", "REGIONS",
     "clean", "analyze", "chart", "source_records", "merge", "regional_sales", "supply_risk",
     "CleanFileTool", "AnalyzeDataTool", "MakeChartTool", "FetchSourceTool", "MergeDatasetsTool",
@@ -253,6 +253,37 @@ def _role(message: Any) -> str:
 
 # ----------------------------------------------------------------- scenarios
 
+_ANALYSTS = {
+    "market_analyst": (RegionalSalesTool, "Studies the sales of one region. Give it a task naming the region, "
+                                          "e.g. 'Summarise sales in the north region.'"),
+    "risk_analyst": (SupplyRiskTool, "Rates the supply-chain risk of regions. Give it a task naming the regions."),
+}
+
+
+@dataclass(frozen=True)
+class AnalystFactory:
+    """Makes a new composite-scenario sub-agent (``market_analyst`` or ``risk_analyst``) per call.
+
+    A factory, not an agent, so it travels to a Dask worker: it holds only the role, the
+    model (None: the scripted :func:`analyst_model`, built where the agent runs) and the delays.
+    """
+
+    role: str
+    model: Model | None = None
+    delay: float = 0.5  # seconds per tool call
+    think: float = 0.2  # seconds per call of the scripted model
+
+    def __post_init__(self) -> None:
+        if self.role not in _ANALYSTS:
+            raise ValueError(f"unknown analyst role {self.role!r}; roles: {', '.join(_ANALYSTS)}")
+
+    def __call__(self) -> CodeAgent:
+        tool_class, description = _ANALYSTS[self.role]
+        model = self.model or analyst_model(self.role, delay=self.think)
+        return CodeAgent(tools=[tool_class(self.delay)], model=model, name=self.role, max_steps=4,
+                         verbosity_level=LogLevel.ERROR, description=description)
+
+
 _BATCH_STEPS = (
     _code(
         "The 10 files are independent, and each one goes clean -> analyze -> chart. I submit all 30 tasks "
@@ -345,19 +376,13 @@ class Scenario:
         return [cls(delay) for cls in self.tool_classes]
 
     def managed_agents(self, model: Model | None = None, *, delay: float = 0.5,
-                       think: float = 0.2) -> list[CodeAgent]:
-        """The scenario's managed agents, on ``model`` (a real model), or on :func:`analyst_model`."""
+                       think: float = 0.2) -> list[AnalystFactory]:
+        """The scenario's managed agents as zero-argument factories (they run on threads and,
+        since a factory pickles, on Dask): on ``model`` (a real model), or on :func:`analyst_model`."""
         if not self.analysts:
             return []
-        return [
-            CodeAgent(tools=[RegionalSalesTool(delay)], model=model or analyst_model("market_analyst", delay=think),
-                      name="market_analyst", max_steps=4, verbosity_level=LogLevel.ERROR,
-                      description="Studies the sales of one region. Give it a task naming the region, "
-                                  "e.g. 'Summarise sales in the north region.'"),
-            CodeAgent(tools=[SupplyRiskTool(delay)], model=model or analyst_model("risk_analyst", delay=think),
-                      name="risk_analyst", max_steps=4, verbosity_level=LogLevel.ERROR,
-                      description="Rates the supply-chain risk of regions. Give it a task naming the regions."),
-        ]
+        return [AnalystFactory("market_analyst", model, delay, think),
+                AnalystFactory("risk_analyst", model, delay, think)]
 
     def demo_model(self, *, delay: float = 0.3) -> Model:
         """The scripted model that plays this scenario: ``delay`` seconds per call, with token usage."""
@@ -399,32 +424,63 @@ def scenario(name: str) -> Scenario:
         raise ValueError(f"unknown scenario {name!r}; scenarios: {', '.join(SCENARIOS)}") from None
 
 
+class ModelConfigError(ValueError):
+    """The configured model cannot be used as set up (no key, or LiteLLM not installed); the message says
+    which setting or install command fixes it."""
+
+
 def load_model(env_file: str | os.PathLike[str] | None = None, *, model_id: str | None = None,
                api_base: str | None = None, api_key: str | None = None) -> Model | None:
     """A ``LiteLLMModel`` from ``.env`` / the environment (``MODEL_ID``, ``API_KEY``, ``BASE_URL``),
     or None when no model is named. ``model_id``, ``api_base`` and ``api_key`` win over both.
 
-    ``env_file``: read this file instead of the nearest ``.env`` above the working directory.
-    The key is read, passed to LiteLLM and never written anywhere.
+    An empty or commented-out setting means "not configured". ``env_file``: read this file
+    instead of the nearest ``.env`` above the working directory. The key is read, passed to
+    LiteLLM and never written anywhere. Raises ``ModelConfigError`` (one line naming the fix)
+    when a model is named but LiteLLM is not installed, or the provider needs a key none gives.
     """
     from dotenv import find_dotenv, load_dotenv
 
     if env_file is not None and not Path(env_file).is_file():
-        raise FileNotFoundError(f"env file {str(env_file)!r} not found; copy .env.example and fill it in")
+        raise FileNotFoundError(f"env file {str(env_file)!r} not found; write one with `async-agent init`")
     path = env_file if env_file is not None else find_dotenv(usecwd=True)
     if path:
         load_dotenv(path, override=False)
-    model_id = model_id or os.environ.get("MODEL_ID")
+    model_id = (model_id or os.environ.get("MODEL_ID") or "").strip()
     if not model_id:
         return None
+    api_base = (api_base or os.environ.get("BASE_URL") or "").strip() or None
+    api_key = (api_key or os.environ.get("API_KEY") or "").strip() or None
     os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+    try:
+        import litellm
+    except ImportError:
+        raise ModelConfigError(
+            f"MODEL_ID={model_id} runs through LiteLLM, which is not installed: "
+            f'pip install "async_task_system[litellm]"'
+        ) from None
+    litellm.suppress_debug_info = True  # no "Give Feedback / Get Help" banner (raw escape codes off a terminal)
+    if api_key is None and api_base is None:
+        missing = _missing_keys(litellm, model_id)
+        if missing:
+            where = str(path) if path else ".env"
+            raise ModelConfigError(
+                f"MODEL_ID={model_id} needs an API key: set API_KEY=... in {where} (or pass --api-key; "
+                f"{' or '.join(missing)} in the environment works too)"
+            )
     from smolagents import LiteLLMModel
 
-    return LiteLLMModel(
-        model_id=model_id,
-        api_base=api_base or os.environ.get("BASE_URL") or None,
-        api_key=api_key or os.environ.get("API_KEY") or None,
-    )
+    return LiteLLMModel(model_id=model_id, api_base=api_base, api_key=api_key)
+
+
+def _missing_keys(litellm: Any, model_id: str) -> list[str]:
+    """The provider's key variables LiteLLM looks for and does not find (a missing base URL is no
+    problem: local servers have a default)."""
+    try:
+        report = litellm.validate_environment(model=model_id)
+    except Exception:  # noqa: BLE001 - an unknown provider: let the call itself say what is wrong
+        return []
+    return [name for name in report.get("missing_keys", []) if "KEY" in name or "TOKEN" in name]
 
 
 def all_tools(delay: float = 0.5) -> list[Tool]:

@@ -105,6 +105,11 @@ class ScriptedModel(Model):
         self.calls = 0
         self.received: list[list[ChatMessage]] = []  # the messages of every call, in order
 
+    @property
+    def estimates_tokens(self) -> bool:
+        """Whether the token counts it reports are estimates (``token_usage="estimate"``), not a provider's."""
+        return self.token_usage == "estimate"
+
     def generate(
         self,
         messages: list[ChatMessage],

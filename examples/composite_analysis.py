@@ -1,7 +1,7 @@
 """Composite analysis: managed agents run side by side as background tasks.
 
 The model starts the market_analyst once per region and the risk_analyst once, all at the same
-time; each agent task runs on its own copy of the managed agent, so the four market studies
+time; each agent task runs on a new instance of the managed agent, so the four market studies
 get four distinct answers. Runs on the model named in .env (MODEL_ID, API_KEY, BASE_URL) for
 the manager and the analysts or, without one, on scripted demo models.
 
@@ -13,7 +13,7 @@ from async_task_system.demo import load_model, scenario
 
 composite = scenario("composite")
 model = load_model()
-analysts = composite.managed_agents(model, delay=0.5)  # scripted analysts when model is None
+analysts = composite.managed_agents(model, delay=0.5)  # factories; scripted analysts when model is None
 if model is None:
     print("No MODEL_ID in .env: running on scripted demo models (no LLM is called).")
     model = composite.demo_model()

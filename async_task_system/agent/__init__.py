@@ -9,7 +9,6 @@
 from ._async_agent import (
     UNFINISHED_POLICIES,
     AsyncAgent,
-    RunSummary,
     create_async_agent,
 )
 from ._board import Limits, TaskBoard, TaskListing
@@ -33,6 +32,8 @@ from ._registry import (
     normalize_task_id,
     normalize_task_ids,
 )
+from ._run_summary import RunSummary
+from ._timeline import ModelStep, Timeline, TimelineRow
 from ._tools import (
     CancelTaskTool,
     CheckTaskTool,
@@ -45,7 +46,7 @@ from ._tools import (
 )
 
 __all__ = [
-    "AsyncAgent", "RunSummary", "create_async_agent", "UNFINISHED_POLICIES",
+    "AsyncAgent", "RunSummary", "create_async_agent", "UNFINISHED_POLICIES", "Timeline", "TimelineRow", "ModelStep",
     "TaskRegistry", "RegisteredTask", "normalize_task_id", "normalize_task_ids",
     "TaskBoard", "Limits", "NoResult", "TaskResults", "TaskListing", "ResolvedCall", "Coordinator",
     "SubmitTaskTool", "WaitForTasksTool", "SleepTool", "GetTaskResultsTool", "CheckTaskTool", "ListTasksTool",

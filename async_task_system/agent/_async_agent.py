@@ -24,17 +24,18 @@ Decisions, in one place:
 
 from __future__ import annotations
 
+import contextvars
+import queue
 import threading
 import time
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from smolagents.agents import CodeAgent, RunResult, populate_template
-from smolagents.memory import ActionStep
+from smolagents.memory import ActionStep, AgentMemory, FinalAnswerStep, MemoryStep, PlanningStep
 from smolagents.models import Model
 
-from ..engine import Executor, TaskInfo, TaskManager
+from ..engine import Executor, TaskManager
 from ..errors import InvalidArgumentError, ShutdownError, TaskTimeoutError
 from ._board import Limits, TaskBoard
 from ._guidance import guidance_for
@@ -42,71 +43,12 @@ from ._managed import Coordinator, Usage, usage_of
 from ._observation import NoResult
 from ._progress import reset_sink, set_sink
 from ._registry import TaskRegistry
+from ._run_summary import RunSummary, model_steps_of
 from ._tools import task_tools
 
-__all__ = ["AsyncAgent", "RunSummary", "create_async_agent", "UNFINISHED_POLICIES"]
+__all__ = ["AsyncAgent", "create_async_agent", "UNFINISHED_POLICIES"]
 
 UNFINISHED_POLICIES = ("cancel", "wait", "keep")
-
-
-@dataclass(frozen=True)
-class RunSummary:
-    """What one ``AsyncAgent.run`` did: ``AsyncAgent.last_run`` after each run."""
-
-    task: str
-    final_answer: Any
-    error: str | None  # the exception that ended the run, if one did
-    wall_time: float  # seconds, the whole run (model calls included)
-    tasks: tuple[TaskInfo, ...]  # the tasks the run submitted, in order, as they were at its end
-    agent_usage: Usage  # the main agent's model calls and tokens
-    sub_agent_usage: Usage  # managed agents run as tasks during the run
-    steps: int
-    unfinished_at_end: tuple[str, ...] = ()  # tasks not final when the model answered
-    unfinished_policy: str = "cancel"  # what was done with them
-
-    @property
-    def sequential_time(self) -> float:
-        """Sum of the tasks' run times: what the same tasks would take one after another."""
-        return sum(info.run_time or 0.0 for info in self.tasks)
-
-    @property
-    def usage(self) -> Usage:
-        """Main agent plus sub-agents."""
-        return self.agent_usage + self.sub_agent_usage
-
-    @property
-    def model_calls(self) -> int:
-        return self.usage.model_calls
-
-    @property
-    def input_tokens(self) -> int:
-        return self.usage.input_tokens
-
-    @property
-    def output_tokens(self) -> int:
-        return self.usage.output_tokens
-
-    def status_counts(self) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for info in self.tasks:
-            counts[info.status.value] = counts.get(info.status.value, 0) + 1
-        return counts
-
-    def format(self) -> str:
-        """A few lines for a terminal."""
-        counts = ", ".join(f"{n} {status}" for status, n in sorted(self.status_counts().items())) or "none"
-        lines = [
-            f"tasks: {len(self.tasks)} ({counts})",
-            f"wall time: {self.wall_time:.2f}s; the same tasks one after another: {self.sequential_time:.2f}s",
-            f"model calls: {self.model_calls} ({self.agent_usage.model_calls} agent, "
-            f"{self.sub_agent_usage.model_calls} sub-agents); tokens: {self.input_tokens} in, {self.output_tokens} out",
-        ]
-        if self.unfinished_at_end:
-            verb = {"cancel": "cancelled", "wait": "waited for", "keep": "left running"}[self.unfinished_policy]
-            lines.append(f"unfinished when the run ended ({verb}): {', '.join(self.unfinished_at_end)}")
-        if self.error:
-            lines.append(f"error: {self.error}")
-        return "\n".join(lines)
 
 
 class AsyncAgent(Coordinator):
@@ -188,7 +130,8 @@ class AsyncAgent(Coordinator):
         ``guidance=True`` adds the background-task guidance to the system prompt for this run.
         ``timeout``: seconds for the whole run; past it, waits stop short, the agent is
         interrupted at the end of its current step and ``TaskTimeoutError`` is raised.
-        ``run_kwargs`` go to ``CodeAgent.run`` (``stream=True`` is not supported).
+        ``run_kwargs`` go to ``CodeAgent.run``: ``return_full_result=True`` returns smolagents'
+        ``RunResult``; ``stream=True`` returns a generator of the steps (see ``_stream``).
         """
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
                                     or not 0 < timeout < float("inf")):
@@ -202,10 +145,10 @@ class AsyncAgent(Coordinator):
                 f"task must be valid Unicode text; it has an unpaired surrogate {task[exc.start]!r} at "
                 f"position {exc.start}"
             ) from None
-        if run_kwargs.get("stream"):
-            raise InvalidArgumentError("stream=True is not supported by AsyncAgent.run; iterate agent.agent.run instead")
         if self._closed:
             raise ShutdownError("this AsyncAgent was shut down; create a new one")
+        if run_kwargs.pop("stream", False):
+            return self._stream(task, guidance, timeout, run_kwargs)
         if not self._run_lock.acquire(blocking=False):
             raise RuntimeError("this AsyncAgent is already running a task; one run at a time (create another agent)")
         try:
@@ -216,6 +159,88 @@ class AsyncAgent(Coordinator):
     def run_with_async_guidance(self, task: str, **run_kwargs: Any) -> Any:
         """``run`` with guidance on submitting independent work first and collecting it later."""
         return self.run(task, guidance=True, **run_kwargs)
+
+    # ----------------------------------------------------------- as a CodeAgent (smolagents' own surface)
+
+    @property
+    def model(self) -> Model:
+        """The CodeAgent's model."""
+        return self.agent.model
+
+    @property
+    def memory(self) -> AgentMemory:
+        """The CodeAgent's memory (``memory.steps``, ``memory.get_full_steps()``, ``memory.replay``)."""
+        return self.agent.memory
+
+    @property
+    def logs(self) -> list[MemoryStep]:
+        """The steps of the last run (task, model steps, final answer), as ``memory.steps``."""
+        return self.agent.memory.steps
+
+    def replay(self, detailed: bool = False) -> None:
+        """Print the last run step by step, as ``CodeAgent.replay`` does."""
+        self.agent.replay(detailed=detailed)
+
+    def _stream(self, task: str, guidance: bool, timeout: float | None,
+                run_kwargs: dict[str, Any]) -> Iterator[MemoryStep]:
+        """``run(..., stream=True)``: yields each ``PlanningStep`` and ``ActionStep`` as it ends, then a
+        ``FinalAnswerStep``, as smolagents does (model output deltas are not streamed).
+
+        The run is ``run()`` on a helper thread in the caller's context (tracing and sessions follow
+        it), so timeouts, the unfinished-task policy and ``last_run`` are the same. As with a
+        smolagents stream, the agent waits for the consumer: its next step starts when the next item
+        is asked for (background tasks keep running). Closing the generator early interrupts the
+        run; the run's exception is raised from the generator.
+        """
+        steps: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        go = threading.Semaphore(0)  # released by the consumer for each step it has taken
+        outcome: dict[str, Any] = {}
+        end = object()
+
+        def hand_over(step: MemoryStep) -> None:
+            steps.put(step)
+            go.acquire()
+
+        def work() -> None:
+            try:
+                outcome["answer"] = self.run(task, guidance=guidance, timeout=timeout, **run_kwargs)
+            except BaseException as exc:  # noqa: BLE001 - handed to the consumer below
+                outcome["error"] = exc
+            finally:
+                steps.put(end)
+
+        if not self._stream_hooked:
+            self.agent.step_callbacks.register(ActionStep, self._to_stream)
+            self.agent.step_callbacks.register(PlanningStep, self._to_stream)
+            self._stream_hooked = True
+        self._stream_sink = hand_over
+        worker = threading.Thread(target=contextvars.copy_context().run, args=(work,), daemon=True,
+                                  name="AsyncAgent.run(stream=True)")
+        worker.start()
+        finished = False
+        try:
+            while (step := steps.get()) is not end:
+                yield step
+                go.release()
+            finished = True
+        finally:
+            self._stream_sink = None
+            if not finished:
+                self.agent.interrupt()  # the consumer stopped early: the run ends before its next step
+                go.release()
+            worker.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        answer = outcome["answer"]
+        yield FinalAnswerStep(output=answer.output if isinstance(answer, RunResult) else answer)
+
+    _stream_hooked = False
+    _stream_sink: Any = None
+
+    def _to_stream(self, step: MemoryStep, agent: Any = None) -> None:
+        sink = self._stream_sink
+        if sink is not None:
+            sink(step)
 
     def _run(self, task: str, guidance: bool, timeout: float | None, run_kwargs: dict[str, Any]) -> Any:
         agent = self.agent
@@ -229,6 +254,7 @@ class AsyncAgent(Coordinator):
             agent.instructions = f"{instructions}\n\n{extra}" if instructions else extra
         sink = set_sink(board.note_progress)
         start = time.monotonic()
+        started_at = time.time()
         answer: Any = None
         error: str | None = None
         try:
@@ -267,6 +293,9 @@ class AsyncAgent(Coordinator):
                 steps=sum(1 for step in agent.memory.steps if isinstance(step, ActionStep)),
                 unfinished_at_end=tuple(unfinished),
                 unfinished_policy=self.unfinished_tasks,
+                started_at=started_at,
+                model_steps=model_steps_of(agent, started_at),
+                tokens_estimated=bool(getattr(agent.model, "estimates_tokens", False)),
             )
 
     def _settle(self) -> list[str]:
@@ -319,7 +348,7 @@ def create_async_agent(
     tools: Iterable[Any] = (),
     managed_agents: Iterable[Any] = (),
     model: Model | None = None,
-    max_workers: int = 3,
+    max_workers: int = 4,
     instructions: str | None = None,
     executor: Executor | None = None,
     name_limits: Mapping[str, int] | None = None,

@@ -7,13 +7,13 @@ caller can only name what was registered.
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
+from .._specs import load_spec as _load
+from .._specs import tools_from as _as_list
 from ._auth import TOKEN_ENV, require_token_for_host
 from ._store import StoreLockedError
 
@@ -95,29 +95,6 @@ def _read_token(args: argparse.Namespace) -> str | None:
         return Path(args.token_file).read_text().rstrip("\r\n")
     value = os.environ.get(TOKEN_ENV)
     return value.rstrip("\r\n") if value else None
-
-
-def _load(spec: str, flag: str) -> Any:
-    module_name, sep, attr = spec.partition(":")
-    if not sep or not module_name or not attr:
-        raise ValueError(f"{flag} takes MODULE:ATTR (e.g. mypkg.tools:TOOLS), got {spec!r}")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as exc:
-        raise ImportError(f"{flag} {spec}: cannot import {module_name!r} ({exc})") from exc
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise AttributeError(f"{flag} {spec}: module {module_name!r} has no attribute {attr!r}") from None
-
-
-def _as_list(obj: Any) -> list[Any]:
-    if isinstance(obj, (list, tuple)):
-        return list(obj)
-    if callable(obj) and not hasattr(obj, "forward") and not hasattr(obj, "run"):
-        obj = obj()
-        return list(obj) if isinstance(obj, (list, tuple)) else [obj]
-    return [obj]
 
 
 if __name__ == "__main__":

@@ -96,6 +96,8 @@ def configure_worker_tracing(endpoint: str, *, service_name: str = "async_task_s
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
         from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        from ._export import GuardedExporter
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
         raise ImportError(
             f"exporting spans from workers needs the OpenTelemetry SDK and OTLP exporter ({exc}); "
@@ -112,8 +114,8 @@ def configure_worker_tracing(endpoint: str, *, service_name: str = "async_task_s
                 attributes["openinference.project.name"] = project_name
             _provider = TracerProvider(resource=Resource.create(attributes))
             trace.set_tracer_provider(_provider)
-        exporter = OTLPSpanExporter(endpoint=endpoint, headers=dict(headers) if headers else None)
-        _provider.add_span_processor(BatchSpanProcessor(exporter))
+        exporter = OTLPSpanExporter(endpoint=endpoint, headers=dict(headers) if headers else None, timeout=3)
+        _provider.add_span_processor(BatchSpanProcessor(GuardedExporter(exporter, endpoint)))  # a down collector: one warning
         _endpoints.add(endpoint)
         return True
 
@@ -122,4 +124,6 @@ def flush_worker_spans(timeout_millis: int = 5_000) -> None:
     """Export the spans this process has finished so far (call at the end of each task)."""
     provider = _provider
     if provider is not None:
-        provider.force_flush(timeout_millis)
+        from ._export import bounded_flush
+
+        bounded_flush(provider, timeout_millis / 1000)  # a task never waits longer on its collector

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import os
 import threading
 from collections.abc import Callable
@@ -40,6 +41,10 @@ _provider: Any = None  # the provider of the current configuration
 _instrumentor: Any = None  # the SmolagentsInstrumentor we instrumented with, if any
 _undo_models: Callable[[], None] = _nothing  # undoes instrument_other_models
 _retired: Any = None  # a provider we made global and then shut down: OpenTelemetry keeps it global
+_open: dict[int, tuple[Any, Any]] = {}  # id(provider) -> (provider, its GuardedExporter), until shut down
+_EXPORT_TIMEOUT = 3.0  # seconds per OTLP request (its retries included)
+_EXIT_FLUSH = 0.5  # seconds buffered spans get at interpreter exit
+_FLUSH = 5.0  # seconds they get when tracing is reconfigured or shut down
 
 
 # ``trace.get_tracer_provider()`` reads os.environ on every call while no provider is set (about
@@ -106,7 +111,9 @@ def setup_tracing(
     ``project_name``: Phoenix project (default ``PHOENIX_PROJECT_NAME``, else ``"default"``).
     ``endpoint``: the Phoenix server (default ``PHOENIX_COLLECTOR_ENDPOINT``, else
     ``http://localhost:6006``); ``/v1/traces`` is added when missing. ``batch``: export in
-    the background (True) or as each span ends (False, handy in tests and short scripts).
+    batches every few seconds (True) or within 20 ms of each span's end (False, so spans show
+    up while you watch). Either way export runs on a background thread: a slow or down
+    collector never blocks a task, costs one warning, and delays exit by under a second.
     ``api_key`` (default ``PHOENIX_API_KEY``) and ``headers`` go with every export.
     ``set_global``: also make the provider OpenTelemetry's global one (OpenTelemetry allows
     that once per process; task spans and smolagents follow this provider either way).
@@ -138,10 +145,13 @@ def setup_tracing(
         if config == _config:
             return _provider
         previous = _provider
-        provider = sdk.TracerProvider(resource=sdk.Resource.create({_PROJECT_KEY: config.project_name}))
-        exporter = sdk.OTLPSpanExporter(endpoint=config.endpoint, headers=dict(config.headers) or None)
-        processor = sdk.BatchSpanProcessor if config.batch else sdk.SimpleSpanProcessor
-        provider.add_span_processor(processor(exporter))
+        provider = sdk.TracerProvider(resource=sdk.Resource.create({_PROJECT_KEY: config.project_name}),
+                                      shutdown_on_exit=False)  # _at_exit bounds the last flush instead
+        exporter = sdk.GuardedExporter(sdk.OTLPSpanExporter(endpoint=config.endpoint, timeout=_EXPORT_TIMEOUT,
+                                                        headers=dict(config.headers) or None), config.endpoint)
+        delay = {} if config.batch else {"schedule_delay_millis": 20}
+        provider.add_span_processor(sdk.BatchSpanProcessor(exporter, **delay))
+        _open[id(provider)] = (provider, exporter)
         if set_global and previous is None and _global_is_unset():
             trace.set_tracer_provider(provider)
         _uninstrument()
@@ -151,9 +161,10 @@ def setup_tracing(
             _undo_models = instrument_other_models(_instrumentor)
         _config, _provider = config, provider
     if previous is not None:
-        previous.force_flush()
         if previous is not trace.get_tracer_provider():  # still global: other instrumentations use it
-            previous.shutdown()
+            _close(previous, _FLUSH)
+        else:
+            previous.force_flush(timeout_millis=int(_FLUSH * 1000))
     return provider
 
 
@@ -170,8 +181,22 @@ def shutdown_tracing() -> None:
         if provider is not None and provider is trace.get_tracer_provider():
             _retired = provider
     if provider is not None:
-        provider.force_flush()
-        provider.shutdown()
+        _close(provider, _FLUSH)
+
+
+def _close(provider: Any, seconds: float) -> None:
+    """Flush ``provider`` for at most ``seconds``, then shut it down without waiting on its collector."""
+    from ._export import flush_then_abandon
+
+    entry = _open.pop(id(provider), None)
+    flush_then_abandon(provider, entry[1] if entry else None, seconds)
+
+
+@atexit.register
+def _at_exit() -> None:
+    """At interpreter exit, each provider still open gets ``_EXIT_FLUSH`` seconds to send its spans."""
+    for provider, _exporter in list(_open.values()):
+        _close(provider, _EXIT_FLUSH)
 
 
 def _uninstrument() -> None:
@@ -200,13 +225,12 @@ class _Sdk:
         )
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import (
-            BatchSpanProcessor,
-            SimpleSpanProcessor,
-        )
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+        from ._export import GuardedExporter
 
         self.OTLPSpanExporter, self.Resource, self.TracerProvider = OTLPSpanExporter, Resource, TracerProvider
-        self.BatchSpanProcessor, self.SimpleSpanProcessor = BatchSpanProcessor, SimpleSpanProcessor
+        self.BatchSpanProcessor, self.GuardedExporter = BatchSpanProcessor, GuardedExporter
 
 
 def _load(instrument_smolagents: bool) -> tuple[_Sdk, Any]:

@@ -94,9 +94,10 @@ def test_exports_go_to_the_traces_path_with_the_api_key(monkeypatch):
     try:
         monkeypatch.setenv("PHOENIX_API_KEY", "secret-key")
         monkeypatch.setenv("PHOENIX_COLLECTOR_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
-        setup_tracing(project_name="keyed", batch=False, set_global=False, headers={"x-team": "data"})
+        provider = setup_tracing(project_name="keyed", batch=False, set_global=False, headers={"x-team": "data"})
         with TaskManager() as tm:
             tm.wait(tm.submit(int), timeout=10)
+        provider.force_flush()  # export runs on a background thread
     finally:
         server.shutdown()
         server.server_close()

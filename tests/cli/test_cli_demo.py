@@ -2,38 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from cli_helpers import async_agent, summary_figures, table_rows
 
 from async_task_system.demo import SOURCES, merge, source_records
-
-BIN = Path(sys.executable).parent / "async-agent"
-COMMAND = [str(BIN)] if BIN.exists() else [sys.executable, "-m", "async_task_system.cli"]
-
-
-def async_agent(args: list[str], cwd: Path, *, timeout: float = 120, env: dict[str, str] | None = None,
-                ) -> subprocess.CompletedProcess[str]:
-    """Run the console script with no model configured (no .env above ``cwd``, no MODEL_ID)."""
-    base = {k: v for k, v in os.environ.items()
-            if k not in ("MODEL_ID", "API_KEY", "BASE_URL", "DASK_SCHEDULER_ADDRESS")}
-    base.update({"LITELLM_LOCAL_MODEL_COST_MAP": "True", "COLUMNS": "160"}, **(env or {}))
-    return subprocess.run([*COMMAND, *args], cwd=cwd, env=base, capture_output=True, text=True, timeout=timeout)
-
-
-def summary_figures(out: str) -> dict[str, str]:
-    """The rows of the run summary table: {label: value}."""
-    rows = {}
-    for label in ("tasks", "wall time", "the same tasks one after another", "model calls",
-                  "tokens (input / output)"):
-        match = re.search(rf"│\s*{re.escape(label)}\s*│\s*([^│]+?)\s*│", out)
-        assert match, f"no {label!r} row in the summary:\n{out[-2500:]}"
-        rows[label] = match.group(1)
-    return rows
 
 
 @pytest.mark.slow
@@ -43,16 +17,19 @@ def test_demo_gather_shows_the_task_table_the_answer_and_the_summary(tmp_path: P
     assert proc.returncode == 0, proc.stderr[-3000:] + out[-3000:]
     assert "scripted demo model" in out and "No LLM is called" in out
     # The live table's last frame: every task with its type, name and final status.
-    table_rows = re.findall(r"│\s*(t\d+)\s*│\s*(\w+)\s*│\s*(\w+)\s*│\s*(\w+)\s*│", out)
-    final = {task_id: (kind, name, status) for task_id, kind, name, status in table_rows}
+    final = table_rows(out)
     assert sorted(final.values()) == sorted([("tool", "fetch_source", "completed")] * 4
                                             + [("tool", "merge_datasets", "completed")])
     merged = merge([source_records(s) for s in SOURCES])
     assert f"Top region: {merged['top_region']}." in out
     figures = summary_figures(out)
     assert figures["tasks"] == "5 (5 completed)"
+    # After the summary, the run's timeline: two model steps and the five tasks.
+    timeline = out[out.index("Run timeline: 7 rows"):]
+    assert [line.split()[0] for line in timeline.splitlines()[1:8]] == ["step", "step", "t1", "t2", "t3", "t4", "t5"]
     assert figures["model calls"] == "2 (0 by sub-agents)"
-    tokens_in, tokens_out = (int(n) for n in figures["tokens (input / output)"].split(" / "))
+    assert figures["tokens label"] == "tokens (input / output), estimated"  # the scripted model's estimate
+    tokens_in, tokens_out = (int(n.lstrip("~")) for n in figures["tokens"].split(" / "))
     assert tokens_in > 1000 and tokens_out > 50  # the scripted model's estimate of the prompt and its code
     # Four fetches of 0.6 to 1.6 x 0.3 s and the merge: their run times add up.
     serial = float(figures["the same tasks one after another"].rstrip("s"))
@@ -83,20 +60,6 @@ def test_run_plays_the_chosen_script_and_says_the_model_is_scripted(tmp_path: Pa
     assert summary_figures(out)["tasks"] == "30 (30 completed)"
 
 
-@pytest.mark.slow
-def test_dask_scheduler_option_runs_the_tasks_on_the_cluster(tmp_path: Path) -> None:
-    distributed = pytest.importorskip("distributed")
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=4, processes=False, protocol="tcp://",
-                                  dashboard_address=":0") as cluster:
-        proc = async_agent(["demo", "--scenario", "gather", "--delay", "0.2", "--think", "0.02", "--quiet"], tmp_path,
-                           env={"DASK_SCHEDULER_ADDRESS": cluster.scheduler_address})
-        transitions = cluster.scheduler.transition_counter
-    assert proc.returncode == 0, proc.stderr[-3000:] + proc.stdout[-3000:]
-    assert f"Tasks run on: DaskExecutor(scheduler='{cluster.scheduler_address}'" in proc.stdout
-    assert summary_figures(proc.stdout)["tasks"] == "5 (5 completed)"
-    assert transitions >= 5 * 3  # the scheduler moved the five tasks through released -> waiting -> processing -> ...
-
-
 def test_bad_scenario_is_refused_with_the_choices(tmp_path: Path) -> None:
     proc = async_agent(["demo", "--scenario", "nope"], tmp_path, timeout=60)
     assert proc.returncode == 2
@@ -112,7 +75,8 @@ def test_run_reads_the_model_from_dotenv_and_reports_an_unreachable_api(tmp_path
     assert proc.returncode == 1, proc.stderr[-3000:] + proc.stdout[-3000:]
     assert "Model: openai/not-a-model via LiteLLM" in proc.stdout
     assert "scripted demo model" not in proc.stdout
-    assert "The run failed" in proc.stdout
+    assert any(line.startswith("The run failed: ") for line in proc.stdout.splitlines())  # its own line
+    assert "\x1b[" not in proc.stdout + proc.stderr and "Give Feedback" not in proc.stdout + proc.stderr
     assert "sk-test-not-a-secret" not in proc.stdout + proc.stderr
 
 

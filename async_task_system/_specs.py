@@ -1,0 +1,52 @@
+"""``MODULE:ATTR`` specs on the command line (``--tools mypkg.tools:TOOLS``): import and fetch the object.
+
+The working folder is importable, as with ``python -m``: a console script does not put it on
+``sys.path``, so ``mypkg/`` next to where the command runs would otherwise not be found.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from typing import Any
+
+__all__ = ["load_spec", "tools_from", "agents_from"]
+
+
+def load_spec(spec: str, flag: str) -> Any:
+    """The object ``spec`` (``module:attr``, attr may be dotted) names. ``flag`` names the option in errors."""
+    module_name, sep, attr = spec.partition(":")
+    if not sep or not module_name or not attr:
+        raise ValueError(f"{flag} takes MODULE:ATTR (e.g. mypkg.tools:TOOLS), got {spec!r}")
+    cwd = os.getcwd()
+    if cwd not in sys.path and "" not in sys.path:
+        sys.path.insert(0, cwd)
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ImportError(f"{flag} {spec}: cannot import {module_name!r} ({exc})") from exc
+    except Exception as exc:  # the module itself fails: name the option, not only the error
+        raise ImportError(f"{flag} {spec}: importing {module_name!r} failed: {type(exc).__name__}: {exc}") from exc
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise AttributeError(f"{flag} {spec}: module {module_name!r} has no attribute {attr!r}") from None
+    return obj
+
+
+def tools_from(obj: Any) -> list[Any]:
+    """A tool, a list or tuple of tools, or a zero-argument function returning either: as a list."""
+    if isinstance(obj, (list, tuple)):
+        return list(obj)
+    if callable(obj) and not hasattr(obj, "forward") and not hasattr(obj, "run"):
+        obj = obj()
+        return list(obj) if isinstance(obj, (list, tuple)) else [obj]
+    return [obj]
+
+
+def agents_from(obj: Any) -> list[Any]:
+    """An agent or agent factory, or a list or tuple of them, as a list (a factory stays a factory:
+    ``create_async_agent`` calls it once per task, and only a factory travels to Dask)."""
+    return list(obj) if isinstance(obj, (list, tuple)) else [obj]
