@@ -276,9 +276,10 @@ class EventLoopExecutor(Executor):
             return
         # A fresh copy per attempt, as on threads: nothing one attempt sets leaks into the next.
         ctx = call.context.copy() if call.context is not None else contextvars.Context()
-        task = self._loop.create_task(self._attempt(call, reporter), context=ctx)  # type: ignore[union-attr]
+        reported: list[bool] = []  # set once the attempt's end is reported: it is reported exactly once
+        task = self._loop.create_task(self._attempt(call, reporter, reported), context=ctx)  # type: ignore[union-attr]
         self._inflight.add(task)
-        task.add_done_callback(functools.partial(self._attempt_done, call, reporter))
+        task.add_done_callback(functools.partial(self._attempt_done, call, reporter, reported))
         call.token.add_callback(functools.partial(self._cancel_from_token, task))
 
     def _cancel_from_token(self, task: asyncio.Task[Any], reason: str) -> None:
@@ -291,7 +292,7 @@ class EventLoopExecutor(Executor):
             with contextlib.suppress(RuntimeError):  # the loop was closed: the task has ended
                 loop.call_soon_threadsafe(task.cancel, reason)
 
-    async def _attempt(self, call: TaskCall, reporter: AttemptReporter) -> None:
+    async def _attempt(self, call: TaskCall, reporter: AttemptReporter, reported: list[bool]) -> None:
         _current.set(TaskContext(call.task_id, call.name, call.attempt, call.token))
         try:
             if call.scopes:
@@ -306,11 +307,15 @@ class EventLoopExecutor(Executor):
             ok = True
         except BaseException as exc:  # noqa: BLE001 - CancelledError too: every end is the task's result
             ok, value = False, exc
+        reported.append(True)
+        # The report may fire this task's own token (it failed): that cancels this asyncio task while
+        # it runs, so it ends "cancelled" although it returns here; _attempt_done must not report again.
         reporter.attempt_finished(call, ok, value)
 
-    def _attempt_done(self, call: TaskCall, reporter: AttemptReporter, task: asyncio.Task[Any]) -> None:
+    def _attempt_done(self, call: TaskCall, reporter: AttemptReporter, reported: list[bool],
+                      task: asyncio.Task[Any]) -> None:
         self._inflight.discard(task)
-        if task.cancelled():  # cancelled before its first step: _attempt never ran, so report here
+        if not reported:  # cancelled before its first step: _attempt never ran, so report here
             reporter.attempt_finished(call, False, asyncio.CancelledError(call.token.reason or "cancelled"))
         self._maybe_stop()
 

@@ -625,3 +625,18 @@ def test_with_propagation_off_a_coroutine_starts_in_an_empty_context():
             assert tm.result(tm.submit(probe), timeout=10) == ("unset", True)
     finally:
         REQUEST_ID.reset(token)
+
+
+def test_a_failed_coroutine_is_reported_once_though_its_own_token_cancels_it_while_it_reports():
+    # Failing fires the task's token on the loop thread, inside the report; that cancels the
+    # asyncio task that is reporting. Its end must still count once: no negative abandoned count.
+    async def broken(i):
+        raise ValueError(f"broken {i}")
+
+    with TaskManager() as tm:
+        ids = [tm.submit(broken, (i,)) for i in range(20)]
+        assert not tm.wait(ids, timeout=10).not_done
+    stats = tm.get_statistics()
+    assert stats["failed"] == 20 and stats["abandoned_coroutines"] == 0 and stats["busy_coroutine_slots"] == 0
+    assert stats["late_results_discarded"] == 0
+    assert all(tm.get(i).events[-1].kind == "failed" for i in ids)
