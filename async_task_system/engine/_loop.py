@@ -139,6 +139,8 @@ class EventLoopExecutor(Executor):
         # Attempts handed over by start() and not begun yet (deque: appends and pops are thread-safe).
         self._handed: collections.deque[tuple[TaskCall, AttemptReporter]] = collections.deque()
         self._drain_scheduled = False  # a _drain is scheduled and has not started: no need for another
+        # Done callbacks of coroutine tasks run here, off the loop (made on the loop thread, when first needed).
+        self._callbacks: concurrent.futures.ThreadPoolExecutor | None = None
 
     # ------------------------------------------------------------------ the Executor interface
 
@@ -170,6 +172,25 @@ class EventLoopExecutor(Executor):
             loop.call_soon_threadsafe(self._stop_when_idle, loop)
         if wait and threading.get_ident() != self._thread_id:
             thread.join()
+        pool = self._callbacks
+        if pool is not None:  # a callback that shuts the manager down cannot wait for itself
+            own = threading.current_thread() in getattr(pool, "_threads", ())
+            pool.shutdown(wait=wait and not own)
+
+    def run_elsewhere(self, fn: Callable[..., Any], *args: Any) -> bool:
+        """On the loop thread: run ``fn(*args)`` on a callbacks thread instead and return True, so a
+        slow (or waiting) done callback never stalls the coroutines; elsewhere: False (run it there)."""
+        if threading.get_ident() != self._thread_id:
+            return False
+        pool = self._callbacks
+        if pool is None:
+            pool = self._callbacks = concurrent.futures.ThreadPoolExecutor(
+                max_workers=4, thread_name_prefix=f"{self._thread_name}-callbacks")
+        try:
+            pool.submit(fn, *args)
+        except RuntimeError:  # shut down (a late report after shutdown): run it on the loop
+            return False
+        return True
 
     def describe(self) -> str:
         return f"EventLoopExecutor(capacity={self.capacity})"

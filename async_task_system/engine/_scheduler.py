@@ -47,7 +47,8 @@ COMPLETED, FAILED, TIMEOUT, CANCELLED = (
 class Effects:
     """What was decided under the lock, to do after it, in this order: observer events (so each
     task's events reach observers in order, its start before its end), attempts to start, then
-    callbacks (which may be slow: they never delay a start)."""
+    callbacks (which may be slow: they never delay a start; on the event loop's thread they go to
+    a thread of their own, so they never stall the coroutines either)."""
 
     __slots__ = ("events", "starts", "calls", "close")
 
@@ -472,7 +473,7 @@ class Scheduler:
             _call_all(effects.events)
         for start in effects.starts:
             self._start(*start)
-        if effects.calls:
+        if effects.calls and not self._loop.run_elsewhere(_call_all, effects.calls):  # not on the loop thread
             _call_all(effects.calls)
         if effects.close:
             try:

@@ -640,3 +640,27 @@ def test_a_failed_coroutine_is_reported_once_though_its_own_token_cancels_it_whi
     assert stats["failed"] == 20 and stats["abandoned_coroutines"] == 0 and stats["busy_coroutine_slots"] == 0
     assert stats["late_results_discarded"] == 0
     assert all(tm.get(i).events[-1].kind == "failed" for i in ids)
+
+
+def test_a_coroutine_tasks_done_callback_runs_off_the_loop_and_may_submit_and_wait():
+    # On the loop thread, a callback that waits for another coroutine task would wait forever.
+    release = threading.Event()
+    seen: list[object] = []
+    done = threading.Event()
+
+    async def gate():
+        while not release.is_set():
+            await asyncio.sleep(0.005)
+
+    with TaskManager() as tm:
+        def callback(info):
+            seen.append(threading.current_thread().name)
+            seen.append(tm.result(tm.submit(double, (21,)), timeout=10))
+            done.set()
+
+        tid = tm.submit(gate)
+        tm.add_done_callback(tid, callback)
+        release.set()
+        assert done.wait(10)
+    assert seen[0].startswith("task-loop-callbacks") and seen[1] == 42
+    assert not [t for t in engine_threads() if t.name.startswith("task-loop")]
