@@ -94,7 +94,7 @@ class Lane:
     timeouts and retention are the manager's, shared. Fields are guarded by the manager's lock.
     """
 
-    __slots__ = ("executor", "limit", "ready", "running", "abandoned", "reporter")
+    __slots__ = ("executor", "limit", "ready", "running", "abandoned", "reporter", "shared")
 
     def __init__(self, scheduler: Scheduler, executor: Executor, limit: int) -> None:
         self.executor = executor
@@ -103,6 +103,7 @@ class Lane:
         self.running = 0  # slots held by attempts in flight
         self.abandoned = 0  # attempts still in flight (or about to begin) whose task already ended
         self.reporter = Reporter(scheduler, self)
+        self.shared: Lane | None = None  # the other lane, when both run on one executor (runs_coroutines)
 
 
 class Scheduler:
@@ -122,6 +123,8 @@ class Scheduler:
         self._loop = EventLoopExecutor(2 * self.max_coroutines)
         self._coroutines = Lane(self, executor if executor.runs_coroutines else self._loop, self.max_coroutines)
         self._lanes = (self._threads, self._coroutines)
+        if self._coroutines.executor is executor:  # its capacity bounds both lanes together
+            self._threads.shared, self._coroutines.shared = self._coroutines, self._threads
         self._parked: dict[str, list[tuple[int, int, Task]]] = {}  # ready, but over their name limit
         self._retention = Retention(self.max_finished, self.result_ttl, self._tasks)
         self._clock = Clock(self._lock, self._retention)
@@ -148,9 +151,10 @@ class Scheduler:
 
     def _dispatch_lane(self, lane: Lane, effects: Effects) -> None:
         capacity = lane.executor.capacity
-        ready, limit = lane.ready, lane.limit
+        ready, limit, shared = lane.ready, lane.limit, lane.shared
         while ready and lane.running < limit:
-            if capacity is not None and lane.running + lane.abandoned >= capacity:
+            if capacity is not None and lane.running + lane.abandoned + (
+                    shared.running + shared.abandoned if shared is not None else 0) >= capacity:
                 return
             entry = heapq.heappop(ready)
             task = entry[2]

@@ -664,3 +664,44 @@ def test_a_coroutine_tasks_done_callback_runs_off_the_loop_and_may_submit_and_wa
         assert done.wait(10)
     assert seen[0].startswith("task-loop-callbacks") and seen[1] == 42
     assert not [t for t in engine_threads() if t.name.startswith("task-loop")]
+
+
+def test_an_executor_that_runs_coroutines_too_is_never_handed_more_than_its_capacity():
+    from async_task_system.engine import Executor
+
+    class Both(Executor):
+        """Runs threads and coroutines, two attempts at a time; records the most it held."""
+
+        capacity = 2
+        runs_coroutines = True
+
+        def __init__(self):
+            self.lock = threading.Lock()
+            self.held = self.most = 0
+
+        def start(self, call, reporter):
+            with self.lock:
+                self.held += 1
+                self.most = max(self.most, self.held)
+            threading.Thread(target=self._run, args=(call, reporter)).start()
+
+        def _run(self, call, reporter):
+            if reporter.attempt_starting(call):
+                try:
+                    value = call.run()
+                    ok, value = True, asyncio.run(value) if asyncio.iscoroutine(value) else value
+                except BaseException as exc:  # noqa: BLE001
+                    ok, value = False, exc
+            else:
+                ok = None
+            with self.lock:
+                self.held -= 1
+            if ok is not None:
+                reporter.attempt_finished(call, ok, value)
+
+    executor = Both()
+    with TaskManager(max_workers=4, max_coroutines=4, executor=executor) as tm:
+        ids = [tm.submit(double, (i,)) if i % 2 else tm.submit(pow, (i, 2)) for i in range(20)]
+        results = [tm.result(i, timeout=10) for i in ids]
+    assert results == [2 * i if i % 2 else i * i for i in range(20)]
+    assert executor.most <= 2
