@@ -6,8 +6,11 @@ import asyncio
 import contextlib
 import contextvars
 import functools
+import gc
 import threading
+import time
 import warnings
+import weakref
 from unittest.mock import AsyncMock, Mock
 
 import pytest
@@ -25,7 +28,7 @@ from async_task_system import (
     TaskStatus,
     current_task,
 )
-from async_task_system.engine import TaskObserver
+from async_task_system.engine import Executor, TaskObserver
 from async_task_system.engine._loop import callable_kind
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="unset")
@@ -667,8 +670,6 @@ def test_a_coroutine_tasks_done_callback_runs_off_the_loop_and_may_submit_and_wa
 
 
 def test_an_executor_that_runs_coroutines_too_is_never_handed_more_than_its_capacity():
-    from async_task_system.engine import Executor
-
     class Both(Executor):
         """Runs threads and coroutines, two attempts at a time; records the most it held."""
 
@@ -705,3 +706,22 @@ def test_an_executor_that_runs_coroutines_too_is_never_handed_more_than_its_capa
         results = [tm.result(i, timeout=10) for i in ids]
     assert results == [2 * i if i % 2 else i * i for i in range(20)]
     assert executor.most <= 2
+
+
+def test_a_manager_of_coroutine_tasks_dropped_without_shutdown_is_collected_and_its_loop_ends():
+    def use_and_drop():
+        tm = TaskManager(max_workers=1)
+        ids = [tm.submit(double, (i,)) for i in range(10)]
+        assert not tm.wait(ids, timeout=10).not_done
+        tm.add_done_callback(ids[0], lambda info: None)
+        return weakref.ref(tm)
+
+    refs = [use_and_drop() for _ in range(3)]
+    deadline = time.monotonic() + 10  # the loop lets go of an attempt's reporter just after its end
+    while any(ref() is not None for ref in refs) and time.monotonic() < deadline:
+        gc.collect()
+        time.sleep(0.01)
+    assert all(ref() is None for ref in refs)
+    while [t for t in engine_threads() if t.name.startswith("task-loop")] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert not [t for t in engine_threads() if t.name.startswith("task-loop")]
