@@ -11,6 +11,7 @@ from ._async_agent import (
     AsyncAgent,
     create_async_agent,
 )
+from ._async_tools import AsyncToolCall, BlockingAsyncTool, is_async_tool, tool
 from ._board import Limits, TaskBoard, TaskListing
 from ._guidance import GUIDANCE, guidance_for
 from ._managed import (
@@ -53,4 +54,5 @@ __all__ = [
     "CancelTaskTool", "task_tools",
     "AgentSource", "ManagedAgentRun", "SubAgentError", "Usage", "UsageMeter", "fresh_copy", "usage_of",
     "GUIDANCE", "guidance_for", "report_progress",
+    "tool", "is_async_tool", "AsyncToolCall", "BlockingAsyncTool",
 ]

@@ -24,11 +24,14 @@ Decisions, in one place:
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import contextvars
+import functools
 import queue
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from smolagents.agents import CodeAgent, RunResult, populate_template
@@ -37,6 +40,7 @@ from smolagents.models import Model
 
 from ..engine import Executor, TaskManager
 from ..errors import InvalidArgumentError, ShutdownError, TaskTimeoutError
+from ._async_tools import BlockingAsyncTool, for_direct_calls, is_async_tool
 from ._board import Limits, TaskBoard
 from ._guidance import guidance_for
 from ._managed import Coordinator, Usage, usage_of
@@ -335,9 +339,88 @@ class AsyncAgent(Coordinator):
     def __exit__(self, *exc_info: object) -> None:
         self.shutdown()
 
+    # ------------------------------------------------------------------ asyncio: await agent.arun(...)
+
+    async def arun(self, task: str, *, guidance: bool = False, timeout: float | None = None,
+                   **run_kwargs: Any) -> Any:
+        """``run`` for async code: the run goes on a thread of its own, so the caller's event
+        loop (a FastAPI handler, a notebook cell) keeps running, and the run sees the caller's
+        context (contextvars, OpenTelemetry).
+
+        Cancelling the awaiting task interrupts the agent (after its current step), cancels the
+        tasks the run submitted and its direct async tool calls, waits for the run to stop, and
+        re-raises ``CancelledError``. A second cancellation stops the waiting, not the cleanup.
+        """
+        run = functools.partial(self.run, task, guidance=guidance, timeout=timeout, **run_kwargs)
+        started = time.time()
+        future = _on_a_thread(run, "agent-run")
+        try:
+            return await asyncio.shield(future)
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():
+                raise
+            reason = "the run was cancelled by its caller (asyncio)"
+            self._stop_run(reason, started)
+            with contextlib.suppress(Exception):  # the interrupted run's own error: we raise CancelledError
+                await future
+            self._stop_run(reason, started)  # and what its last step submitted after the first stop
+            raise
+
+    async def arun_with_async_guidance(self, task: str, **run_kwargs: Any) -> Any:
+        """``arun`` with the background-task guidance (``run_with_async_guidance`` for async code)."""
+        return await self.arun(task, guidance=True, **run_kwargs)
+
+    def _stop_run(self, reason: str, since: float) -> None:
+        """Interrupt the agent at its next step; cancel the run's tasks and direct async tool calls.
+
+        The run's tasks: those it listed, and any created since it started (a submit that is
+        still returning is not listed yet)."""
+        self.agent.interrupt()
+        for agent_tool in self.agent.tools.values():
+            if isinstance(agent_tool, BlockingAsyncTool):
+                agent_tool.cancel_calls(reason)
+        tm = self.task_manager
+        recent = [info.id for info in tm.tasks() if not info.done and info.created_at >= since]
+        for task_id in dict.fromkeys([*self.board.run_ids, *recent]):
+            with contextlib.suppress(KeyError):  # its record was already forgotten
+                tm.cancel(task_id, reason=reason)
+
+    async def __aenter__(self) -> AsyncAgent:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """``shutdown()`` without blocking the event loop while worker threads finish."""
+        await asyncio.shield(_on_a_thread(self.shutdown, "agent-shutdown"))
+
     def __repr__(self) -> str:
         names = ", ".join(self.registry.names()) or "no tools"
         return f"<AsyncAgent [{names}] on {self.task_manager!r}>"
+
+
+def _on_a_thread(fn: Callable[[], Any], name: str) -> asyncio.Future[Any]:
+    """Run ``fn()`` on a new daemon thread in a copy of the caller's context; a future of the running loop."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+    ctx = contextvars.copy_context()
+
+    def settle(result: Any, error: BaseException | None) -> None:
+        if future.done():  # the caller stopped waiting
+            return
+        if error is None:
+            future.set_result(result)
+        else:
+            future.set_exception(error)
+
+    def target() -> None:
+        try:
+            result, error = ctx.run(fn), None
+        except BaseException as exc:  # noqa: BLE001 - handed to the awaiting task
+            result, error = None, exc
+        with contextlib.suppress(RuntimeError):  # the caller's loop is closed: nobody waits
+            loop.call_soon_threadsafe(settle, result, error)
+
+    threading.Thread(target=target, name=name, daemon=True).start()
+    return future
 
 
 _TASK_TOOL_NAMES = {"submit_task", "wait_for_tasks", "sleep", "get_task_results", "check_task", "list_tasks",
@@ -360,10 +443,12 @@ def create_async_agent(
     unfinished_tasks: str = "cancel",
     python_executor: Any = None,
     propagate_context: bool = True,
+    max_coroutines: int = 1000,
     **codeagent_kwargs: Any,
 ) -> AsyncAgent:
     """Build an ``AsyncAgent``: a CodeAgent with ``tools``, ``managed_agents`` and the seven
-    background-task tools, on a TaskManager of ``max_workers`` slots.
+    background-task tools, on a TaskManager of ``max_workers`` thread slots and ``max_coroutines``
+    coroutine slots (async tools run on its event loop, whether submitted or called directly).
 
     ``managed_agents``: agents (each task runs a fresh copy) or zero-argument factories (only a
     factory travels to another process: give factories with a ``DaskExecutor``).
@@ -402,11 +487,11 @@ def create_async_agent(
     if executor is not None:
         _check_travel(registry, executor)
     task_manager = TaskManager(max_workers, executor=executor, name_limits=name_limits,
-                               propagate_context=propagate_context)
+                               propagate_context=propagate_context, max_coroutines=max_coroutines)
     try:
         board = TaskBoard(task_manager, registry, limits)
         agent = CodeAgent(
-            tools=[*tools, *task_tools(board)],
+            tools=[*for_direct_calls(tools, task_manager), *task_tools(board)],  # async tools: on the loop
             model=model,
             managed_agents=[source.callable_agent(registry.usage) for source in registry.agent_sources] or None,
             instructions=instructions,
@@ -424,6 +509,8 @@ def _check_travel(registry: TaskRegistry, executor: Executor) -> None:
     """Refuse at build time what the executor cannot run (e.g. an agent that does not pickle for Dask),
     rather than let the model find out at its first submit_task."""
     for entry in registry.entries():
+        if is_async_tool(entry.target) and not getattr(executor, "runs_coroutines", False):
+            continue  # it runs on the TaskManager's own event loop, in this process
         try:
             executor.check(registry.callable_for(entry), (), {})
         except InvalidArgumentError as exc:

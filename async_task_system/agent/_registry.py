@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from ..engine import ResultOf
 from ..errors import InvalidArgumentError
+from ._async_tools import AsyncToolCall, is_async_tool
 from ._managed import AgentSource, ManagedAgentRun, UsageMeter
 from ._observation import preview
 
@@ -338,6 +339,6 @@ class TaskRegistry:
             if entry not in self._entries:
                 raise InvalidArgumentError(f"unknown name {entry!r}{suggest(entry, self.names())}; {self.listing()}")
             entry = self._entries[entry]
-        if entry.kind == "tool":
-            return entry.target
+        if entry.kind == "tool":  # an async tool runs on the TaskManager's event loop, as a coroutine
+            return AsyncToolCall(entry.target) if is_async_tool(entry.target) else entry.target
         return ManagedAgentRun(entry.target, self.usage)

@@ -109,6 +109,9 @@ class Executor(abc.ABC):
 
     #: How many attempts can run at once, or None for "as many as it is given".
     capacity: int | None = None
+    #: True if it also runs coroutine functions (awaiting them); else the manager runs those
+    #: on its own event loop and never hands them to this executor.
+    runs_coroutines: bool = False
 
     @abc.abstractmethod
     def start(self, call: TaskCall, reporter: AttemptReporter) -> None:

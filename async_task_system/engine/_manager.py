@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextvars
-import inspect
 import logging
 import weakref
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -19,8 +18,10 @@ from ..errors import (
     UnknownTaskError,
     WaitTimeoutError,
 )
+from ._cancel import CancelToken
 from ._executor import Executor
 from ._info import FINAL_STATES, TaskInfo, TaskStatus
+from ._loop import check_runnable, not_callable_error
 from ._markers import find_markers
 from ._observers import TaskObserver, default_observers
 from ._pool import ThreadExecutor
@@ -67,7 +68,12 @@ class TaskManager(Scheduler):
     ...     tm.wait([t1, t2]); tm.get(t2).result
     '1024'
 
-    Timeouts and cancellation of a *running* task take effect at once in its record,
+    ``async def`` functions (also a ``functools.partial`` of one, or an object whose
+    ``__call__`` is ``async def``) run as coroutines on one event loop the manager owns,
+    up to ``max_coroutines`` at once, beside the ``max_workers`` threads; a timeout or
+    ``cancel()`` cancels the coroutine itself (it sees ``CancelledError``).
+
+    Timeouts and cancellation of a *running* thread task take effect at once in its record,
     and its ``CancelToken`` is cancelled; the thread itself runs on until the callable
     returns (threads cannot be killed). Its worker slot is given back at once and the
     thread runs on as an *abandoned* thread on spare capacity (``max_abandoned``, by
@@ -92,8 +98,10 @@ class TaskManager(Scheduler):
         observers: Sequence[TaskObserver] | None = None,
         id_prefix: str = "t",
         default_backoff: Backoff | None = None,
+        max_coroutines: int = 1000,
     ) -> None:
         self.max_workers = check_int("max_workers", max_workers, minimum=1)
+        self.max_coroutines = check_int("max_coroutines", max_coroutines, minimum=1)
         self.name_limits = check_limits(name_limits)
         self.max_unfinished = check_int("max_unfinished", max_unfinished, minimum=1)
         self.max_finished = check_int("max_finished", max_finished, minimum=0)
@@ -116,8 +124,8 @@ class TaskManager(Scheduler):
                                        f"{describe(default_backoff)}")
         self._default_backoff = default_backoff or ExponentialBackoff()
         self._init_state(executor, tuple(default_observers() if observers is None else observers))
-        # Dropped without shutdown(): the clock stops, and a pool of our own is shut down.
-        weakref.finalize(self, _dropped, self._clock, executor if owned else None).atexit = False
+        # Dropped without shutdown(): the clock stops, and a pool and a loop of our own are shut down.
+        weakref.finalize(self, _dropped, self._clock, executor if owned else None, self._loop).atexit = False
         self._clock.start(self)
 
     # ------------------------------------------------------------------ public API
@@ -147,8 +155,8 @@ class TaskManager(Scheduler):
         t1's result and adds the dependency. Nothing is submitted (and no id is used) if this raises.
         """
         if not callable(fn):
-            raise InvalidArgumentError(f"fn must be callable, got {describe(fn)}")
-        _refuse_unrunnable(fn)
+            raise not_callable_error(fn)  # a coroutine object gets its own message, and is closed
+        lane = self._coroutines if _is_coroutine_function(fn) else self._threads
         if type(args) is not tuple:
             if not isinstance(args, list):
                 raise InvalidArgumentError(
@@ -178,7 +186,7 @@ class TaskManager(Scheduler):
         plan = _find_markers(args, kwargs) if (args or kwargs) else None
         if plan is not None:
             deps += [ref for ref in plan.task_ids if ref not in deps]
-        if self._executor_checks:
+        if self._executor_checks and lane.executor is self.executor:
             self.executor.check(fn, args, kwargs)
         context = contextvars.copy_context() if self.propagate_context else None
         observers = tuple(o for o in self._observers if _observes(o)) if self._observers else ()
@@ -203,7 +211,7 @@ class TaskManager(Scheduler):
             task_id = f"{self.id_prefix}{self._last_id}"
             task = Task(
                 task_id, name, fn, args, kwargs, priority, timeout, max_retries, retry_on,
-                backoff or self._default_backoff, tuple(deps), meta, context, self._seq, plan, (),
+                backoff or self._default_backoff, tuple(deps), meta, context, self._seq, plan, (), lane,
             )
             self._tasks[task_id] = task
             if self._unfinished == 0:
@@ -234,6 +242,27 @@ class TaskManager(Scheduler):
                 self._dispatch(effects)
         self._run(effects)
         return task_id
+
+    def run_coroutine(self, fn: Callable[..., Any], args: Sequence[Any] = (), kwargs: Mapping[str, Any] | None = None,
+                      *, timeout: float | None = None, token: CancelToken | None = None) -> Any:
+        """Run the coroutine function ``fn(*args, **kwargs)`` on the manager's event loop and
+        block for its result: how synchronous code (an agent's direct call of an async tool)
+        uses the loop the coroutine tasks run on. Not a task (no record, no limits); cancelled
+        at ``timeout`` or when ``token`` fires (default: the calling task's token)."""
+        if not callable(fn) or not _is_coroutine_function(fn):
+            raise InvalidArgumentError(f"run_coroutine needs an async def function (or a partial of one), "
+                                       f"got {describe(fn)}")
+        if self._closing:
+            raise ShutdownError("cannot run coroutines after shutdown() was called")
+        if type(args) is not tuple:
+            if not isinstance(args, list):
+                raise InvalidArgumentError(f"args must be a tuple or list, got {describe(args)}")
+            args = tuple(args)
+        if kwargs is not None and (not isinstance(kwargs, Mapping) or not all(type(k) is str for k in kwargs)):
+            raise InvalidArgumentError(f"kwargs must be a dict with str keys, got {describe(kwargs)}")
+        if token is not None and not isinstance(token, CancelToken):
+            raise InvalidArgumentError(f"token must be a CancelToken or None, got {describe(token)}")
+        return self._loop.run(fn, args, dict(kwargs or {}), timeout=check_seconds("timeout", timeout), token=token)
 
     def wait(
         self,
@@ -371,8 +400,11 @@ class TaskManager(Scheduler):
                 queued=self._counts[PENDING] + self._counts[WAITING],
                 unfinished=self._unfinished,
                 max_workers=self.max_workers,
-                busy_slots=self._running_slots,
-                abandoned_threads=self._abandoned,
+                busy_slots=self._threads.running,
+                abandoned_threads=self._threads.abandoned,
+                max_coroutines=self.max_coroutines,
+                busy_coroutine_slots=self._coroutines.running,
+                abandoned_coroutines=self._coroutines.abandoned,
                 late_results_discarded=self._late_results,
                 retained_records=len(self._tasks),
                 forgotten_records=self._retention.forgotten,
@@ -398,7 +430,8 @@ class TaskManager(Scheduler):
         self._run(effects)
         if wait:
             self._closed.wait()
-            self.executor.shutdown(wait=True)
+            for executor in self._executors():
+                executor.shutdown(wait=True)
             self._clock.join()
 
     @property
@@ -491,32 +524,21 @@ def _name_of(fn: Any) -> str:
     return name if isinstance(name, str) and name else type(fn).__name__
 
 
-def _refuse_unrunnable(fn: Any) -> None:
-    """Refuse ``async def`` and generator functions: calling them runs nothing."""
+def _is_coroutine_function(fn: Any) -> bool:
+    """True for an ``async def`` function (or a partial / callable object of one); False for a plain
+    function; raises ``InvalidArgumentError`` for (async) generator functions, which yield many
+    results. An object ``inspect`` cannot read is taken as a plain function."""
     try:
-        targets = [fn]
-        if not (inspect.isroutine(fn) or isinstance(fn, type)):
-            targets.append(getattr(type(fn), "__call__", None))  # a callable object
-        for target in targets:
-            if inspect.iscoroutinefunction(target) or inspect.isasyncgenfunction(target):
-                kind, fix = "an async def function", "lambda *a, **k: asyncio.run(fn(*a, **k))"
-            elif inspect.isgeneratorfunction(target):
-                kind, fix = "a generator function", "lambda *a, **k: list(fn(*a, **k))"
-            else:
-                continue
-            break
-        else:
-            return
-    except Exception:  # noqa: BLE001 - an object inspect cannot read is left to run
-        return
-    raise InvalidArgumentError(
-        f"fn is {kind} ({describe(fn)}): calling it only creates an object that nothing would run, "
-        f"so the task would 'complete' without running; submit a plain function instead, e.g. {fix}"
-    )
+        return check_runnable(fn)
+    except InvalidArgumentError:
+        raise
+    except Exception:  # noqa: BLE001 - a broken __getattr__: let it run (and fail) as a thread task
+        return False
 
 
-def _dropped(clock: Clock, executor: Executor | None) -> None:
-    """A manager was collected without shutdown(): stop its clock and its own pool."""
+def _dropped(clock: Clock, executor: Executor | None, loop: Executor) -> None:
+    """A manager was collected without shutdown(): stop its clock, its own pool and its loop."""
     clock.stop()
     if executor is not None:
         executor.shutdown(wait=False)
+    loop.shutdown(wait=False)

@@ -10,17 +10,20 @@ is guarded: whatever it raises, every task reaches exactly one final state.
 
 from __future__ import annotations
 
+import functools
 import heapq
-import inspect
 import logging
 import math
 import threading
 import time
+from asyncio import CancelledError
 from collections.abc import Callable
+from types import CoroutineType
 from typing import Any
 
 from ._executor import Executor, TaskCall
 from ._info import FINAL_STATES, TaskError, TaskEvent, TaskInfo, TaskStatus
+from ._loop import EventLoopExecutor, refuse_coroutine_result
 from ._markers import resolve_markers
 from ._observers import TaskObserver
 from ._pool import ThreadExecutor
@@ -31,7 +34,7 @@ from ._stats import Samples
 from ._timers import DEADLINE, RETRY, Clock
 from ._validate import MAX_SECONDS, describe
 
-__all__ = ["Scheduler", "Effects"]
+__all__ = ["Scheduler", "Effects", "Lane"]
 
 _log = logging.getLogger("async_task_system")
 _BASE_SCOPE = TaskObserver.attempt_scope
@@ -44,13 +47,14 @@ COMPLETED, FAILED, TIMEOUT, CANCELLED = (
 class Effects:
     """What was decided under the lock, to do after it, in this order: observer events (so each
     task's events reach observers in order, its start before its end), attempts to start, then
-    callbacks (which may be slow: they never delay a start)."""
+    callbacks (which may be slow: they never delay a start; on the event loop's thread they go to
+    a thread of their own, so they never stall the coroutines either)."""
 
     __slots__ = ("events", "starts", "calls", "close")
 
     def __init__(self) -> None:
         self.events: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
-        self.starts: list[tuple[TaskCall, Task | None]] = []  # with the task if its arguments hold markers
+        self.starts: list[tuple[Lane, TaskCall, Task | None]] = []  # with the task if its arguments hold markers
         self.calls: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
         self.close = False
 
@@ -71,14 +75,35 @@ class _Verdict:
 
 
 class Reporter:
-    """What executors are handed (never the manager itself): its three hooks, which never raise."""
+    """What a lane's executor is handed (never the manager itself): the three hooks, bound to
+    that lane, which never raise."""
 
     __slots__ = ("attempt_starting", "attempt_finished", "capacity_changed")
 
-    def __init__(self, scheduler: Scheduler) -> None:
-        self.attempt_starting = scheduler._attempt_starting
-        self.attempt_finished = scheduler._attempt_finished
+    def __init__(self, scheduler: Scheduler, lane: Lane) -> None:
+        self.attempt_starting = functools.partial(scheduler._attempt_starting, lane)
+        self.attempt_finished = functools.partial(scheduler._attempt_finished, lane)
         self.capacity_changed = scheduler._capacity_changed
+
+
+class Lane:
+    """One kind of worker slot: thread tasks, or coroutine tasks on the event loop.
+
+    Each lane has its own executor, slot limit and ready heap, so threads and coroutines
+    never wait for each other's slots; name limits, priorities within a lane, retries,
+    timeouts and retention are the manager's, shared. Fields are guarded by the manager's lock.
+    """
+
+    __slots__ = ("executor", "limit", "ready", "running", "abandoned", "reporter", "shared")
+
+    def __init__(self, scheduler: Scheduler, executor: Executor, limit: int) -> None:
+        self.executor = executor
+        self.limit = limit
+        self.ready: list[tuple[int, int, Task]] = []  # heap of (-priority, seq, task)
+        self.running = 0  # slots held by attempts in flight
+        self.abandoned = 0  # attempts still in flight (or about to begin) whose task already ended
+        self.reporter = Reporter(scheduler, self)
+        self.shared: Lane | None = None  # the other lane, when both run on one executor (runs_coroutines)
 
 
 class Scheduler:
@@ -87,19 +112,23 @@ class Scheduler:
     def _init_state(self, executor: Executor, observers: tuple[TaskObserver, ...]) -> None:
         self.executor = executor
         self._observers = observers
-        self._reporter = Reporter(self)
         self._decline_handoff = executor.decline_handoff if isinstance(executor, ThreadExecutor) else None
         self._lock = threading.Lock()
         self._tasks: dict[str, Task] = {}
         self._last_id = 0  # ids issued run from 1 to this
         self._seq = 0
-        self._ready: list[tuple[int, int, Task]] = []  # heap of (-priority, seq, task)
+        self._threads = Lane(self, executor, self.max_workers)
+        # Coroutines run on the executor if it says it runs them (runs_coroutines), else on our own
+        # loop, whose thread starts with the first coroutine; room for ones slow to honour a cancel.
+        self._loop = EventLoopExecutor(2 * self.max_coroutines)
+        self._coroutines = Lane(self, executor if executor.runs_coroutines else self._loop, self.max_coroutines)
+        self._lanes = (self._threads, self._coroutines)
+        if self._coroutines.executor is executor:  # its capacity bounds both lanes together
+            self._threads.shared, self._coroutines.shared = self._coroutines, self._threads
         self._parked: dict[str, list[tuple[int, int, Task]]] = {}  # ready, but over their name limit
         self._retention = Retention(self.max_finished, self.result_ttl, self._tasks)
         self._clock = Clock(self._lock, self._retention)
-        self._running_slots = 0
         self._running_by_name: dict[str, int] = {}
-        self._abandoned = 0  # threads still running (or about to begin) an attempt whose task already ended
         self._unfinished = 0
         self._counts = {status: 0 for status in TaskStatus}
         self._queue_wait = Samples()
@@ -112,24 +141,30 @@ class Scheduler:
     # ------------------------------------------------------------ dispatch
 
     def _make_ready(self, task: Task) -> None:
-        heapq.heappush(self._ready, (-task.priority, task.seq, task))
+        heapq.heappush(task.lane.ready, (-task.priority, task.seq, task))
 
     def _dispatch(self, effects: Effects) -> None:
-        """Hand ready tasks to the executor while it has free slots, best priority first."""
-        capacity = self.executor.capacity
-        ready = self._ready
-        while ready and self._running_slots < self.max_workers:
-            if capacity is not None and self._running_slots + self._abandoned >= capacity:
+        """Hand each lane's ready tasks to its executor while it has free slots, best priority first."""
+        for lane in self._lanes:
+            if lane.ready:
+                self._dispatch_lane(lane, effects)
+
+    def _dispatch_lane(self, lane: Lane, effects: Effects) -> None:
+        capacity = lane.executor.capacity
+        ready, limit, shared = lane.ready, lane.limit, lane.shared
+        while ready and lane.running < limit:
+            if capacity is not None and lane.running + lane.abandoned + (
+                    shared.running + shared.abandoned if shared is not None else 0) >= capacity:
                 return
             entry = heapq.heappop(ready)
             task = entry[2]
             if task.status is not PENDING or task.inflight:
                 continue  # stale entry: cancelled while queued
-            limit = self.name_limits.get(task.name)
-            if limit is not None and self._running_by_name.get(task.name, 0) >= limit:
+            name_limit = self.name_limits.get(task.name)
+            if name_limit is not None and self._running_by_name.get(task.name, 0) >= name_limit:
                 heapq.heappush(self._parked.setdefault(task.name, []), entry)
                 continue
-            self._running_slots += 1
+            lane.running += 1
             self._running_by_name[task.name] = self._running_by_name.get(task.name, 0) + 1
             task.holds_slot = True
             attempt = task.inflight = task.attempts + 1
@@ -143,18 +178,18 @@ class Scheduler:
                 kwargs=task.kwargs, token=task.token, context=task.context, metadata=task.metadata,
                 priority=task.priority, timeout=task.timeout, scopes=self._scopes_for(task),
             )
-            effects.starts.append((call, task if task.plan is not None else None))
+            effects.starts.append((lane, call, task if task.plan is not None else None))
 
-    def _start(self, call: TaskCall, task: Task | None) -> None:
+    def _start(self, lane: Lane, call: TaskCall, task: Task | None) -> None:
         """Outside the lock: put dependency results in place of markers, and start the attempt."""
         stage = "its arguments could not be built from its dependencies' results"
         try:
             if task is not None:
                 self._resolve(call, task)
             stage = "the executor could not start it"
-            self.executor.start(call, self._reporter)
+            lane.executor.start(call, lane.reporter)
         except BaseException as exc:  # noqa: BLE001 - it could not start: the task fails, nothing is lost
-            self._start_failed(call, exc, stage)
+            self._start_failed(lane, call, exc, stage)
 
     def _resolve(self, call: TaskCall, task: Task) -> None:
         """Rebuild the arguments around the markers (outside the lock), then keep the result for
@@ -169,7 +204,7 @@ class Scheduler:
             if task.status is RUNNING and task.plan is plan:
                 task.args, task.kwargs, task.plan, task.dep_results = call.args, call.kwargs, None, None
 
-    def _start_failed(self, call: TaskCall, exc: BaseException, what: str) -> None:
+    def _start_failed(self, lane: Lane, call: TaskCall, exc: BaseException, what: str) -> None:
         error = TaskError.from_exception(exc)
         effects = Effects()
         with self._lock:
@@ -181,9 +216,9 @@ class Scheduler:
                     task.error = error
                     self._finalize(task, FAILED, f"{what}: {error}", effects)
                 else:
-                    self._abandoned -= 1  # it ended while being started: that thread never ran
+                    lane.abandoned -= 1  # it ended while being started: that worker never ran it
             elif task is None:
-                self._abandoned -= 1  # ended and forgotten meanwhile: likewise
+                lane.abandoned -= 1  # ended and forgotten meanwhile: likewise
             self._dispatch(effects)
         self._run(effects)
 
@@ -197,7 +232,7 @@ class Scheduler:
         if not task.holds_slot:
             return
         task.holds_slot = False
-        self._running_slots -= 1
+        task.lane.running -= 1
         left = self._running_by_name[task.name] - 1
         if left:
             self._running_by_name[task.name] = left
@@ -207,14 +242,14 @@ class Scheduler:
         while parked:  # give the freed place to the best parked task still waiting for it
             entry = heapq.heappop(parked)
             if entry[2].status is PENDING and not entry[2].inflight:
-                heapq.heappush(self._ready, entry)
+                heapq.heappush(entry[2].lane.ready, entry)
                 break
         if parked is not None and not parked:
             del self._parked[task.name]
 
     # ------------------------------------------------------------ executor hooks
 
-    def _attempt_starting(self, call: TaskCall) -> bool:
+    def _attempt_starting(self, lane: Lane, call: TaskCall) -> bool:
         """Just before an attempt runs: False if its task ended meanwhile. Starts its timeout clock."""
         token = call.token
         if not token._cancelled and call.timeout is None:
@@ -230,32 +265,37 @@ class Scheduler:
             if live:
                 self._clock.add(time.monotonic() + call.timeout, DEADLINE, call.task_id, call.attempt)
             else:
-                self._abandoned -= 1  # its task ended between dispatch and start: the thread is free again
+                lane.abandoned -= 1  # its task ended between dispatch and start: the worker is free again
                 if task is not None and task.inflight == call.attempt:
                     task.inflight = 0
                 self._dispatch(effects)
         self._run(effects)
         return live
 
-    def _attempt_finished(self, call: TaskCall, ok: bool, value: Any) -> None:
+    def _attempt_finished(self, lane: Lane, call: TaskCall, ok: bool, value: Any) -> None:
         """After an attempt: ``ok`` with its result, or not with its exception."""
+        if ok and type(value) is CoroutineType:  # lambda: fetch(x) returned one, which nothing would run
+            ok, value = refuse_coroutine_result(value)
         verdict = None
         hint = self._tasks.get(call.task_id)  # unlocked look: the policy runs only for a live attempt
         if hint is not None and hint.inflight == call.attempt and hint.status is RUNNING:
-            if ok and inspect.iscoroutine(value):
-                ok, value = False, _coroutine_result(value)
             if not ok:
                 verdict = self._judge(hint, call, value)
         effects = Effects()
         with self._lock:
             task = self._tasks.get(call.task_id)
             if task is None or task.inflight != call.attempt or task.status is not RUNNING:
-                self._abandoned -= 1  # its slot was given back when the task ended
-                self._late_results += 1
-                if task is not None:
-                    what = "result" if ok else f"error ({type(value).__name__})"
-                    self._log(task, "late_result_discarded", f"attempt {call.attempt} returned a {what} "
-                              f"after the task was already {task.status.value}", effects, call.attempt)
+                lane.abandoned -= 1  # its slot was given back when the task ended
+                if lane is self._coroutines and not ok and isinstance(value, CancelledError):
+                    if task is not None:  # the cancellation reached the coroutine: it stopped
+                        self._log(task, "coroutine_stopped", f"attempt {call.attempt}'s coroutine was "
+                                  "cancelled and has returned (its finally blocks ran)", effects, call.attempt)
+                else:
+                    self._late_results += 1
+                    if task is not None:
+                        what = "result" if ok else f"error ({type(value).__name__})"
+                        self._log(task, "late_result_discarded", f"attempt {call.attempt} returned a {what} "
+                                  f"after the task was already {task.status.value}", effects, call.attempt)
             else:
                 task.inflight = 0
                 self._release_slot(task)
@@ -341,7 +381,7 @@ class Scheduler:
             # begin): its thread cannot be stopped, so it becomes abandoned until it reports back.
             if task.holds_slot:
                 self._release_slot(task)
-                self._abandoned += 1
+                task.lane.abandoned += 1
             task.finished_at = time.time()
             task.finished_mono = time.monotonic()
             if task.started_at is not None:
@@ -377,8 +417,8 @@ class Scheduler:
                 task.callbacks = ()
             # Free what the record no longer needs; the result stays until the record is forgotten.
             task.fn = task.args = task.kwargs = task.context = task.dep_results = task.plan = None
-            task.retry_on = task.backoff = None
-            task.observers = ()
+            task.retry_on = task.backoff = task.lane = None  # its lane leads to the manager: a record kept
+            task.observers = ()                                # must not keep a dropped manager alive
             if self._retention.add(task, task.finished_mono):
                 self._clock.wake()  # the first record kept: the clock must learn when it expires
         if self._unfinished == 0:
@@ -419,7 +459,13 @@ class Scheduler:
             self._closed.set()
             self._clock.keepalive = None
         self._clock.stop()
-        self.executor.shutdown(wait=False)  # threads exit as their last attempts return
+        for executor in self._executors():
+            executor.shutdown(wait=False)  # threads exit as their last attempts return, the loop when idle
+
+    def _executors(self) -> list[Executor]:
+        """Each executor once (one may run both lanes), the event loop last."""
+        executors = [lane.executor for lane in self._lanes] + [self._loop]
+        return list({id(executor): executor for executor in executors}.values())
 
     # ------------------------------------------------------------ after the lock
 
@@ -431,7 +477,7 @@ class Scheduler:
             _call_all(effects.events)
         for start in effects.starts:
             self._start(*start)
-        if effects.calls:
+        if effects.calls and not self._loop.run_elsewhere(_call_all, effects.calls):  # not on the loop thread
             _call_all(effects.calls)
         if effects.close:
             try:
@@ -456,14 +502,3 @@ def _call_all(calls: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> None:
             fn(*args)
         except BaseException:  # noqa: BLE001 - SystemExit in a callback must not lose a task either
             _log.exception("a task callback or observer raised; the manager carries on")
-
-
-def _coroutine_result(value: Any) -> TypeError:
-    """The error for a callable that returned a coroutine (which nothing would ever run)."""
-    try:
-        value.close()
-    except BaseException:  # noqa: BLE001
-        pass
-    return TypeError("the callable returned a coroutine, which the engine does not run (async "
-                     "functions are not supported yet): submit a plain function that runs it, e.g. "
-                     "lambda: asyncio.run(...)")

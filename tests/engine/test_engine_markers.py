@@ -140,12 +140,21 @@ class _AsyncCallable:
         return 1
 
 
-@pytest.mark.parametrize(("fn", "fix"), [(_coro, "asyncio.run"), (_gen, "list("), (_AsyncCallable(), "asyncio.run")])
-def test_async_and_generator_functions_are_refused_with_the_fix(tm, fn, fix):
-    with pytest.raises(InvalidArgumentError, match="nothing would run") as err:
+async def _agen():
+    yield 1
+
+
+@pytest.mark.parametrize(("fn", "kind"), [(_gen, "generator"), (_agen, "async generator")])
+def test_generator_functions_are_refused_with_the_fix(tm, fn, kind):
+    with pytest.raises(InvalidArgumentError, match=f"the {kind} function .*a task has one result") as err:
         tm.submit(fn)
-    assert fix in str(err.value)
+    assert "list(" in str(err.value)
     assert tm.get_statistics()["total"] == 0
+
+
+@pytest.mark.parametrize("fn", [_coro, _AsyncCallable()])
+def test_async_functions_run_as_tasks(tm, fn):
+    assert tm.result(tm.submit(fn), timeout=10) == 1
 
 
 def test_a_callable_that_returns_a_coroutine_fails_instead_of_completing(tm):
@@ -155,8 +164,8 @@ def test_a_callable_that_returns_a_coroutine_fails_instead_of_completing(tm):
         assert tm.wait(tid, timeout=5).done == {tid}
         gc.collect()
     info = tm.get(tid)
-    assert info.status is TaskStatus.FAILED and "returned a coroutine" in info.reason
-    assert asyncio.run(_coro()) == 1  # the same function, run the way the message says
+    assert info.status is TaskStatus.FAILED and "returned an un-awaited coroutine (_coro())" in info.reason
+    assert tm.result(tm.submit(_coro), timeout=10) == 1  # the same function, submitted the way the message says
 
 
 def test_markers_are_dropped_once_their_task_started_and_retries_reuse_the_resolved_arguments(tm, gate):

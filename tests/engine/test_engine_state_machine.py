@@ -1,7 +1,8 @@
 """A hypothesis state machine that drives a TaskManager the way a hostile caller would.
 
 Rules submit plain, failing, misbehaving, slow, dependent, limited, timed-out and retried tasks,
-cancel and wait, add callbacks that raise (even ``SystemExit``) or submit and wait, and shut the
+as thread tasks and as coroutine tasks (some that hang until cancelled, or swallow a cancellation),
+cancel and wait, run coroutines from synchronous code, add callbacks that raise (even ``SystemExit``) or submit and wait, and shut the
 manager down from several threads at once. After every step: statistics add up, no counter is
 negative, no task has more than one final transition. At the end: every task is final with
 exactly one final transition, every callback ran once, and no thread of the manager is left.
@@ -12,6 +13,7 @@ CI runs a bounded search; a longer one (see the README's Development section):
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import os
 import threading
@@ -60,6 +62,25 @@ def _behave(kind: str, seconds: float) -> str:
     return kind
 
 
+async def _behave_async(kind: str, seconds: float) -> str:
+    if seconds:
+        await asyncio.sleep(seconds)
+    if kind == "hang":  # only its timeout or a cancel ends it
+        await asyncio.Event().wait()
+    if kind == "swallow_once":  # ignores its first cancellation, then returns late
+        try:
+            await asyncio.sleep(0.2)
+        except asyncio.CancelledError:
+            await asyncio.sleep(0.005)
+        return "swallowed"
+    return _behave(kind, 0)
+
+
+async def _listed(value):
+    await asyncio.sleep(0)
+    return [value]
+
+
 def _flaky_factory():
     calls = [0]
 
@@ -77,7 +98,7 @@ class EngineMachine(RuleBasedStateMachine):
         super().__init__()
         self.threads_before = set(threading.enumerate())
         self.recorder = _Recorder()
-        self.tm = TaskManager(max_workers=2, name_limits={"limited": 1}, observers=[self.recorder])
+        self.tm = TaskManager(max_workers=2, max_coroutines=3, name_limits={"limited": 1}, observers=[self.recorder])
         self.ids: list[str] = []
         self.callbacks: collections.Counter[str] = collections.Counter()
         self.callbacks_added: collections.Counter[str] = collections.Counter()
@@ -101,15 +122,40 @@ class EngineMachine(RuleBasedStateMachine):
         self.ids.append(tid)
 
     @precondition(lambda self: not self.closed)
+    @rule(kind=st.sampled_from(["ok", "fail", "broken_str", "system_exit", "hang", "swallow_once"]),
+          seconds=st.sampled_from([0, 0, 0.005, 0.02]),
+          timeout=st.sampled_from([None, 0.01, 1.0]),
+          retries=st.integers(0, 2), priority=st.integers(-2, 2),
+          limited=st.booleans(), observer_raises=st.booleans())
+    def submit_coroutine(self, kind, seconds, timeout, retries, priority, limited, observer_raises):
+        if kind in ("hang", "swallow_once"):
+            timeout = 0.01  # they end by their timeout (or a cancel)
+        tid = self.tm.submit(
+            _behave_async, (kind, seconds), name="limited" if limited else "task", priority=priority,
+            timeout=timeout, max_retries=retries, backoff=lambda attempt: 0.001,
+            metadata={"observer_raises": observer_raises},
+        )
+        self.ids.append(tid)
+
+    @rule(value=st.integers())
+    def run_coroutine(self, value):
+        try:
+            assert self.tm.run_coroutine(_listed, (value,), timeout=5) == [value]
+        except ShutdownError:
+            assert self.closed
+
+    @precondition(lambda self: not self.closed)
     @rule()
     def submit_flaky(self):
         self.ids.append(self.tm.submit(_flaky_factory(), max_retries=1, backoff=lambda attempt: 0.002))
 
     @precondition(lambda self: not self.closed and self.ids)
-    @rule(data=st.data(), by_marker=st.booleans())
-    def submit_dependent(self, data, by_marker):
+    @rule(data=st.data(), by_marker=st.booleans(), as_coroutine=st.booleans())
+    def submit_dependent(self, data, by_marker, as_coroutine):
         dep = data.draw(st.sampled_from(self.ids))
-        if by_marker:
+        if as_coroutine:
+            tid = self.tm.submit(_listed, (ResultOf(dep),) if by_marker else (1,), depends_on=[dep])
+        elif by_marker:
             tid = self.tm.submit(lambda value: [value], ([ResultOf(dep)],))
         else:
             tid = self.tm.submit(int, ("1",), depends_on=[dep])
@@ -198,9 +244,11 @@ class EngineMachine(RuleBasedStateMachine):
     def statistics_add_up(self):
         stats = self.tm.get_statistics()
         assert sum(stats[s] for s in STATUSES) == stats["total"] == len(self.ids) + self._extra()
-        for key in ("busy_slots", "abandoned_threads", "unfinished", "queued", *STATUSES):
+        for key in ("busy_slots", "abandoned_threads", "busy_coroutine_slots", "abandoned_coroutines",
+                    "unfinished", "queued", *STATUSES):
             assert stats[key] >= 0, (key, stats)
         assert stats["busy_slots"] <= stats["max_workers"]
+        assert stats["busy_coroutine_slots"] <= stats["max_coroutines"]
 
     @invariant()
     def at_most_one_final_transition(self):
@@ -218,6 +266,7 @@ class EngineMachine(RuleBasedStateMachine):
         assert not closer.is_alive(), "shutdown(wait=True) hung"
         stats = self.tm.get_statistics()
         assert stats["unfinished"] == 0 and stats["busy_slots"] == 0 and stats["abandoned_threads"] == 0, stats
+        assert stats["busy_coroutine_slots"] == 0 and stats["abandoned_coroutines"] == 0, stats
         for tid in self.ids:
             assert self.tm.get(tid).status.is_final
         deadline = time.monotonic() + 5  # observers and callbacks run just after the final transition
@@ -235,7 +284,7 @@ class EngineMachine(RuleBasedStateMachine):
             for tid, added in self.callbacks_added.items():
                 assert self.callbacks[tid] == added, (tid, self.callbacks[tid], added)
         left = [t for t in threading.enumerate() if t not in self.threads_before and t.is_alive()
-                and t.name.startswith(("task-worker", "task-timer"))]
+                and t.name.startswith(("task-worker", "task-timer", "task-loop"))]
         assert not left, left
 
 

@@ -1,0 +1,189 @@
+"""Async tools: smolagents ``Tool`` objects whose ``forward`` is ``async def``.
+
+* ``tool`` is smolagents' ``@tool`` that also takes ``async def`` functions (same docstring
+  parsing, same ``Tool`` class shape; a plain function goes to smolagents' own decorator).
+* Through ``submit_task`` an async tool is handed to the engine as a coroutine function
+  (``AsyncToolCall``), so it runs on the TaskManager's event loop, not on a thread.
+* Called directly by the model's code (which cannot ``await``), it runs on the same loop
+  through ``BlockingAsyncTool``, the stand-in the agent gets: the code receives the result.
+"""
+
+from __future__ import annotations
+
+import ast
+import functools
+import inspect
+import json
+import textwrap
+from collections.abc import Callable
+from typing import Any
+
+from smolagents.tools import Tool, get_json_schema
+from smolagents.tools import tool as smolagents_tool
+from smolagents._function_type_hints_utils import TypeHintParsingException
+
+from ..engine import CancelToken, TaskManager, current_task
+
+__all__ = ["tool", "is_async_tool", "AsyncToolCall", "BlockingAsyncTool", "for_direct_calls"]
+
+
+def is_async_tool(obj: Any) -> bool:
+    """Whether ``obj`` is a smolagents ``Tool`` whose ``forward`` is ``async def``."""
+    return isinstance(obj, Tool) and inspect.iscoroutinefunction(getattr(obj, "forward", None))
+
+
+def tool(tool_function: Callable[..., Any]) -> Tool:
+    """smolagents' ``@tool``, which also accepts ``async def`` functions.
+
+    The function needs type hints for each argument and its return, and a docstring with
+    an ``Args:`` section, exactly as for smolagents' decorator. The result is an instance
+    of a ``Tool`` subclass whose ``forward`` is the function (a coroutine function for an
+    ``async def``): ``await my_tool(query="x")`` works in async code, and an ``AsyncAgent``
+    runs it on its TaskManager's event loop.
+    """
+    if not inspect.iscoroutinefunction(tool_function):
+        return smolagents_tool(tool_function)
+    schema = get_json_schema(tool_function)["function"]
+    if "return" not in schema:
+        if schema["parameters"]["properties"]:
+            raise TypeHintParsingException("Tool return type not found: make sure your function has a return type hint!")
+        schema["return"] = {"type": "null"}
+
+    class SimpleTool(Tool):
+        def __init__(self) -> None:
+            self.is_initialized = True
+
+    SimpleTool.name = schema["name"]
+    SimpleTool.description = schema["description"]
+    SimpleTool.inputs = schema["parameters"]["properties"]
+    SimpleTool.output_type = schema["return"]["type"]
+    output_schema = schema.get("output_schema") or schema["return"].get("schema")
+    if output_schema is not None:
+        SimpleTool.output_schema = output_schema
+
+    @functools.wraps(tool_function)
+    async def forward(*args: Any, **kwargs: Any) -> Any:
+        return await tool_function(*args, **kwargs)
+
+    SimpleTool.forward = staticmethod(forward)
+    signature = inspect.signature(tool_function)
+    self_param = inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    new_signature = signature.replace(parameters=[self_param, *signature.parameters.values()])
+    SimpleTool.forward.__signature__ = new_signature
+    source = _class_source(tool_function, schema, new_signature)
+    if source is not None:  # as smolagents does, for inspection and Tool.to_dict()
+        SimpleTool.__source__, SimpleTool.forward.__source__ = source
+    return SimpleTool()
+
+
+def _class_source(fn: Callable[..., Any], schema: dict[str, Any], signature: inspect.Signature) -> tuple[str, str] | None:
+    """The source smolagents would write for the tool class and its forward, or None if unavailable."""
+    try:
+        text = textwrap.dedent(inspect.getsource(fn))
+        tree = ast.parse(text)
+    except (OSError, TypeError, SyntaxError):
+        return None
+    node = next((n for n in ast.walk(tree) if isinstance(n, ast.AsyncFunctionDef)), None)
+    if node is None:
+        return None
+    body = "\n".join(text.splitlines()[node.body[0].lineno - 1:])
+    forward_source = f"async def forward{signature}:\n{body}"
+    class_source = textwrap.dedent(f"""
+        class SimpleTool(Tool):
+            name: str = "{schema["name"]}"
+            description: str = {json.dumps(textwrap.dedent(schema["description"]).strip())}
+            inputs: dict[str, dict[str, str]] = {schema["parameters"]["properties"]}
+            output_type: str = "{schema["return"]["type"]}"
+
+            def __init__(self):
+                self.is_initialized = True
+
+        """) + textwrap.indent(forward_source, " " * 4)
+    return class_source, forward_source
+
+
+class AsyncToolCall:
+    """An async tool as the engine runs it: a callable object whose ``__call__`` is ``async def``.
+
+    Does what ``Tool.__call__`` does (setup on first use, one dict of arguments accepted) and
+    awaits ``forward`` on the manager's loop. Not through ``Tool.__call__`` itself: instrumented
+    by OpenInference, it would record a tool span that ends when the coroutine is made, with
+    the coroutine object as its output.
+    """
+
+    __slots__ = ("tool", "__name__")
+
+    def __init__(self, async_tool: Tool) -> None:
+        self.tool = async_tool
+        self.__name__ = async_tool.name
+
+    async def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        tool = self.tool
+        if _own_call(type(tool)):  # the tool has its own __call__: respect it
+            result = tool(*args, **kwargs)
+            return await result if inspect.isawaitable(result) else result
+        if not tool.is_initialized:
+            tool.setup()
+        if len(args) == 1 and not kwargs and isinstance(args[0], dict) and all(k in tool.inputs for k in args[0]):
+            args, kwargs = (), args[0]
+        return await tool.forward(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<AsyncToolCall {self.tool.name}>"
+
+
+def _own_call(cls: type) -> bool:
+    """Whether a Tool subclass defines ``__call__`` itself (read from the class dicts: an
+    instrumentation that wraps ``Tool.__call__`` makes identity checks fail)."""
+    for klass in cls.__mro__:
+        if klass is Tool:
+            return False
+        if "__call__" in vars(klass):
+            return True
+    return False
+
+
+class BlockingAsyncTool(Tool):
+    """What the model's code calls for an async tool: runs it on the TaskManager's loop, returns its result.
+
+    Same name, description and inputs as the tool it stands for (``__wrapped__``, so
+    ``submit_task(the_tool, ...)`` still finds the real one). A call is cancelled by
+    ``cancel_calls()`` (the agent's run was cancelled) or, when the calling code runs as a
+    task, by that task's cancellation.
+    """
+
+    skip_forward_signature_validation = True
+
+    def __init__(self, async_tool: Tool, task_manager: TaskManager) -> None:
+        self.name = async_tool.name
+        self.description = async_tool.description
+        self.inputs = async_tool.inputs
+        self.output_type = async_tool.output_type
+        if getattr(async_tool, "output_schema", None) is not None:
+            self.output_schema = async_tool.output_schema
+        self.__wrapped__ = async_tool
+        self._call = AsyncToolCall(async_tool)
+        self._task_manager = task_manager
+        self._calls = CancelToken()  # replaced after each cancel_calls()
+        super().__init__()
+
+    def forward(self, *args: Any, **kwargs: Any) -> Any:
+        token = self._calls if current_task() is None else None  # None: the calling task's own token
+        return self._task_manager.run_coroutine(self._call, args, kwargs, token=token)
+
+    def cancel_calls(self, reason: str = "cancelled") -> None:
+        """Cancel the calls in flight (their callers get ``TaskCancelledError``); later calls run."""
+        calls, self._calls = self._calls, CancelToken()
+        calls.cancel(reason)
+
+
+def for_direct_calls(tools: list[Any], task_manager: TaskManager) -> list[Any]:
+    """``tools`` with each async tool replaced by a ``BlockingAsyncTool`` (a class named like the
+    tool's own, as Phoenix names tool spans after the class)."""
+    out = []
+    for item in tools:
+        if is_async_tool(item):
+            cls = type(type(item).__name__, (BlockingAsyncTool,), {"__module__": __name__})
+            item = cls(item, task_manager)
+        out.append(item)
+    return out

@@ -1,0 +1,261 @@
+"""Async tools: the ``tool`` decorator takes ``async def``; async tools run on the TaskManager's loop,
+submitted in the background or called directly by the model's code."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+from agent_helpers import observations
+from smolagents import Tool
+from smolagents import tool as smolagents_tool
+from smolagents._function_type_hints_utils import DocstringParsingException, TypeHintParsingException
+
+from async_task_system import TaskStatus
+from async_task_system.agent import BlockingAsyncTool, is_async_tool, tool
+
+
+@tool
+async def lookup(key: str, delay: float = 0.05) -> str:
+    """Look up a value by key, asynchronously.
+
+    Args:
+        key: what to look up
+        delay: seconds it takes
+    """
+    await asyncio.sleep(delay)
+    return f"{key}@{threading.current_thread().name}"
+
+
+def sync_lookup(key: str, delay: float = 0.05) -> str:
+    """Look up a value by key, asynchronously.
+
+    Args:
+        key: what to look up
+        delay: seconds it takes
+    """
+    return key
+
+
+class AsyncSearch(Tool):
+    """A hand-written Tool subclass whose forward is async def."""
+
+    name = "search"
+    description = "Search the index."
+    inputs = {"query": {"type": "string", "description": "what to search for"}}
+    output_type = "array"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.started = threading.Event()
+        self.stopped = threading.Event()
+
+    async def forward(self, query: str) -> list:
+        self.started.set()
+        try:
+            if query == "hang":
+                await asyncio.Event().wait()
+            if query == "broken":
+                raise ConnectionError("the index is down")
+            await asyncio.sleep(0)
+            return [query, threading.current_thread().name]
+        finally:
+            self.stopped.set()
+
+
+def test_the_decorator_describes_an_async_function_as_smolagents_describes_the_same_sync_one():
+    reference = smolagents_tool(sync_lookup)
+    assert isinstance(lookup, Tool) and is_async_tool(lookup) and not is_async_tool(reference)
+    assert (lookup.name, reference.name) == ("lookup", "sync_lookup")
+    for attr in ("description", "inputs", "output_type"):
+        assert getattr(lookup, attr) == getattr(reference, attr), attr
+    assert lookup.to_code_prompt() == reference.to_code_prompt().replace("sync_lookup", "lookup")
+    source = type(lookup).forward.__source__
+    assert source.startswith("async def forward(self, key") and "await asyncio.sleep(delay)" in source
+
+
+def test_a_decorated_async_tool_is_awaitable_in_async_code():
+    async def main():
+        return await lookup(key="k", delay=0)
+
+    assert asyncio.run(main()) == "k@MainThread"
+
+
+def test_the_decorator_hands_plain_functions_to_smolagents_unchanged():
+    made = tool(sync_lookup)
+    assert not is_async_tool(made)
+    assert made(key="x") == "x"
+
+
+def test_the_decorator_refuses_what_smolagents_refuses():
+    async def no_return_hint(key: str):
+        """Look up.
+
+        Args:
+            key: what to look up
+        """
+
+    async def undocumented(key: str) -> str:
+        """Look up."""
+
+    with pytest.raises(TypeHintParsingException, match="return type"):
+        tool(no_return_hint)
+    with pytest.raises(DocstringParsingException, match="key"):
+        tool(undocumented)
+
+
+def test_async_tools_submitted_in_the_background_run_on_the_event_loop(make_agent):
+    agent = make_agent([
+        "ids = [submit_task('tool', 'lookup', {'key': k}) for k in 'abcdefgh']\n"
+        "print(wait_for_tasks(ids, max_wait_time=20))\n"
+        "results = get_task_results(ids)",
+        "final_answer([results[i] for i in ids])",
+    ], tools=[lookup], max_workers=1)
+
+    answer = agent.run("Look up a to h.")
+
+    assert answer == [f"{k}@task-loop" for k in "abcdefgh"]
+    assert "8 finished, 0 unfinished" in observations(agent)[0]
+    first_end = min(info.finished_at for info in agent.last_run.tasks)
+    assert all(info.started_at < first_end for info in agent.last_run.tasks)  # 8 at once on 1 thread slot
+
+
+def test_the_model_calls_an_async_tool_directly_and_gets_its_result(make_agent):
+    search = AsyncSearch()
+    agent = make_agent([
+        "a = lookup(key='direct')\nb = search('q')\nc = search({'query': 'as a dict'})",
+        "final_answer([a, b, c])",
+    ], tools=[lookup, search])
+
+    assert agent.run("Call them.") == ["direct@task-loop", ["q", "task-loop"], ["as a dict", "task-loop"]]
+    assert agent.task_manager.get_statistics()["total"] == 0  # direct calls are not tasks
+
+
+def test_the_model_sees_the_same_signature_for_the_stand_in(make_agent):
+    search = AsyncSearch()
+    agent = make_agent(["final_answer(1)"], tools=[search])
+    stand_in = agent.agent.tools["search"]
+    assert isinstance(stand_in, BlockingAsyncTool) and stand_in.__wrapped__ is search
+    assert type(stand_in).__name__ == "AsyncSearch"  # tool spans are named after the class
+    assert stand_in.to_code_prompt() == search.to_code_prompt()
+
+
+def test_the_tool_object_itself_can_be_submitted(make_agent):
+    agent = make_agent([
+        "t = submit_task('tool', search, {'query': 'by object'})\nprint(wait_for_tasks([t]))",
+        "final_answer(get_task_results([t])[t])",
+    ], tools=[AsyncSearch()])
+
+    assert agent.run("Search.") == ["by object", "task-loop"]
+
+
+def test_an_async_tool_that_raises_reports_its_error_to_the_model(make_agent):
+    agent = make_agent([
+        "t = submit_task('tool', 'search', {'query': 'broken'})\nprint(wait_for_tasks([t]))",
+        "search('broken')",
+        "final_answer('done')",
+    ], tools=[AsyncSearch()])
+
+    assert agent.run("Search.") == "done"
+    report, direct = observations(agent)[:2]
+    assert "ConnectionError" in report and "the index is down" in report
+    assert "ConnectionError: the index is down" in direct
+
+
+def test_cancel_task_stops_a_running_async_tool(make_agent):
+    search = AsyncSearch()
+    agent = make_agent([
+        "t = submit_task('tool', 'search', {'query': 'hang'})\nsleep(0.2)\nprint(cancel_task(t))",
+        "final_answer(check_task(t))",
+    ], tools=[search])
+
+    answer = agent.run("Start and cancel.")
+
+    assert search.stopped.wait(10), "the coroutine's finally did not run"
+    info = agent.last_run.tasks[0]
+    assert info.status is TaskStatus.CANCELLED and "cancelled" in answer
+
+
+def test_a_timeout_stops_an_async_tool(make_agent):
+    search = AsyncSearch()
+    agent = make_agent([
+        "t = submit_task('tool', 'search', {'query': 'hang'}, timeout=0.2)\nprint(wait_for_tasks([t]))",
+        "final_answer(check_task(t))",
+    ], tools=[search])
+
+    agent.run("Start it with a timeout.")
+
+    assert search.stopped.wait(10)
+    assert agent.last_run.tasks[0].status is TaskStatus.TIMEOUT
+
+
+def test_cancel_calls_interrupts_a_direct_call_in_flight():
+    from async_task_system import TaskCancelledError, TaskManager
+
+    search = AsyncSearch()
+    with TaskManager() as tm:
+        stand_in = BlockingAsyncTool(search, tm)
+        errors: list[BaseException] = []
+
+        def call() -> None:
+            try:
+                stand_in(query="hang")
+            except BaseException as exc:  # noqa: BLE001
+                errors.append(exc)
+
+        caller = threading.Thread(target=call)
+        caller.start()
+        assert search.started.wait(10)
+        stand_in.cancel_calls("the run was cancelled")
+        caller.join(10)
+        assert search.stopped.wait(10)
+        assert len(errors) == 1 and isinstance(errors[0], TaskCancelledError)
+        assert stand_in(query="later") == ["later", "task-loop"]  # the next call runs
+
+
+def test_the_async_fanout_example_fetches_100_records_at_once_over_real_http():
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    proc = subprocess.run([sys.executable, str(root / "examples" / "async_fanout.py")], cwd=root, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = proc.stdout
+    assert out.rstrip().endswith("Answer: Fetched 100 items; total price 7425.0"), out
+    served, peak = map(int, re.search(r"(\d+) requests, at most (\d+) in flight", out).groups())
+    assert served == 100
+    assert peak > 10  # fanned out, not one after another (100 when the machine is idle)
+    threads = int(re.search(r"threads the agent started: (\d+)", out).group(1))
+    assert threads < 10  # coroutines, not a thread per call
+
+
+def test_in_the_background_an_async_tool_is_set_up_once_and_takes_one_dict_or_its_own_call():
+    from async_task_system import TaskManager
+    from async_task_system.agent import AsyncToolCall
+
+    class Setup(AsyncSearch):
+        setups = 0
+
+        def setup(self) -> None:
+            type(self).setups += 1
+            self.is_initialized = True
+
+    class OwnCall(AsyncSearch):
+        def __call__(self, *args, **kwargs):
+            return ["own __call__", *args]
+
+    setup = Setup()
+    setup.is_initialized = False
+    with TaskManager() as tm:
+        first = tm.submit(AsyncToolCall(setup), ({"query": "as a dict"},))
+        second = tm.submit(AsyncToolCall(setup), kwargs={"query": "by keyword"})
+        own = tm.submit(AsyncToolCall(OwnCall()), ("x",))
+        assert tm.result(first, timeout=10) == ["as a dict", "task-loop"]
+        assert tm.result(second, timeout=10) == ["by keyword", "task-loop"]
+        assert tm.result(own, timeout=10) == ["own __call__", "x"]
+    assert Setup.setups == 1
