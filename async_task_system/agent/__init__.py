@@ -24,6 +24,8 @@ from ._managed import (
     usage_of,
 )
 from ._progress import report_progress
+from ._sandbox import DEFAULT_MAX_INT_DIGITS, SandboxedPythonExecutor, safe_format
+from ._subprocess_executor import SubprocessPythonExecutor
 from ._registry import (
     RegisteredTask,
     TaskRegistry,
@@ -49,4 +51,5 @@ __all__ = [
     "CancelTaskTool", "task_tools",
     "AgentSource", "ManagedAgentRun", "SubAgentError", "Usage", "UsageMeter", "fresh_copy", "usage_of",
     "GUIDANCE", "guidance_for", "report_progress",
+    "SandboxedPythonExecutor", "DEFAULT_MAX_INT_DIGITS", "safe_format", "SubprocessPythonExecutor",
 ]

@@ -37,6 +37,8 @@ from ._guidance import guidance_for
 from ._managed import Usage, usage_of
 from ._progress import reset_sink, set_sink
 from ._registry import TaskRegistry
+from ._sandbox import SandboxedPythonExecutor
+from ._subprocess_executor import SubprocessPythonExecutor
 from ._tools import task_tools
 
 __all__ = ["AsyncAgent", "RunSummary", "create_async_agent", "UNFINISHED_POLICIES"]
@@ -183,6 +185,12 @@ class AsyncAgent:
             extra = guidance_for(self.unfinished_tasks)
             agent.instructions = f"{instructions}\n\n{extra}" if instructions else extra
         sink = set_sink(board.note_progress)
+        stop_code = getattr(agent.python_executor, "stop", None)  # a child process: end it at the deadline
+        timer = None if timeout is None or stop_code is None else threading.Timer(
+            timeout, stop_code, args=(f"the run took longer than its timeout of {timeout:g}s",))
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
         start = time.monotonic()
         answer: Any = None
         error: str | None = None
@@ -198,6 +206,8 @@ class AsyncAgent:
             error = f"{type(exc).__name__}: {exc}"
             raise
         finally:
+            if timer is not None:
+                timer.cancel()
             board.begin_run(None, keep_ids=True)  # no deadline outside the run
             reset_sink(sink)
             agent.instructions = instructions
@@ -282,6 +292,7 @@ def create_async_agent(
     max_listed_tasks: int = 20,
     unfinished_tasks: str = "cancel",
     python_executor: Any = None,
+    code_in_subprocess: bool = False,
     propagate_context: bool = True,
     **codeagent_kwargs: Any,
 ) -> AsyncAgent:
@@ -291,8 +302,10 @@ def create_async_agent(
     ``managed_agents``: agents (each task runs a fresh copy) or zero-argument factories (only a
     factory travels to another process: give factories with a ``DaskExecutor``).
     ``executor`` and ``name_limits`` go to the TaskManager (e.g. a ``DaskExecutor``);
-    ``python_executor`` is the CodeAgent's own ``executor``. ``propagate_context=False`` runs
-    tasks without the caller's OpenTelemetry context (each starts a trace of its own). Other keyword arguments go
+    ``python_executor`` is the CodeAgent's own ``executor`` (default: a ``SandboxedPythonExecutor``);
+    ``code_in_subprocess=True`` runs the model's code in a child process instead (``SubprocessPythonExecutor``:
+    it cannot stall this process, and a run's timeout or ``shutdown()`` ends it at once).
+    ``propagate_context=False`` runs tasks without the caller's OpenTelemetry context (each starts a trace of its own). Other keyword arguments go
     to ``CodeAgent``. See the module docstring for the timeout and unfinished-task policies.
     """
     if model is None:
@@ -304,6 +317,8 @@ def create_async_agent(
         raise InvalidArgumentError(
             f"unfinished_tasks must be one of {', '.join(UNFINISHED_POLICIES)}, got {unfinished_tasks!r}"
         )
+    if code_in_subprocess and python_executor is not None:
+        raise InvalidArgumentError("give python_executor or code_in_subprocess=True, not both")
     tools = list(tools)
     managed = list(managed_agents)
     clashes = sorted(_TASK_TOOL_NAMES & {getattr(t, "name", None) for t in tools})
@@ -327,7 +342,9 @@ def create_async_agent(
             model=model,
             managed_agents=[source.template for source in registry.agent_sources] or None,
             instructions=instructions,
-            executor=python_executor,
+            executor=python_executor or (SubprocessPythonExecutor if code_in_subprocess else SandboxedPythonExecutor)(
+                codeagent_kwargs.get("additional_authorized_imports"),
+                max_print_outputs_length=codeagent_kwargs.get("max_print_outputs_length"), **executor_kwargs),
             executor_kwargs=executor_kwargs,
             **codeagent_kwargs,
         )
