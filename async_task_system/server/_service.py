@@ -2,6 +2,11 @@
 change is written to the ``Store``; long-polls are woken when a record becomes final.
 
 Knows nothing of HTTP: ``_app`` maps requests onto these methods.
+Runs: each run's agent executes the model's code in a child process (``code_in_subprocess``,
+on unless ``agent_kwargs`` give a ``python_executor``), so heavy arithmetic or a sleep in it
+cannot stall the server; a run has a wall-clock limit (``run_timeout_seconds``), and a cancel
+or the limit kills the child at once and frees the run's slot.
+
 Ids come from the engine with a per-boot prefix (``t3_17`` is task 17 of the third
 start on this store), so they never collide across restarts.
 """
@@ -20,7 +25,9 @@ from ..tracing import default_observers
 from ._registry import Registry
 from ._store import FINAL, Store, encode_result
 
-__all__ = ["RunsUnavailableError", "TaskService"]
+__all__ = ["DEFAULT_RUN_TIMEOUT", "RunsUnavailableError", "TaskService"]
+
+DEFAULT_RUN_TIMEOUT = 600.0  # seconds of wall-clock time per run, model calls included
 
 _ENGINE_STATES = {"pending", "waiting", "running", "completed", "failed", "timeout", "cancelled"}
 
@@ -66,10 +73,18 @@ class TaskService:
         max_result_bytes: int = 1_000_000,
         max_concurrent_runs: int = 1,
         agent_kwargs: dict[str, Any] | None = None,
+        run_timeout_seconds: float | None = DEFAULT_RUN_TIMEOUT,
     ) -> None:
+        if run_timeout_seconds is not None and (isinstance(run_timeout_seconds, bool)
+                                                or not isinstance(run_timeout_seconds, (int, float))
+                                                or not 0 < run_timeout_seconds < float("inf")):
+            raise ValueError(f"run_timeout_seconds must be a number of seconds > 0 or None, got {run_timeout_seconds!r}")
         self.registry = Registry(tools, managed_agents)
         self.model = model
         self.agent_kwargs = dict(agent_kwargs or {})
+        if "python_executor" not in self.agent_kwargs:
+            self.agent_kwargs.setdefault("code_in_subprocess", True)
+        self.run_timeout_seconds = run_timeout_seconds
         self.max_result_bytes = max_result_bytes
         self.store = Store(db_path)
         self._write_lock = threading.RLock()  # submit + insert, and observer writes, in order
@@ -138,7 +153,8 @@ class TaskService:
                 "start it with create_app(model=...) (or `async-agent serve --model module:attr`)")
         with self._write_lock:
             # A closure, not args: the engine would read "$r1_2" in a prompt as a placeholder.
-            run_id = self.run_manager.submit(lambda: self._run_agent(prompt, max_steps), name="run")
+            run_id = self.run_manager.submit(lambda: self._run_agent(prompt, max_steps), name="run",
+                                             timeout=self.run_timeout_seconds)
             info = self.run_manager.get(run_id)
             record = {"id": run_id, "prompt": prompt, "status": info.status.value,
                       "created_at": info.created_at, "started_at": info.started_at}
@@ -179,8 +195,8 @@ class TaskService:
                                    model=self.model, **self.agent_kwargs)
         self._live_runs[run_id] = agent
         token = cancel_token()
-        if token is not None:  # cancelled or timed out: stop at the next step, cancel its subtasks now
-            token.add_callback(lambda reason: (agent.agent.interrupt(), agent.shutdown(wait=False)))
+        if token is not None:  # cancelled or timed out: end its code now, stop the agent, cancel its subtasks
+            token.add_callback(lambda reason: _end_run(agent, reason))
         try:
             run_kwargs = {} if max_steps is None else {"max_steps": max_steps}
             return {"output": agent.run_with_async_guidance(prompt, **run_kwargs)}
@@ -263,6 +279,15 @@ class TaskService:
             output = info.result["output"]
             fields["final_answer"], fields["answer_encoding"] = encode_result(output, self.max_result_bytes)
         return fields
+
+
+def _end_run(agent: Any, reason: str) -> None:
+    """From the cancelling thread: kill the run's code process (if any), then stop the agent."""
+    agent.agent.interrupt()
+    stop = getattr(agent.agent.python_executor, "stop", None)
+    if stop is not None:
+        stop(f"the run was stopped: {reason}")
+    agent.shutdown(wait=False)
 
 
 def _subtasks(agent: Any) -> list[dict[str, Any]]:

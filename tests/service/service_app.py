@@ -1,7 +1,8 @@
 """The app the service tests serve: real smolagents tools (and, for runs, a scripted model).
 
 uvicorn imports it in a subprocess (``--factory service_app:build``); settings come from
-the environment: SERVICE_DB, SERVICE_TOKEN, SERVICE_MAX_UNFINISHED, SERVICE_MAX_WORKERS.
+the environment: SERVICE_DB, SERVICE_TOKEN, SERVICE_MAX_UNFINISHED, SERVICE_MAX_WORKERS,
+SERVICE_RUN_TIMEOUT.
 """
 
 from __future__ import annotations
@@ -78,4 +79,5 @@ def build():
         TOOLS, [build_analyst()], model=model, token=os.environ.get("SERVICE_TOKEN") or None,
         db_path=os.environ["SERVICE_DB"], max_workers=int(os.environ.get("SERVICE_MAX_WORKERS", "4")),
         max_unfinished=int(os.environ.get("SERVICE_MAX_UNFINISHED", "1000")), max_wait_seconds=30,
+        run_timeout_seconds=float(os.environ.get("SERVICE_RUN_TIMEOUT", "600")),
     )
