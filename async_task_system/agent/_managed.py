@@ -29,6 +29,7 @@ from smolagents.monitoring import Monitor
 from ..engine import cancel_token, current_task
 from ..errors import InvalidArgumentError
 from ._progress import _sink
+from ._sandbox import sandbox_agent
 
 __all__ = ["Usage", "UsageMeter", "AgentSource", "AgentReply", "ManagedAgentRun", "SubAgentError", "fresh_copy",
            "usage_of", "step_usage"]
@@ -113,7 +114,7 @@ def fresh_copy(agent: MultiStepAgent) -> MultiStepAgent:
         clone.managed_agents = {name: fresh_copy(sub) for name, sub in agent.managed_agents.items()}
     if getattr(agent, "python_executor", None) is not None and hasattr(agent, "create_python_executor"):
         clone.python_executor = clone.create_python_executor()
-    return clone
+    return sandbox_agent(clone)
 
 
 class AgentSource:
@@ -146,6 +147,7 @@ class AgentSource:
                 f"a managed agent needs a name and a description (the model picks it by them), got "
                 f"name={self.name!r} description={self.description!r}"
             )
+        sandbox_agent(self.template)  # the model may also call the template directly, as a tool
 
     def new_instance(self) -> MultiStepAgent:
         if self.factory is None:
@@ -155,7 +157,7 @@ class AgentSource:
             raise InvalidArgumentError(
                 f"the factory of managed agent {self.name!r} must return a new agent on every call"
             )
-        return instance
+        return sandbox_agent(instance)
 
     def __reduce__(self) -> tuple[Any, ...]:
         if self.factory is None:

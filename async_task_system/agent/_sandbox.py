@@ -49,7 +49,7 @@ from typing import Any
 from smolagents import local_python_executor as _lpe
 from smolagents.local_python_executor import InterpreterError, LocalPythonExecutor, evaluate_python_code
 
-__all__ = ["DEFAULT_MAX_INT_DIGITS", "REFUSED_MODULES", "SandboxedPythonExecutor", "safe_format"]
+__all__ = ["DEFAULT_MAX_INT_DIGITS", "REFUSED_MODULES", "SandboxedPythonExecutor", "safe_format", "sandbox_agent"]
 
 DEFAULT_MAX_INT_DIGITS = 100_000
 
@@ -326,3 +326,15 @@ class SandboxedPythonExecutor(LocalPythonExecutor):
             authorized_imports=self.authorized_imports, max_print_outputs_length=self.max_print_outputs_length,
             timeout_seconds=None)
 
+
+def sandbox_agent(agent: Any) -> Any:
+    """Give ``agent`` (and its managed agents) a ``SandboxedPythonExecutor`` where it has smolagents'
+    plain ``LocalPythonExecutor``, with the same settings; other executors are left alone. Returns ``agent``."""
+    executor = getattr(agent, "python_executor", None)
+    if type(executor) is LocalPythonExecutor:
+        agent.python_executor = SandboxedPythonExecutor(
+            executor.additional_authorized_imports, max_print_outputs_length=executor.max_print_outputs_length,
+            additional_functions=executor.additional_functions, timeout_seconds=executor.timeout_seconds)
+    for sub in (getattr(agent, "managed_agents", None) or {}).values():
+        sandbox_agent(sub)
+    return agent

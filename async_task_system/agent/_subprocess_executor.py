@@ -81,7 +81,6 @@ class SubprocessPythonExecutor(PythonExecutor):
         self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self._stop_reason: str | None = None  # set by stop(); read when the child's pipe closes
-        self._fresh = True  # the child has not run a step since it started
         self.steps_run = 0
         self.children_started = 0
         if start:
@@ -113,16 +112,18 @@ class SubprocessPythonExecutor(PythonExecutor):
                     _, output, logs, is_final = message
                     self.state["_print_outputs"] = logs
                     self.steps_run += 1
-                    self._fresh = False
                     return CodeOutput(output=output, logs=logs, is_final_answer=is_final)
                 elif kind == "error":
                     self.state["_print_outputs"] = message[2]
-                    self._fresh = False
-                    raise InterpreterError(message[1])
+                    break
                 else:
-                    raise InterpreterError(f"the code's process sent an unknown message {kind!r}")
+                    raise pickle.UnpicklingError(f"the code's process sent an unknown message {kind!r}")
         except (EOFError, OSError, pickle.UnpicklingError) as exc:
             raise InterpreterError(self._child_lost(exc)) from None
+        except BaseException:
+            self._end_child()  # mid-conversation (a tool raised BaseException, ^C): the child cannot go on
+            raise
+        raise InterpreterError(message[1])  # the code failed; the child and its state go on
 
     def cleanup(self) -> None:
         """End the child (idempotent)."""
@@ -166,7 +167,7 @@ class SubprocessPythonExecutor(PythonExecutor):
         reader, writer = Connection(parent_read, writable=False), Connection(parent_write, readable=False)
         conn = _Duplex(reader, writer)
         with self._lock:
-            self._process, self._conn, self._fresh = process, conn, True
+            self._process, self._conn = process, conn
             self.children_started += 1
         conn.send_bytes(pickle.dumps(("init", self.authorized_imports, self.max_print_outputs_length,
                                       self.max_int_digits)))
@@ -267,7 +268,11 @@ def _plain_or_repr(value: Any) -> Any:
         pickle.dumps(value)
         return value
     except Exception:
+        pass
+    try:
         return repr(value)
+    except Exception as exc:
+        return f"<unrepresentable {type(value).__name__}: {type(exc).__name__}>"
 
 
 def _package_root() -> str:

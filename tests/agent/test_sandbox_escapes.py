@@ -160,3 +160,23 @@ def test_a_plain_local_executor_is_left_as_smolagents_made_it():
     plain.send_variables({})
     assert plain('x = 7 ** 5000\nx > 0').output is True
     assert plain('"{0.__name__}".format(len)').output == "len"
+
+
+def test_managed_agents_run_their_code_sandboxed_too():
+    from smolagents import CodeAgent
+
+    from async_task_system import create_async_agent
+    from async_task_system.testing import ScriptedModel
+
+    leak = 'final_answer("{0.__globals__}".format(final_answer))'
+    analyst = CodeAgent(tools=[], model=ScriptedModel([leak] * 3), name="analyst", verbosity_level=0,
+                        description="Writes a report.", max_steps=2)
+    model = ScriptedModel([
+        "t = submit_task('agent', 'analyst', task='report')\nwait_for_tasks(t)\nprint(check_task(t))",
+        "final_answer(check_task(t))",
+    ])
+    with create_async_agent(managed_agents=[analyst], model=model, verbosity_level=0,
+                            propagate_context=False) as agent:
+        report = str(agent.run("Get a report"))
+    assert isinstance(analyst.python_executor, SandboxedPythonExecutor)
+    assert "smolagents.local_python_executor" not in report and "__builtins__" not in report

@@ -174,3 +174,48 @@ def _tool_double():
         return x * 2
 
     return double_it
+
+
+class Unpicklable:
+    def __reduce__(self):
+        raise TypeError("no pickling")
+
+    def __repr__(self):
+        raise RuntimeError("broken repr")
+
+
+def test_a_tool_result_that_neither_pickles_nor_reprs_crosses_as_a_note():
+    ex = SubprocessPythonExecutor([])
+    try:
+        ex.send_tools({"odd": lambda: Unpicklable()})
+        ex.send_variables({})
+        assert ex("odd()").output == "<unrepresentable Unpicklable: RuntimeError>"
+    finally:
+        ex.cleanup()
+
+
+def test_a_tool_raising_base_exception_ends_the_child_and_the_next_step_gets_a_fresh_one():
+    def bail():
+        raise KeyboardInterrupt
+
+    ex = SubprocessPythonExecutor([])
+    try:
+        ex.send_tools({"bail": bail})
+        ex.send_variables({})
+        ex("kept = 1")
+        with pytest.raises(KeyboardInterrupt):
+            ex("bail()")
+        assert ex("2 + 3").output == 5 and ex.children_started == 2
+    finally:
+        ex.cleanup()
+
+
+def test_this_process_reads_only_plain_data_from_the_child():
+    import pickle
+
+    from async_task_system.agent._subprocess_executor import loads_plain
+
+    assert loads_plain(pickle.dumps({"a": [1, 2.5, "x", b"y", {3}, (4,)], "n": None})) == \
+        {"a": [1, 2.5, "x", b"y", {3}, (4,)], "n": None}
+    with pytest.raises(pickle.UnpicklingError, match="posix.system is not plain data"):
+        loads_plain(b"cposix\nsystem\n(S'true'\ntR.")
