@@ -85,6 +85,7 @@ def main(read_fd: int, write_fd: int) -> None:
             executor = SandboxedPythonExecutor(imports, max_print_outputs_length=max_print,
                                                max_int_digits=max_digits, timeout_seconds=None)
             executor.send_tools({})
+            to_parent(("ready",))
         elif kind == "tools" and executor is not None:
             executor.send_tools({name: ToolProxy(name) for name in message[1]})
         elif kind == "variables" and executor is not None:

@@ -8,18 +8,21 @@ the frame attributes of generators (``g.gi_frame.f_globals``), which are not dun
 
 The mechanism: the interpreter (``smolagents.local_python_executor``) does every attribute
 lookup of model code through the name ``getattr`` in its own module, and every arithmetic
-operator through ``evaluate_binop``/``evaluate_augassign``. Those three names are rebound
-there, once, to guards that act only while a ``SandboxedPythonExecutor`` runs code (a
-context variable says so; plain ``LocalPythonExecutor`` users see no change). The guard
+operator through ``evaluate_binop``/``evaluate_augassign``. Those names are rebound there,
+once, to guards that act only while a ``SandboxedPythonExecutor`` runs code (a context
+variable says so; plain ``LocalPythonExecutor`` users see no change). ``evaluate_ast`` is
+wrapped too, so a function the code defined stays sandboxed when a task calls it later on
+another thread (the executor's static tools carry a mark no code can name). The guard
 looks at the value an attribute lookup yields, not at the name, so no spelling reaches it:
 
 * ``str.format`` / ``str.format_map`` (bound or not) become versions that refuse a field
   with ``.`` or ``[`` (``"{0.x}"``, ``"{0[k]}"``, also nested in a format spec); plain,
   numbered, named fields, conversions and specs work as before;
-* ``string.Formatter``'s traversal methods, ``operator.attrgetter``/``methodcaller``,
-  ``logging.Formatter``/``basicConfig``/``StrFormatStyle`` become stubs that raise on use;
-* whole modules that reach any object by name (``inspect``, ``gc``, ``pickle``, ``types`` ...)
-  import, but every attribute is such a stub, even if the agent authorized the import;
+* ``string.Formatter`` and its traversal methods, ``operator.attrgetter``/``methodcaller``
+  become stubs that raise on use;
+* whole modules that reach any object by name (``inspect``, ``gc``, ``pickle``, ``types``,
+  ``logging``, whose formatters use ``str.format`` lookups...) import, but every attribute
+  is such a stub, even if the agent authorized the import;
 * frame, traceback, code, generator and coroutine internals (``gi_frame``, ``f_globals``,
   ``tb_frame``, ``co_code``...) and ``type.mro`` are refused;
 * ``setattr`` refuses dunder names, as smolagents' ``getattr`` already does;
@@ -37,7 +40,6 @@ from __future__ import annotations
 import ast
 import builtins
 import contextvars
-import logging
 import math
 import operator
 import string
@@ -57,6 +59,7 @@ DEFAULT_MAX_INT_DIGITS = 100_000
 REFUSED_MODULES = frozenset({
     "builtins", "code", "codeop", "copyreg", "ctypes", "dill", "gc", "importlib", "inspect", "marshal",
     "pdb", "pickle", "_pickle", "runpy", "shelve", "sys", "traceback", "types", "weakref", "_operator",
+    "logging",  # its formatters (also ones the host installed) format records with str.format lookups
 })
 
 # Attributes of interpreter internals (frames, code, generators...) that lead to globals.
@@ -158,14 +161,11 @@ def _refused_values() -> dict[int, tuple[Any, str]]:
     for name in ("attrgetter", "methodcaller"):
         refuse(getattr(operator, name), f"operator.{name}",
                "it looks attributes up by name; write a lambda, e.g. lambda x: x.name")
-    for name in ("Formatter", "BufferingFormatter", "StrFormatStyle", "StringTemplateStyle", "basicConfig",
-                 "setLogRecordFactory", "makeLogRecord"):
-        refuse(getattr(logging, name), f"logging.{name}",
-               "logging formats records with attribute lookups; build the string yourself and print it")
     return table
 
 
 _REFUSED = _refused_values()
+_MARK = "<sandbox>"  # key in an executor's static tools; no identifier can name it
 _INSTALL_LOCK = threading.Lock()
 _installed = False
 
@@ -265,10 +265,39 @@ def _install() -> None:
                 return _lpe.evaluate_assign(assign, state, static_tools, custom_tools, authorized_imports)
             return original_augassign(expression, state, static_tools, custom_tools, authorized_imports)
 
+        original_evaluate_ast = _lpe.evaluate_ast
+
+        def evaluate_ast(expression: ast.AST, state: Any, static_tools: Any, custom_tools: Any,
+                         authorized_imports: Any = _lpe.BASE_BUILTIN_MODULES) -> Any:
+            # Code defined in a sandboxed run can be called later from another thread or context
+            # (a function handed to a task): its static tools carry the sandbox along.
+            if _ACTIVE.get() is None and type(static_tools) is dict:
+                executor = static_tools.get(_MARK)
+                if executor is not None:
+                    token = _ACTIVE.set(executor)
+                    try:
+                        return original_evaluate_ast(expression, state, static_tools, custom_tools,
+                                                     authorized_imports)
+                    finally:
+                        _ACTIVE.reset(token)
+            return original_evaluate_ast(expression, state, static_tools, custom_tools, authorized_imports)
+
         _lpe.getattr = _getattr  # module global: shadows the builtin for the interpreter's lookups only
+        _lpe.evaluate_ast = evaluate_ast
         _lpe.evaluate_binop = evaluate_binop
         _lpe.evaluate_augassign = evaluate_augassign
         _installed = True
+
+
+def showable(value: Any) -> Any:
+    """``value``, or a note if ``str(value)`` fails: smolagents shows a step's last value with
+    ``str()``, and an exception there (an int over Python's 4,300-digit limit, a broken
+    ``__str__``) would end the whole run instead of the step."""
+    try:
+        str(value)
+    except Exception as exc:
+        return f"<a {type(value).__name__} that cannot be shown: {type(exc).__name__}: {exc}>"
+    return value
 
 
 def _nodunder_setattr(obj: Any, name: str, value: Any) -> None:
@@ -301,6 +330,7 @@ class SandboxedPythonExecutor(LocalPythonExecutor):
 
     def send_tools(self, tools: dict[str, Any]) -> None:
         super().send_tools(tools)
+        self.static_tools[_MARK] = self  # not a name code can write: see _install's evaluate_ast
         if self.static_tools.get("setattr") is setattr:
             self.static_tools["setattr"] = _nodunder_setattr
         if self.static_tools.get("pow") is pow:
@@ -310,15 +340,20 @@ class SandboxedPythonExecutor(LocalPythonExecutor):
         token = _ACTIVE.set(self)
         try:
             if self.timeout_seconds is None:
-                return super().__call__(code_action)
-            # smolagents' timeout runs the code on a fresh thread, which would not see _ACTIVE:
-            # run it there inside a copy of this context.
-            context = contextvars.copy_context()
-            limit = _lpe.timeout(self.timeout_seconds)
-            output, is_final = limit(lambda: context.run(self._evaluate, code_action))()
-            return _lpe.CodeOutput(output=output, logs=str(self.state["_print_outputs"]), is_final_answer=is_final)
+                result = super().__call__(code_action)
+            else:
+                # smolagents' timeout runs the code on a fresh thread, which would not see _ACTIVE:
+                # run it there inside a copy of this context.
+                context = contextvars.copy_context()
+                limit = _lpe.timeout(self.timeout_seconds)
+                output, is_final = limit(lambda: context.run(self._evaluate, code_action))()
+                result = _lpe.CodeOutput(output=output, logs=str(self.state["_print_outputs"]),
+                                         is_final_answer=is_final)
         finally:
             _ACTIVE.reset(token)
+        if not result.is_final_answer:
+            result.output = showable(result.output)
+        return result
 
     def _evaluate(self, code_action: str) -> tuple[Any, bool]:
         return evaluate_python_code(

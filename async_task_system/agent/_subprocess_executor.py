@@ -36,6 +36,7 @@ from smolagents.local_python_executor import CodeOutput, InterpreterError, Pytho
 __all__ = ["SubprocessPythonExecutor"]
 
 _CHILD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_code_process.py")
+_STARTUP_SECONDS = 120.0  # importing smolagents on a loaded machine; then the child counts as lost
 _ENV_KEEP = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "PYTHONPATH", "SYSTEMROOT")
 
 _PLAIN_GLOBALS = {
@@ -80,6 +81,7 @@ class SubprocessPythonExecutor(PythonExecutor):
         self._lock = threading.Lock()  # guards the fields below
         self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
+        self._ready = False  # the child has said it imported and built its interpreter
         self._stop_reason: str | None = None  # set by stop(); read when the child's pipe closes
         self.steps_run = 0
         self.children_started = 0
@@ -100,8 +102,12 @@ class SubprocessPythonExecutor(PythonExecutor):
         conn = self._ensure_child()
         with self._lock:
             self._stop_reason = None
-        deadline = None if self.timeout_seconds is None else time.monotonic() + self.timeout_seconds
         try:
+            if not self._ready:  # the step's clock starts once the child has imported
+                if self._receive(conn, time.monotonic() + _STARTUP_SECONDS)[0] != "ready":
+                    raise pickle.UnpicklingError("the code's process did not start as expected")
+                self._ready = True
+            deadline = None if self.timeout_seconds is None else time.monotonic() + self.timeout_seconds
             conn.send_bytes(pickle.dumps(("run", code_action)))
             while True:
                 message = self._receive(conn, deadline)
@@ -167,7 +173,7 @@ class SubprocessPythonExecutor(PythonExecutor):
         reader, writer = Connection(parent_read, writable=False), Connection(parent_write, readable=False)
         conn = _Duplex(reader, writer)
         with self._lock:
-            self._process, self._conn = process, conn
+            self._process, self._conn, self._ready = process, conn, False
             self.children_started += 1
         conn.send_bytes(pickle.dumps(("init", self.authorized_imports, self.max_print_outputs_length,
                                       self.max_int_digits)))
@@ -201,11 +207,13 @@ class SubprocessPythonExecutor(PythonExecutor):
     def _receive(self, conn: Connection, deadline: float | None) -> tuple[Any, ...]:
         while True:
             wait = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if conn.poll(wait if wait is None else min(wait, 1.0)):
+            if conn.poll(wait):
                 return loads_plain(conn.recv_bytes())
-            if deadline is not None and time.monotonic() >= deadline:
+            if self._ready:
                 self.stop(f"the code ran longer than its limit of {self.timeout_seconds:g}s")
-                raise EOFError
+            else:
+                self.stop(f"the code's process did not start within {_STARTUP_SECONDS:g}s")
+            raise EOFError
 
     def _child_lost(self, exc: BaseException) -> str:
         with self._lock:

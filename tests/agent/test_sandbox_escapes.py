@@ -60,6 +60,7 @@ ESCAPES = [
     ("from operator import methodcaller", 'from operator import methodcaller\nmethodcaller("format", lookup)("{0.__globals__}")'),
     ("logging {-style formatter", 'import logging\nlogging.Formatter("{msg.__globals__}", style="{")'),
     ("logging.basicConfig", 'import logging\nlogging.basicConfig(format="{msg}", style="{")'),
+    ("a log record formatted by a host formatter", 'import logging\nlogging.LogRecord("n", 20, "p", 1, lookup, None, None)'),
     ("generator frame globals", 'g = (x for x in [1])\ng.gi_frame.f_globals'),
     ("generator code object", 'g = (x for x in [1])\ng.gi_code.co_consts'),
     ("type.mro to object", 'type.mro(type(lookup))'),
@@ -180,3 +181,26 @@ def test_managed_agents_run_their_code_sandboxed_too():
         report = str(agent.run("Get a report"))
     assert isinstance(analyst.python_executor, SandboxedPythonExecutor)
     assert "smolagents.local_python_executor" not in report and "__builtins__" not in report
+
+
+@pytest.mark.parametrize("code, shown", [
+    ("x = 7 ** 20000\ny = x * x", "int that cannot be shown"),
+    ("class Bad:\n    def __str__(self):\n        raise RuntimeError('no')\nBad()", "Bad that cannot be shown"),
+])
+def test_a_last_value_that_cannot_be_shown_becomes_a_note_not_a_failed_run(executor, code, shown):
+    assert shown in run(executor, code)
+
+
+def test_a_function_the_code_defines_stays_sandboxed_on_another_thread():
+    """Handed to the task manager (reachable through a tool's attributes), it runs on a worker
+    thread without the run's context; the sandbox goes with it."""
+    from async_task_system import create_async_agent
+    from async_task_system.testing import ScriptedModel
+
+    model = ScriptedModel([
+        "def leak():\n    return '{0.__globals__}'.format(leak)\n"
+        "tm = submit_task.board.tm\nt = tm.submit(leak)\ntm.wait([t])\nfinal_answer(str(tm.get(t).error))",
+    ])
+    with create_async_agent(model=model, verbosity_level=0, propagate_context=False) as agent:
+        answer = agent.run("leak")
+    assert "refused by the sandbox" in answer and "__builtins__" not in answer

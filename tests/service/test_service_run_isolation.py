@@ -21,7 +21,7 @@ def code_run(code: str) -> dict:
 @pytest.fixture(scope="module")
 def runs_server(tmp_path_factory):
     server = ServiceProcess(tmp_path_factory.mktemp("isolation") / "runs.db", SERVICE_RUNS="1",
-                            OPENAI_API_KEY=SECRET, SERVICE_RUN_TIMEOUT="8").start()
+                            OPENAI_API_KEY=SECRET, SERVICE_RUN_TIMEOUT="20").start()
     yield server
     server.stop()
     server.assert_no_tracebacks()
@@ -64,22 +64,26 @@ def test_model_code_cannot_read_the_servers_environment_through_format(runs_serv
 
 
 def test_health_answers_while_a_run_does_heavy_arithmetic(runs_server):
+    """Not a timing bound: /health answers arrive while the run's code is burning CPU (its child's
+    CPU time grows across the request), which a server frozen by that code could not do."""
     with runs_server.client() as api:
-        run = api.post("/runs", json=code_run("x = 7 ** 1000000\ny = x * x\nresult = y > x")).json()
-        answered, failures = 0, []
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                api.get("/health", timeout=2).raise_for_status()  # a frozen server would miss this bound
-                answered += 1
-            except httpx.HTTPError as exc:
-                failures.append(repr(exc))
-            if api.get(f"/runs/{run['id']}").json()["status"] not in ("pending", "running"):
+        run = api.post("/runs", json=code_run("x = 7 ** 2000000\ny = x * x\nresult = y > x")).json()
+        assert wait_until(lambda: code_children(runs_server))
+        answered_while_computing = 0
+        while api.get(f"/runs/{run['id']}").json()["status"] in ("pending", "running"):
+            children = code_children(runs_server)
+            if not children:
                 break
+            try:
+                before = sum(children[0].cpu_times()[:2])
+                api.get("/health", timeout=30).raise_for_status()
+                after = sum(children[0].cpu_times()[:2])
+            except psutil.NoSuchProcess:
+                break
+            answered_while_computing += after > before
         record = finished(api, run["id"])
-    assert failures == []
-    assert answered > 0
     assert record["status"] == "completed" and record["final_answer"] == "True", record
+    assert answered_while_computing >= 3
 
 
 def test_cancel_ends_a_sleeping_runs_child_and_frees_its_slot(runs_server):
@@ -105,7 +109,7 @@ def test_a_run_past_its_deadline_times_out_and_its_child_ends(runs_server):
         record = finished(api, run["id"])
         took = time.monotonic() - start
         assert record["status"] == "timeout", record
-        assert "8s" in record["reason"] or "timeout" in record["reason"], record
+        assert "20s" in record["reason"], record
         assert took < 35  # well before the sleep would have ended
         assert wait_until(lambda: not code_children(runs_server), seconds=10)
 
