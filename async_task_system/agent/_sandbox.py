@@ -51,6 +51,8 @@ from typing import Any
 from smolagents import local_python_executor as _lpe
 from smolagents.local_python_executor import InterpreterError, LocalPythonExecutor, evaluate_python_code
 
+from ..engine._validate import check_int
+
 __all__ = ["DEFAULT_MAX_INT_DIGITS", "REFUSED_MODULES", "SandboxedPythonExecutor", "safe_format", "sandbox_agent"]
 
 DEFAULT_MAX_INT_DIGITS = 100_000
@@ -321,9 +323,8 @@ class SandboxedPythonExecutor(LocalPythonExecutor):
 
     def __init__(self, additional_authorized_imports: list[str] | None = None, *,
                  max_int_digits: int | None = DEFAULT_MAX_INT_DIGITS, **kwargs: Any) -> None:
-        if max_int_digits is not None and (isinstance(max_int_digits, bool) or not isinstance(max_int_digits, int)
-                                           or max_int_digits < 1):
-            raise ValueError(f"max_int_digits must be a positive int or None, got {max_int_digits!r}")
+        if max_int_digits is not None:
+            check_int("max_int_digits", max_int_digits, minimum=1)
         _install()
         super().__init__(list(additional_authorized_imports or []), **kwargs)
         self.max_int_digits = max_int_digits

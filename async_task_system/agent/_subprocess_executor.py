@@ -21,6 +21,7 @@ says so, and a fresh child runs the next step (its variables are gone; the error
 
 from __future__ import annotations
 
+import contextvars
 import io
 import os
 import pickle
@@ -28,10 +29,13 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
 
 from smolagents.local_python_executor import CodeOutput, InterpreterError, PythonExecutor
+
+from ..engine._validate import check_int, check_seconds
 
 __all__ = ["SubprocessPythonExecutor"]
 
@@ -69,8 +73,11 @@ class SubprocessPythonExecutor(PythonExecutor):
     def __init__(self, additional_authorized_imports: list[str] | None = None, *,
                  max_print_outputs_length: int | None = None, timeout_seconds: float | None = None,
                  max_int_digits: int | None = None, start: bool = True) -> None:
-        if timeout_seconds is not None and not (isinstance(timeout_seconds, (int, float)) and timeout_seconds > 0):
-            raise ValueError(f"timeout_seconds must be a number of seconds > 0 or None, got {timeout_seconds!r}")
+        timeout_seconds = check_seconds("timeout_seconds", timeout_seconds)
+        if timeout_seconds == float("inf"):
+            timeout_seconds = None
+        if max_int_digits is not None:
+            check_int("max_int_digits", max_int_digits, minimum=1)
         self.authorized_imports = list(additional_authorized_imports or [])
         self.max_print_outputs_length = max_print_outputs_length
         self.timeout_seconds = timeout_seconds
@@ -82,6 +89,8 @@ class SubprocessPythonExecutor(PythonExecutor):
         self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self._ready = False  # the child has said it imported and built its interpreter
+        self._tool_thread: ThreadPoolExecutor | None = None  # runs the tool calls of the code
+        self._tool_done: threading.Event | None = None  # set when the running tool call ends, or by stop()
         self._stop_reason: str | None = None  # set by stop(); read when the child's pipe closes
         self.steps_run = 0
         self.children_started = 0
@@ -113,7 +122,7 @@ class SubprocessPythonExecutor(PythonExecutor):
                 message = self._receive(conn, deadline)
                 kind = message[0]
                 if kind == "call":
-                    conn.send_bytes(self._call_tool(message[1], message[2], message[3]))
+                    conn.send_bytes(self._call_tool_until_stopped(message[1], message[2], message[3], deadline))
                 elif kind == "done":
                     _, output, logs, is_final = message
                     self.state["_print_outputs"] = logs
@@ -134,12 +143,20 @@ class SubprocessPythonExecutor(PythonExecutor):
     def cleanup(self) -> None:
         """End the child (idempotent)."""
         self._end_child()
+        with self._lock:
+            pool, self._tool_thread = self._tool_thread, None
+        if pool is not None:
+            pool.shutdown(wait=False)
 
     def stop(self, reason: str = "stopped") -> None:
-        """End the running step now (from any thread): the step fails with ``reason``."""
+        """End the running step now (from any thread): the step fails with ``reason``, also
+        while a tool it called still runs (that call is abandoned; its result is dropped)."""
         with self._lock:
             self._stop_reason = reason
+            wake = self._tool_done
         self._end_child()
+        if wake is not None:
+            wake.set()
 
     @property
     def pid(self) -> int | None:
@@ -225,6 +242,35 @@ class SubprocessPythonExecutor(PythonExecutor):
             reason = ("the code's process exited" + (f" (exit status {code})" if code is not None else "")
                       + f" while running this step ({type(exc).__name__})")
         return f"{reason}; the step was stopped and its variables are lost; a fresh process runs the next step"
+
+    def _call_tool_until_stopped(self, name: str, args: list[Any], kwargs: dict[str, Any],
+                                 deadline: float | None) -> bytes:
+        """Call the tool on a helper thread (in this thread's context), so that ``stop()`` or the
+        deadline frees the step even if the tool ignores cancellation and never returns."""
+        done = threading.Event()
+        with self._lock:
+            if self._stop_reason is not None:
+                raise EOFError
+            if self._tool_thread is None:
+                self._tool_thread = ThreadPoolExecutor(1, thread_name_prefix="code-tool")
+            pool, self._tool_done = self._tool_thread, done
+        context = contextvars.copy_context()
+        future = pool.submit(context.run, self._call_tool, name, args, kwargs)
+        future.add_done_callback(lambda _: done.set())
+        try:
+            finished = done.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
+        finally:
+            with self._lock:
+                self._tool_done = None
+        if finished and future.done():
+            return future.result()
+        with self._lock:  # abandoned: the next call gets a fresh helper thread
+            self._tool_thread = None
+        pool.shutdown(wait=False)
+        if not finished:
+            self.stop(f"the code ran longer than its limit of {self.timeout_seconds:g}s "
+                      f"(in a call to {name}, which is left running)")
+        raise EOFError
 
     def _call_tool(self, name: str, args: list[Any], kwargs: dict[str, Any]) -> bytes:
         tool = self._tools.get(name)

@@ -20,6 +20,7 @@ from typing import Any
 
 from ..engine import TaskInfo, TaskManager
 from ..engine._call import TaskObserver
+from ..engine._validate import check_seconds
 from ..errors import UnknownTaskError
 from ..tracing import default_observers
 from ._registry import Registry
@@ -75,10 +76,7 @@ class TaskService:
         agent_kwargs: dict[str, Any] | None = None,
         run_timeout_seconds: float | None = DEFAULT_RUN_TIMEOUT,
     ) -> None:
-        if run_timeout_seconds is not None and (isinstance(run_timeout_seconds, bool)
-                                                or not isinstance(run_timeout_seconds, (int, float))
-                                                or not 0 < run_timeout_seconds < float("inf")):
-            raise ValueError(f"run_timeout_seconds must be a number of seconds > 0 or None, got {run_timeout_seconds!r}")
+        run_timeout_seconds = check_seconds("run_timeout_seconds", run_timeout_seconds)
         self.registry = Registry(tools, managed_agents)
         self.model = model
         self.agent_kwargs = dict(agent_kwargs or {})

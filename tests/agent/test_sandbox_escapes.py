@@ -9,6 +9,7 @@ import pytest
 from smolagents.local_python_executor import InterpreterError, LocalPythonExecutor
 
 from async_task_system.agent import SandboxedPythonExecutor, SubprocessPythonExecutor
+from async_task_system.errors import InvalidArgumentError
 
 SECRET = "sk-sandbox-corpus-7f3a"
 IMPORTS = ["string", "operator", "logging", "inspect", "gc", "sys", "pickle", "types", "collections", "functools"]
@@ -150,8 +151,12 @@ def test_the_integer_limit_is_configurable():
     executor.send_tools({})
     executor.send_variables({})
     assert executor("x = 7 ** 20000\nlen(str(x % 10**5)) > 0").output is True
-    with pytest.raises(ValueError, match="max_int_digits"):
+    with pytest.raises(InvalidArgumentError, match="max_int_digits must be >= 1"):
         SandboxedPythonExecutor([], max_int_digits=0)
+    with pytest.raises(InvalidArgumentError, match="max_int_digits must be an int"):
+        SubprocessPythonExecutor([], max_int_digits="10", start=False)
+    with pytest.raises(InvalidArgumentError, match="timeout_seconds must be > 0"):
+        SubprocessPythonExecutor([], timeout_seconds=-1, start=False)
 
 
 def test_a_plain_local_executor_is_left_as_smolagents_made_it():

@@ -19,7 +19,7 @@ CALLS: list[tuple[str, int]] = []
 
 
 def double(x: int) -> int:
-    CALLS.append((threading.current_thread().name, x))
+    CALLS.append((os.getpid(), x))
     return x * 2
 
 
@@ -40,7 +40,7 @@ def test_code_runs_in_another_process_and_its_tools_in_this_one(executor):
     CALLS.clear()
     result = executor("a = double(given)\nprint('a is', a)\na")
     assert (result.output, result.logs, result.is_final_answer) == (10, "a is 10\n", False)
-    assert CALLS == [(threading.current_thread().name, 5)]
+    assert CALLS == [(os.getpid(), 5)]
     assert executor.pid not in (None, os.getpid())
 
 
@@ -219,3 +219,43 @@ def test_this_process_reads_only_plain_data_from_the_child():
         {"a": [1, 2.5, "x", b"y", {3}, (4,)], "n": None}
     with pytest.raises(pickle.UnpicklingError, match="posix.system is not plain data"):
         loads_plain(b"cposix\nsystem\n(S'true'\ntR.")
+
+
+def test_stop_frees_a_step_stuck_in_a_tool_that_ignores_cancellation():
+    release = threading.Event()
+
+    def stubborn() -> str:
+        release.wait(60)  # ignores every cancellation
+        return "late"
+
+    ex = SubprocessPythonExecutor([])
+    try:
+        ex.send_tools({"stubborn": stubborn})
+        ex.send_variables({})
+        ex("1")
+        threading.Timer(0.5, ex.stop, args=("cancelled by the caller",)).start()
+        start = time.monotonic()
+        with pytest.raises(InterpreterError, match="cancelled by the caller"):
+            ex("stubborn()")
+        assert time.monotonic() - start < 10
+        assert ex("3 * 3").output == 9  # a fresh child and a fresh tool thread
+    finally:
+        release.set()
+        ex.cleanup()
+
+
+def test_tools_called_by_the_code_see_the_callers_context():
+    import contextvars
+
+    request = contextvars.ContextVar("request", default="none")
+    ex = SubprocessPythonExecutor([])
+    try:
+        ex.send_tools({"whose": lambda: request.get()})
+        ex.send_variables({})
+        token = request.set("request-7")
+        try:
+            assert ex("whose()").output == "request-7"
+        finally:
+            request.reset(token)
+    finally:
+        ex.cleanup()
