@@ -303,10 +303,11 @@ def create_async_agent(
     factory travels to another process: give factories with a ``DaskExecutor``).
     ``executor`` and ``name_limits`` go to the TaskManager (e.g. a ``DaskExecutor``);
     ``python_executor`` is the CodeAgent's own ``executor`` (default: a ``SandboxedPythonExecutor``);
-    ``code_in_subprocess=True`` runs the model's code in a child process instead (``SubprocessPythonExecutor``:
-    it cannot stall this process, and a run's timeout or ``shutdown()`` ends it at once).
-    ``propagate_context=False`` runs tasks without the caller's OpenTelemetry context (each starts a trace of its own). Other keyword arguments go
-    to ``CodeAgent``. See the module docstring for the timeout and unfinished-task policies.
+    ``code_in_subprocess=True`` runs the model's code in a child process instead
+    (``SubprocessPythonExecutor``: it cannot stall this process, and a run's timeout or
+    ``shutdown()`` ends it at once). ``propagate_context=False`` runs tasks without the caller's
+    OpenTelemetry context (each starts a trace of its own). Other keyword arguments go to ``CodeAgent``.
+    See the module docstring for the timeout and unfinished-task policies.
     """
     if model is None:
         raise InvalidArgumentError(
@@ -319,6 +320,7 @@ def create_async_agent(
         )
     if code_in_subprocess and python_executor is not None:
         raise InvalidArgumentError("give python_executor or code_in_subprocess=True, not both")
+    code_executor = SubprocessPythonExecutor if code_in_subprocess else SandboxedPythonExecutor
     tools = list(tools)
     managed = list(managed_agents)
     clashes = sorted(_TASK_TOOL_NAMES & {getattr(t, "name", None) for t in tools})
@@ -342,7 +344,7 @@ def create_async_agent(
             model=model,
             managed_agents=[source.template for source in registry.agent_sources] or None,
             instructions=instructions,
-            executor=python_executor or (SubprocessPythonExecutor if code_in_subprocess else SandboxedPythonExecutor)(
+            executor=python_executor or code_executor(
                 codeagent_kwargs.get("additional_authorized_imports"),
                 max_print_outputs_length=codeagent_kwargs.get("max_print_outputs_length"), **executor_kwargs),
             executor_kwargs=executor_kwargs,

@@ -28,7 +28,8 @@ looks at the value an attribute lookup yields, not at the name, so no spelling r
 * ``setattr`` refuses dunder names, as smolagents' ``getattr`` already does;
 * ``**``, ``*``, ``<<`` and ``pow`` refuse an integer result above ``max_int_digits``
   (default 100,000 digits) before computing it: one such operation can hold the GIL for
-  seconds, and smolagents counts it as one operation.
+  seconds, and smolagents counts it as one operation; ``*`` also refuses a repeated
+  sequence over 50 million items (``"a" * 10**10``). ``max_int_digits=None`` turns both off.
 
 Every refusal is an ``InterpreterError`` whose message says what was refused and what to
 write instead, so the model reads it in its next step. What this does not promise is in the
@@ -56,6 +57,7 @@ from ..engine._validate import check_int
 __all__ = ["DEFAULT_MAX_INT_DIGITS", "REFUSED_MODULES", "SandboxedPythonExecutor", "safe_format", "sandbox_agent"]
 
 DEFAULT_MAX_INT_DIGITS = 100_000
+MAX_REPEAT_ITEMS = 50_000_000  # "a" * n and [0] * n, with the integer limit (in-process only)
 
 # Modules whose attributes reach arbitrary objects by name or rebuild code: refused even if authorized.
 REFUSED_MODULES = frozenset({
@@ -224,6 +226,13 @@ def _int_digits_bound(op: type, left: Any, right: Any) -> float:
 def _check_size(op: type, left: Any, right: Any) -> None:
     executor = _ACTIVE.get()
     if executor is None or executor.max_int_digits is None:
+        return
+    if op is ast.Mult and isinstance(left, int) != isinstance(right, int):  # "ab" * n, [0] * n
+        sequence, times = (right, left) if isinstance(left, int) else (left, right)
+        if isinstance(sequence, (str, bytes, bytearray, list, tuple)) and len(sequence) * times > MAX_REPEAT_ITEMS:
+            raise InterpreterError(
+                f"sequence too large: * would give {len(sequence) * times:,} items, above the sandbox's limit of "
+                f"{MAX_REPEAT_ITEMS:,}")
         return
     digits = _int_digits_bound(op, left, right)
     if digits > executor.max_int_digits:
