@@ -12,14 +12,21 @@ from typing import Any
 
 
 def _die_with_parent() -> None:
-    """Linux: the kernel kills this process if the parent dies, even mid-computation."""
-    try:
-        import ctypes
-        import signal
+    """Exit soon after the parent dies, also while the code sleeps or loops (between two reads of
+    the pipe). Not prctl(PR_SET_PDEATHSIG): that fires when the parent *thread* that started us
+    exits, which would kill the child of an agent built on one thread and run on another."""
+    import os
+    import threading
+    import time
 
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except Exception:
-        pass  # elsewhere the child still ends at its next read of the closed pipe
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def main(read_fd: int, write_fd: int) -> None:

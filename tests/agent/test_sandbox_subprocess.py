@@ -259,3 +259,45 @@ def test_tools_called_by_the_code_see_the_callers_context():
             request.reset(token)
     finally:
         ex.cleanup()
+
+
+def test_the_child_ends_when_its_parent_dies(tmp_path):
+    """A host killed with -9 leaves no child behind, even one in the middle of a long sleep."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "host.py"
+    script.write_text(
+        "from async_task_system.agent import SubprocessPythonExecutor\n"
+        "ex = SubprocessPythonExecutor(['time'])\nex.send_tools({})\nex.send_variables({})\n"
+        "ex('1')\nprint(ex.pid, flush=True)\nex('import time\\ntime.sleep(60)')\n")
+    host = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        child = int(host.stdout.readline())
+        time.sleep(0.5)  # the child is in its sleep
+        host.kill()
+        host.wait(10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.kill(child, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.1)  # polling another process: nothing to wait on
+        raise AssertionError(f"child {child} outlived its parent")
+    finally:
+        host.kill()
+
+
+def test_an_agent_built_on_one_thread_runs_its_code_from_another():
+    from async_task_system import create_async_agent
+
+    model = ScriptedModel(["x = 20", "final_answer(x + 1)"])
+    made = []
+    builder = threading.Thread(target=lambda: made.append(
+        create_async_agent(model=model, code_in_subprocess=True, verbosity_level=0)))
+    builder.start()
+    builder.join()
+    with made[0] as agent:
+        assert agent.run("count") == 21
+        assert agent.agent.python_executor.children_started == 1
