@@ -35,7 +35,7 @@ def main(read_fd: int, write_fd: int) -> None:
     from smolagents.local_python_executor import InterpreterError
 
     from async_task_system.agent._sandbox import SandboxedPythonExecutor
-    from async_task_system.agent._subprocess_executor import loads_plain
+    from async_task_system.agent._subprocess_executor import loads_plain, safe_repr
 
     reader, writer = Connection(read_fd, writable=False), Connection(write_fd, readable=False)
     executor: SandboxedPythonExecutor | None = None
@@ -105,8 +105,8 @@ def main(read_fd: int, write_fd: int) -> None:
                 continue
             try:
                 writer.send_bytes(plain(("done", result.output, result.logs, result.is_final_answer), "output"))
-            except Exception:
-                to_parent(("done", repr(result.output), result.logs, result.is_final_answer))
+            except Exception:  # not plain data (or too deep to pickle): its repr
+                to_parent(("done", safe_repr(result.output), result.logs, result.is_final_answer))
 
 
 if __name__ == "__main__":

@@ -322,7 +322,11 @@ def _plain_or_repr(value: Any) -> Any:
         pickle.dumps(value)
         return value
     except Exception:
-        pass
+        return safe_repr(value)
+
+
+def safe_repr(value: Any) -> str:
+    """``repr(value)``, or a note when that raises (a broken ``__repr__``, 10,000-deep nesting)."""
     try:
         return repr(value)
     except Exception as exc:

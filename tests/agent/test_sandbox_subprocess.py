@@ -301,3 +301,20 @@ def test_an_agent_built_on_one_thread_runs_its_code_from_another():
     with made[0] as agent:
         assert agent.run("count") == 21
         assert agent.agent.python_executor.children_started == 1
+
+
+@pytest.mark.parametrize("code, expected", [
+    ("x = []\nfor _ in range(10000):\n    x = [x]\nx", "<a list that cannot be shown: RecursionError"),
+    ("s = 'lone \\udfff and \\x00 control'\ns", "lone \udfff and \x00 control"),
+    ("big = 'y' * 20_000_000\nlen(big)", 20_000_000),
+])
+def test_odd_values_cross_back_or_become_notes(executor, code, expected):
+    output = executor(code).output
+    assert output == expected or str(output).startswith(str(expected))
+    assert executor("given").output == 5  # the same child goes on
+
+
+def test_odd_values_reach_a_tool_intact_or_are_refused_readably(executor):
+    assert executor("double('\\udfff')").output == "\udfff\udfff"
+    with pytest.raises(InterpreterError, match="must be plain data"):
+        executor("x = []\nfor _ in range(10000):\n    x = [x]\ndouble(x)")
