@@ -29,7 +29,6 @@ import subprocess
 import sys
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -89,7 +88,6 @@ class SubprocessPythonExecutor(PythonExecutor):
         self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self._ready = False  # the child has said it imported and built its interpreter
-        self._tool_thread: ThreadPoolExecutor | None = None  # runs the tool calls of the code
         self._tool_done: threading.Event | None = None  # set when the running tool call ends, or by stop()
         self._stop_reason: str | None = None  # set by stop(); read when the child's pipe closes
         self.steps_run = 0
@@ -143,10 +141,6 @@ class SubprocessPythonExecutor(PythonExecutor):
     def cleanup(self) -> None:
         """End the child (idempotent)."""
         self._end_child()
-        with self._lock:
-            pool, self._tool_thread = self._tool_thread, None
-        if pool is not None:
-            pool.shutdown(wait=False)
 
     def stop(self, reason: str = "stopped") -> None:
         """End the running step now (from any thread): the step fails with ``reason``, also
@@ -245,28 +239,36 @@ class SubprocessPythonExecutor(PythonExecutor):
 
     def _call_tool_until_stopped(self, name: str, args: list[Any], kwargs: dict[str, Any],
                                  deadline: float | None) -> bytes:
-        """Call the tool on a helper thread (in this thread's context), so that ``stop()`` or the
-        deadline frees the step even if the tool ignores cancellation and never returns."""
+        """Call the tool on a daemon thread (in this thread's context), so that ``stop()`` or the
+        deadline frees the step even if the tool ignores cancellation and never returns (that
+        thread is then abandoned: it does not hold up the step, nor the interpreter's exit)."""
         done = threading.Event()
+        reply: list[bytes] = []
+        failure: list[BaseException] = []
         with self._lock:
             if self._stop_reason is not None:
                 raise EOFError
-            if self._tool_thread is None:
-                self._tool_thread = ThreadPoolExecutor(1, thread_name_prefix="code-tool")
-            pool, self._tool_done = self._tool_thread, done
+            self._tool_done = done
         context = contextvars.copy_context()
-        future = pool.submit(context.run, self._call_tool, name, args, kwargs)
-        future.add_done_callback(lambda _: done.set())
+
+        def call() -> None:
+            try:
+                reply.append(context.run(self._call_tool, name, args, kwargs))
+            except BaseException as exc:  # e.g. KeyboardInterrupt: raised again in the step's thread
+                failure.append(exc)
+            finally:
+                done.set()
+
+        threading.Thread(target=call, name=f"code-tool-{name}", daemon=True).start()
         try:
             finished = done.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
         finally:
             with self._lock:
                 self._tool_done = None
-        if finished and future.done():
-            return future.result()
-        with self._lock:  # abandoned: the next call gets a fresh helper thread
-            self._tool_thread = None
-        pool.shutdown(wait=False)
+        if finished and reply:
+            return reply[0]
+        if finished and failure:
+            raise failure[0]
         if not finished:
             self.stop(f"the code ran longer than its limit of {self.timeout_seconds:g}s "
                       f"(in a call to {name}, which is left running)")

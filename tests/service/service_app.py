@@ -2,7 +2,7 @@
 
 uvicorn imports it in a subprocess (``--factory service_app:build``); settings come from
 the environment: SERVICE_DB, SERVICE_TOKEN, SERVICE_MAX_UNFINISHED, SERVICE_MAX_WORKERS,
-SERVICE_RUN_TIMEOUT.
+SERVICE_RUN_TIMEOUT, SERVICE_STUBBORN_TOOL.
 """
 
 from __future__ import annotations
@@ -67,6 +67,17 @@ class MakeSet(Tool):
         return set(word.upper() if upper else word)
 
 
+@tool
+def stubborn_sleep(seconds: float) -> float:
+    """Sleep, ignoring cancellation (served only with SERVICE_STUBBORN_TOOL=1).
+
+    Args:
+        seconds: how long to sleep
+    """
+    time.sleep(min(seconds, 600))
+    return seconds
+
+
 TOOLS = [add, slow_echo, Divide(), MakeSet()]
 
 
@@ -75,8 +86,9 @@ def build():
     from service_model import build_analyst, build_model
 
     model = build_model() if os.environ.get("SERVICE_RUNS") else None
+    tools = TOOLS + ([stubborn_sleep] if os.environ.get("SERVICE_STUBBORN_TOOL") else [])
     return create_app(
-        TOOLS, [build_analyst()], model=model, token=os.environ.get("SERVICE_TOKEN") or None,
+        tools, [build_analyst()], model=model, token=os.environ.get("SERVICE_TOKEN") or None,
         db_path=os.environ["SERVICE_DB"], max_workers=int(os.environ.get("SERVICE_MAX_WORKERS", "4")),
         max_unfinished=int(os.environ.get("SERVICE_MAX_UNFINISHED", "1000")), max_wait_seconds=30,
         run_timeout_seconds=float(os.environ.get("SERVICE_RUN_TIMEOUT", "600")),

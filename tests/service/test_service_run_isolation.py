@@ -21,15 +21,23 @@ def code_run(code: str) -> dict:
 @pytest.fixture(scope="module")
 def runs_server(tmp_path_factory):
     server = ServiceProcess(tmp_path_factory.mktemp("isolation") / "runs.db", SERVICE_RUNS="1",
-                            OPENAI_API_KEY=SECRET, SERVICE_RUN_TIMEOUT="20").start()
+                            OPENAI_API_KEY=SECRET, SERVICE_RUN_TIMEOUT="20",
+                            SERVICE_STUBBORN_TOOL="1").start()
     yield server
     server.stop()
     server.assert_no_tracebacks()
 
 
 def code_children(server: ServiceProcess) -> list[psutil.Process]:
-    return [child for child in psutil.Process(server.proc.pid).children(recursive=True)
-            if any("_code_process.py" in part for part in child.cmdline())]
+    """The server's live code processes (a killed one not yet reaped is a zombie: not live)."""
+    found = []
+    for child in psutil.Process(server.proc.pid).children(recursive=True):
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and any("_code_process.py" in p for p in child.cmdline()):
+                found.append(child)
+        except psutil.Error:  # gone meanwhile
+            continue
+    return found
 
 
 def wait_until(predicate, seconds: float = 30.0) -> bool:
@@ -120,3 +128,16 @@ def test_runs_use_a_fresh_child_each_and_leave_none_behind(runs_server):
         answers = [finished(api, run_id)["final_answer"] for run_id in ids]
     assert answers == ["0", "2"]
     assert wait_until(lambda: not code_children(runs_server), seconds=10)
+
+
+def test_cancel_frees_a_run_stuck_in_a_tool_that_ignores_cancellation(runs_server):
+    with runs_server.client() as api:
+        run = api.post("/runs", json=code_run("result = stubborn_sleep(seconds=30)")).json()
+        assert wait_until(lambda: api.get(f"/runs/{run['id']}").json()["status"] == "running")
+        assert wait_until(lambda: code_children(runs_server))
+        time.sleep(1)  # let the code reach the tool call
+        assert api.delete(f"/runs/{run['id']}").json()["status"] == "cancelled"
+        after = api.post("/runs", json={"prompt": "add 2 3, echo freed"}).json()
+        record = finished(api, after["id"])
+    assert record["status"] == "completed" and record["final_answer"] == {"sum": 5, "echo": "freed"}, record
+
