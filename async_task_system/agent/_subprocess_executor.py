@@ -25,10 +25,12 @@ import contextvars
 import io
 import os
 import pickle
+import queue
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -88,6 +90,7 @@ class SubprocessPythonExecutor(PythonExecutor):
         self._process: subprocess.Popen[bytes] | None = None
         self._conn: Connection | None = None
         self._ready = False  # the child has said it imported and built its interpreter
+        self._tool_thread: _ToolThread | None = None  # runs the code's tool calls
         self._tool_done: threading.Event | None = None  # set when the running tool call ends, or by stop()
         self._stop_reason: str | None = None  # set by stop(); read when the child's pipe closes
         self.steps_run = 0
@@ -106,10 +109,10 @@ class SubprocessPythonExecutor(PythonExecutor):
         self._send_setup()
 
     def __call__(self, code_action: str) -> CodeOutput:
-        conn = self._ensure_child()
         with self._lock:
             self._stop_reason = None
         try:
+            conn = self._ensure_child()
             if not self._ready:  # the step's clock starts once the child has imported
                 if self._receive(conn, time.monotonic() + _STARTUP_SECONDS)[0] != "ready":
                     raise pickle.UnpicklingError("the code's process did not start as expected")
@@ -141,6 +144,10 @@ class SubprocessPythonExecutor(PythonExecutor):
     def cleanup(self) -> None:
         """End the child (idempotent)."""
         self._end_child()
+        with self._lock:
+            worker, self._tool_thread = self._tool_thread, None
+        if worker is not None:
+            worker.close()
 
     def stop(self, reason: str = "stopped") -> None:
         """End the running step now (from any thread): the step fails with ``reason``, also
@@ -178,6 +185,10 @@ class SubprocessPythonExecutor(PythonExecutor):
             process = subprocess.Popen(
                 [sys.executable, "-u", _CHILD, str(child_read), str(child_write)],
                 pass_fds=(child_read, child_write), env=env, stdin=subprocess.DEVNULL, cwd=os.getcwd())
+        except BaseException:
+            os.close(parent_read)
+            os.close(parent_write)
+            raise
         finally:
             os.close(child_read)
             os.close(child_write)
@@ -239,16 +250,12 @@ class SubprocessPythonExecutor(PythonExecutor):
 
     def _call_tool_until_stopped(self, name: str, args: list[Any], kwargs: dict[str, Any],
                                  deadline: float | None) -> bytes:
-        """Call the tool on a daemon thread (in this thread's context), so that ``stop()`` or the
+        """Call the tool on the helper thread (in this thread's context), so that ``stop()`` or the
         deadline frees the step even if the tool ignores cancellation and never returns (that
-        thread is then abandoned: it does not hold up the step, nor the interpreter's exit)."""
+        thread is then abandoned, and a new one takes the next call)."""
         done = threading.Event()
         reply: list[bytes] = []
         failure: list[BaseException] = []
-        with self._lock:
-            if self._stop_reason is not None:
-                raise EOFError
-            self._tool_done = done
         context = contextvars.copy_context()
 
         def call() -> None:
@@ -259,7 +266,13 @@ class SubprocessPythonExecutor(PythonExecutor):
             finally:
                 done.set()
 
-        threading.Thread(target=call, name=f"code-tool-{name}", daemon=True).start()
+        with self._lock:
+            if self._stop_reason is not None:
+                raise EOFError
+            if self._tool_thread is None:
+                self._tool_thread = _ToolThread()
+            worker, self._tool_done = self._tool_thread, done
+        worker.submit(call)
         try:
             finished = done.wait(None if deadline is None else max(0.0, deadline - time.monotonic()))
         finally:
@@ -269,6 +282,10 @@ class SubprocessPythonExecutor(PythonExecutor):
             return reply[0]
         if finished and failure:
             raise failure[0]
+        with self._lock:  # abandoned: it exits once the tool returns; the next call gets a new thread
+            if self._tool_thread is worker:
+                self._tool_thread = None
+        worker.close()
         if not finished:
             self.stop(f"the code ran longer than its limit of {self.timeout_seconds:g}s "
                       f"(in a call to {name}, which is left running)")
@@ -283,6 +300,25 @@ class SubprocessPythonExecutor(PythonExecutor):
         except Exception as exc:
             return pickle.dumps(("raise", type(exc).__name__, str(exc)))
         return _dumps_for_child(("return", value))
+
+
+class _ToolThread:
+    """A daemon thread that runs the calls handed to it, one at a time, until closed."""
+
+    def __init__(self) -> None:
+        self._calls: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
+        threading.Thread(target=self._work, name="code-tools", daemon=True).start()
+
+    def _work(self) -> None:
+        while (call := self._calls.get()) is not None:
+            call()
+
+    def submit(self, call: Callable[[], None]) -> None:
+        self._calls.put(call)
+
+    def close(self) -> None:
+        """The thread exits after the call it runs (if any)."""
+        self._calls.put(None)
 
 
 class _Duplex:
