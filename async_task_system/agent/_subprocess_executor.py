@@ -37,6 +37,7 @@ from typing import Any
 from smolagents.local_python_executor import CodeOutput, InterpreterError, PythonExecutor
 
 from ..engine._validate import check_int, check_seconds
+from ..errors import InvalidArgumentError
 
 __all__ = ["SubprocessPythonExecutor"]
 
@@ -73,7 +74,12 @@ class SubprocessPythonExecutor(PythonExecutor):
 
     def __init__(self, additional_authorized_imports: list[str] | None = None, *,
                  max_print_outputs_length: int | None = None, timeout_seconds: float | None = None,
-                 max_int_digits: int | None = None, start: bool = True) -> None:
+                 max_int_digits: int | None = None, start: bool = True,
+                 additional_functions: dict[str, Any] | None = None) -> None:
+        if additional_functions:
+            raise InvalidArgumentError(
+                "additional_functions cannot run in the code's process (they would have to travel there); "
+                "give them to the agent as tools, which the code calls in this process")
         timeout_seconds = check_seconds("timeout_seconds", timeout_seconds)
         if timeout_seconds == float("inf"):
             timeout_seconds = None

@@ -162,6 +162,8 @@ def test_the_integer_limit_is_configurable():
         SubprocessPythonExecutor([], max_int_digits="10", start=False)
     with pytest.raises(InvalidArgumentError, match="timeout_seconds must be > 0"):
         SubprocessPythonExecutor([], timeout_seconds=-1, start=False)
+    with pytest.raises(InvalidArgumentError, match="give them to the agent as tools"):
+        SubprocessPythonExecutor([], additional_functions={"f": len}, start=False)
 
 
 def test_a_plain_local_executor_is_left_as_smolagents_made_it():
