@@ -8,14 +8,17 @@ Decisions, in one place:
   ``executor_kwargs={"timeout_seconds": None}`` and every blocking tool call is bounded
   by ``max_wait_seconds`` (30 s) instead; the wait report says when that bound cut a
   wait short. If you set ``timeout_seconds`` yourself, waits are capped at 80 % of it.
+* **The model's code** runs in a ``SandboxedPythonExecutor`` (``_sandbox``: no lookups through
+  ``str.format`` and kin), or with ``code_in_subprocess=True`` in a child process
+  (``_subprocess_executor``), which a run's timeout or ``shutdown()`` kills.
 * **Unfinished tasks at the end of a run** (``unfinished_tasks``): ``"cancel"`` (default)
   cancels what the run submitted and never collected (a running sub-agent stops at its
   next step); ``"wait"`` waits for it; ``"keep"`` leaves it for the next run. The run
   summary lists them either way. ``shutdown()`` cancels everything and returns once no
   worker thread is left.
 * **A run's own timeout** (``run(task, timeout=...)``): waits and sleeps stop at the deadline,
-  a step callback interrupts the agent after the step in which it passes, and
-  ``TaskTimeoutError`` is raised; then the unfinished-task policy applies as usual.
+  a step callback interrupts the agent after the step in which it passes (a child process
+  running the code is killed at the deadline), and ``TaskTimeoutError`` is raised; then the unfinished-task policy applies as usual.
 """
 
 from __future__ import annotations
