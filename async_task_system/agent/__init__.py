@@ -26,6 +26,8 @@ from ._managed import (
 from ._observation import NoResult, TaskResults
 from ._placeholders import ResolvedCall
 from ._progress import report_progress
+from ._sandbox import DEFAULT_MAX_INT_DIGITS, SandboxedPythonExecutor, safe_format
+from ._subprocess_executor import SubprocessPythonExecutor
 from ._registry import (
     RegisteredTask,
     TaskRegistry,
@@ -53,4 +55,5 @@ __all__ = [
     "CancelTaskTool", "task_tools",
     "AgentSource", "ManagedAgentRun", "SubAgentError", "Usage", "UsageMeter", "fresh_copy", "usage_of",
     "GUIDANCE", "guidance_for", "report_progress",
+    "SandboxedPythonExecutor", "DEFAULT_MAX_INT_DIGITS", "safe_format", "SubprocessPythonExecutor",
 ]
