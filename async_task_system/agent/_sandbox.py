@@ -52,9 +52,10 @@ from typing import Any
 from smolagents import local_python_executor as _lpe
 from smolagents.local_python_executor import InterpreterError, LocalPythonExecutor, evaluate_python_code
 
-from ..engine._validate import check_int
+from ..errors import InvalidArgumentError
 
-__all__ = ["DEFAULT_MAX_INT_DIGITS", "REFUSED_MODULES", "SandboxedPythonExecutor", "safe_format", "sandbox_agent"]
+__all__ = ["DEFAULT_MAX_INT_DIGITS", "REFUSED_MODULES", "SandboxedPythonExecutor", "check_max_int_digits", "safe_format",
+           "sandbox_agent"]
 
 DEFAULT_MAX_INT_DIGITS = 100_000
 MAX_REPEAT_ITEMS = 50_000_000  # "a" * n and [0] * n, with the integer limit (in-process only)
@@ -332,8 +333,7 @@ class SandboxedPythonExecutor(LocalPythonExecutor):
 
     def __init__(self, additional_authorized_imports: list[str] | None = None, *,
                  max_int_digits: int | None = DEFAULT_MAX_INT_DIGITS, **kwargs: Any) -> None:
-        if max_int_digits is not None:
-            check_int("max_int_digits", max_int_digits, minimum=1)
+        check_max_int_digits(max_int_digits)
         _install()
         super().__init__(list(additional_authorized_imports or []), **kwargs)
         self.max_int_digits = max_int_digits
@@ -370,6 +370,13 @@ class SandboxedPythonExecutor(LocalPythonExecutor):
             code_action, static_tools=self.static_tools, custom_tools=self.custom_tools, state=self.state,
             authorized_imports=self.authorized_imports, max_print_outputs_length=self.max_print_outputs_length,
             timeout_seconds=None)
+
+
+def check_max_int_digits(value: Any) -> int | None:
+    """None (no limit) or an int >= 1: the most digits an integer result of the model's code may have."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise InvalidArgumentError(f"max_int_digits must be an int >= 1 or None (no limit), got {value!r}")
+    return value
 
 
 def sandbox_agent(agent: Any) -> Any:

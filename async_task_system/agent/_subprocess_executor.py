@@ -36,8 +36,9 @@ from typing import Any
 
 from smolagents.local_python_executor import CodeOutput, InterpreterError, PythonExecutor
 
-from ..engine._validate import check_int, check_seconds
+from ..engine import MAX_SECONDS
 from ..errors import InvalidArgumentError
+from ._sandbox import check_max_int_digits
 
 __all__ = ["SubprocessPythonExecutor"]
 
@@ -80,11 +81,8 @@ class SubprocessPythonExecutor(PythonExecutor):
             raise InvalidArgumentError(
                 "additional_functions cannot run in the code's process (they would have to travel there); "
                 "give them to the agent as tools, which the code calls in this process")
-        timeout_seconds = check_seconds("timeout_seconds", timeout_seconds)
-        if timeout_seconds == float("inf"):
-            timeout_seconds = None
-        if max_int_digits is not None:
-            check_int("max_int_digits", max_int_digits, minimum=1)
+        timeout_seconds = _check_timeout(timeout_seconds)
+        check_max_int_digits(max_int_digits)
         self.authorized_imports = list(additional_authorized_imports or [])
         self.max_print_outputs_length = max_print_outputs_length
         self.timeout_seconds = timeout_seconds
@@ -348,6 +346,15 @@ class _Duplex:
                 end.close()
             except OSError:
                 pass
+
+
+def _check_timeout(value: Any) -> float | None:
+    """A step's limit: None or infinity (no limit), or a number of seconds > 0 (capped at ``MAX_SECONDS``)."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:  # NaN fails "> 0" too
+        raise InvalidArgumentError(f"timeout_seconds must be a number of seconds > 0 or None (no limit), got {value!r}")
+    return None if value == float("inf") else float(min(value, MAX_SECONDS))
 
 
 def _dumps_for_child(message: tuple[Any, ...]) -> bytes:
