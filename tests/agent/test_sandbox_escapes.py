@@ -156,11 +156,11 @@ def test_the_integer_limit_is_configurable():
     executor.send_tools({})
     executor.send_variables({})
     assert executor("x = 7 ** 20000\nlen(str(x % 10**5)) > 0").output is True
-    with pytest.raises(InvalidArgumentError, match="max_int_digits must be >= 1"):
+    with pytest.raises(InvalidArgumentError, match="max_int_digits must be an int >= 1"):
         SandboxedPythonExecutor([], max_int_digits=0)
     with pytest.raises(InvalidArgumentError, match="max_int_digits must be an int"):
         SubprocessPythonExecutor([], max_int_digits="10", start=False)
-    with pytest.raises(InvalidArgumentError, match="timeout_seconds must be > 0"):
+    with pytest.raises(InvalidArgumentError, match="timeout_seconds must be a number of seconds > 0"):
         SubprocessPythonExecutor([], timeout_seconds=-1, start=False)
     with pytest.raises(InvalidArgumentError, match="give them to the agent as tools"):
         SubprocessPythonExecutor([], additional_functions={"f": len}, start=False)
