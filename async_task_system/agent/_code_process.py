@@ -10,6 +10,9 @@ import pickle
 import sys
 from typing import Any
 
+_MAX_ID_CHARS = 100  # a task id is far shorter; longer strings are not sent
+_MAX_SENT_VARIABLES = 1000
+
 
 def _die_with_parent() -> None:
     """Exit soon after the parent dies, also while the code sleeps or loops (between two reads of
@@ -59,6 +62,17 @@ def main(read_fd: int, write_fd: int) -> None:
         cls = errors.setdefault(type_name, type(type_name, (Exception,), {}))
         return cls(message)
 
+    def short_strings() -> dict[str, str]:
+        """The code's variables that may hold a task id (short strings), sent with each tool call:
+        the parent reads a placeholder such as ``'$paris'`` against them."""
+        found: dict[str, str] = {}
+        for key, value in (executor.state if executor is not None else {}).items():
+            if type(key) is str and type(value) is str and len(value) <= _MAX_ID_CHARS and not key.startswith("_"):
+                found[key] = value
+                if len(found) >= _MAX_SENT_VARIABLES:
+                    break
+        return found
+
     class ToolProxy:
         """Calls the parent's tool of this name."""
 
@@ -67,7 +81,7 @@ def main(read_fd: int, write_fd: int) -> None:
 
         def __call__(self, *args: Any, **kwargs: Any) -> Any:
             try:
-                data = plain(("call", self.name, list(args), kwargs), "arguments")
+                data = plain(("call", self.name, list(args), kwargs, short_strings()), "arguments")
             except Exception as exc:
                 raise InterpreterError(
                     f"the arguments to {self.name} must be plain data (str, numbers, lists, dicts, sets...) "

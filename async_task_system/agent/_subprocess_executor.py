@@ -11,9 +11,11 @@ that runs the step (same context, tracing and cancellation as in-process) and se
 result. ``final_answer`` is such a tool too.
 
 Trust runs one way: this process pickles to the child, but reads the child's messages with
-an unpickler that builds plain data only (str, numbers, lists, dicts, sets...), so code
-that took over the child still cannot make this process run anything. Values that are not
-plain data cross as their ``repr``. The child gets no environment beyond what Python needs.
+an unpickler that builds plain data only (str, numbers, lists, dicts, sets..., and
+``NoResult``, three fields), so code that took over the child still cannot make this process
+run anything. Values that are not plain data cross as their ``repr``. Each tool call brings
+the code's short string variables along, so that placeholders naming a variable
+(``'$paris'``) read as they do in-process. The child gets no environment beyond what Python needs.
 
 If the child dies (killed, out of memory, a crash), the step fails with an error that
 says so, and a fresh child runs the next step (its variables are gone; the error says that).
@@ -49,7 +51,8 @@ _ENV_KEEP = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TMPDIR", "PYTHONPATH", "SYST
 _PLAIN_GLOBALS = {
     ("builtins", name) for name in ("set", "frozenset", "complex", "slice", "range", "bytearray")
 } | {("datetime", name) for name in ("datetime", "date", "time", "timedelta", "timezone")} | {
-    ("collections", "OrderedDict"), ("_codecs", "encode")}  # bytes in protocol 2 use _codecs.encode
+    ("collections", "OrderedDict"), ("_codecs", "encode"),  # bytes in protocol 2 use _codecs.encode
+    ("async_task_system.agent._observation", "NoResult")}  # three fields set from plain values, nothing run
 
 
 class _PlainUnpickler(pickle.Unpickler):
@@ -71,6 +74,8 @@ class SubprocessPythonExecutor(PythonExecutor):
     ``LocalPythonExecutor``; ``timeout_seconds``: a step running longer ends its child;
     ``max_int_digits``: the child's integer limit (None: none, the child cannot stall us).
     ``stop(reason)`` (from any thread) ends the running step at once; ``cleanup()`` ends the child.
+    ``state`` holds the logs and, as of the code's latest tool call, its short string variables
+    (what placeholders such as ``'$paris'`` are read against); the other variables live in the child.
     """
 
     def __init__(self, additional_authorized_imports: list[str] | None = None, *,
@@ -127,6 +132,7 @@ class SubprocessPythonExecutor(PythonExecutor):
                 message = self._receive(conn, deadline)
                 kind = message[0]
                 if kind == "call":
+                    self._note_variables(message[4] if len(message) > 4 else None)
                     conn.send_bytes(self._call_tool_until_stopped(message[1], message[2], message[3], deadline))
                 elif kind == "done":
                     _, output, logs, is_final = message
@@ -240,6 +246,14 @@ class SubprocessPythonExecutor(PythonExecutor):
             else:
                 self.stop(f"the code's process did not start within {_STARTUP_SECONDS:g}s")
             raise EOFError
+
+    def _note_variables(self, variables: Any) -> None:
+        """Keep the code's short string variables (sent with a tool call) in ``state``, where the agent
+        layer reads placeholders such as ``'$paris'``; anything but ``{str: str}`` from the child is ignored."""
+        if not isinstance(variables, dict):
+            return
+        seen = {key: value for key, value in variables.items() if type(key) is str and type(value) is str}
+        self.state = {**seen, "_print_outputs": self.state.get("_print_outputs", "")}
 
     def _child_lost(self, exc: BaseException) -> str:
         with self._lock:

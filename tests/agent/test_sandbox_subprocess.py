@@ -318,3 +318,76 @@ def test_odd_values_reach_a_tool_intact_or_are_refused_readably(executor):
     assert executor("double('\\udfff')").output == "\udfff\udfff"
     with pytest.raises(InterpreterError, match="must be plain data"):
         executor("x = []\nfor _ in range(10000):\n    x = [x]\ndouble(x)")
+
+
+def _tool_fail():
+    from smolagents import tool
+
+    @tool
+    def fail_it(x: int) -> int:
+        """Fail, naming the number.
+
+        Args:
+            x: the number
+        """
+        raise ValueError(f"no good {x}")
+
+    return fail_it
+
+
+def test_a_noresult_reaches_the_childs_code_as_noresult_and_comes_back_as_one():
+    from async_task_system import create_async_agent
+    from async_task_system.agent import NoResult
+
+    model = ScriptedModel([
+        "a = submit_task('tool', 'double_it', x=2)\nb = submit_task('tool', 'fail_it', x=3)\n"
+        "wait_for_tasks([a, b])\nresults = get_task_results([a, b])\nr = results[b]\n"
+        "seen = [isinstance(r, NoResult), isinstance(results[a], NoResult), bool(r), r.status, r['error'], "
+        "'error' in r]\nprint(seen)",
+        "final_answer({'seen': seen, 'results': results})",
+    ])
+    with create_async_agent(tools=[_tool_double(), _tool_fail()], model=model, code_in_subprocess=True,
+                            verbosity_level=0) as agent:
+        answer = agent.run("Double 2, fail 3")
+    assert answer["seen"] == [True, False, False, "failed", "ValueError: no good 3", True]
+    assert answer["results"] == {"t1": 4, "t2": NoResult("t2", "failed", "ValueError: no good 3")}
+    assert isinstance(answer["results"]["t2"], NoResult)
+
+
+@pytest.mark.parametrize("spelled", ["'$paris'", "'${paris}'", "'$' + paris", "f'${paris}'"])
+def test_placeholders_read_the_childs_variables(spelled):
+    """The agent layer reads '$paris' against the model's variables; in the child they reach it with
+    each tool call (short strings only)."""
+    from async_task_system import create_async_agent
+
+    model = ScriptedModel([
+        f"first = submit_task('tool', 'double_it', x=1)\nparis = submit_task('tool', 'double_it', x=5)\n"
+        f"then = submit_task('tool', 'double_it', {{'x': {spelled}}})\nwait_for_tasks([paris, then])\n"
+        f"final_answer(get_task_results(then)[then])",
+    ])
+    with create_async_agent(tools=[_tool_double()], model=model, code_in_subprocess=True, verbosity_level=0) as agent:
+        assert agent.run("Double 5 twice") == 20
+
+
+def test_this_process_reads_a_noresult_but_builds_nothing_else_of_the_library():
+    import pickle
+
+    from async_task_system.agent import NoResult, TaskResults
+    from async_task_system.agent._subprocess_executor import loads_plain
+
+    assert loads_plain(pickle.dumps([NoResult("t1", "failed", "boom")])) == [NoResult("t1", "failed", "boom")]
+    with pytest.raises(pickle.UnpicklingError, match="is not plain data"):
+        loads_plain(pickle.dumps(TaskResults({"t1": 1}, per_result=10, total=100)))
+
+
+@pytest.mark.parametrize(("given", "kept"), [(None, None), (float("inf"), None), (2.5, 2.5), (10**400, 365 * 24 * 3600.0)])
+def test_a_steps_timeout_is_none_or_positive_seconds(given, kept):
+    assert SubprocessPythonExecutor([], timeout_seconds=given, start=False).timeout_seconds == kept
+
+
+@pytest.mark.parametrize("given", [0, -1, float("nan"), True, "5"])
+def test_a_steps_timeout_that_is_not_positive_seconds_is_refused(given):
+    from async_task_system.errors import InvalidArgumentError
+
+    with pytest.raises(InvalidArgumentError, match="timeout_seconds must be a number of seconds > 0 or None"):
+        SubprocessPythonExecutor([], timeout_seconds=given, start=False)
