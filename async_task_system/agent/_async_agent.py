@@ -119,8 +119,12 @@ class AsyncAgent(Coordinator):
         return create_async_agent(**self._recipe)
 
     def interrupt(self, reason: str = "interrupted") -> None:
-        """Stop the agent at its next step and cancel every unfinished task it submitted."""
+        """Stop the agent at its next step (a child process running its code now: at once) and
+        cancel every unfinished task it submitted."""
         self.agent.interrupt()
+        stop_code = getattr(self.agent.python_executor, "stop", None)
+        if stop_code is not None:
+            stop_code(f"the run was stopped: {reason}")
         tm = self.task_manager
         for info in tm.tasks():
             if not info.done:

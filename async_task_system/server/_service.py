@@ -379,11 +379,8 @@ def _check_run_timeout(value: Any) -> float | None:
 
 
 def _end_run(agent: Any, reason: str) -> None:
-    """From the cancelling thread: kill the run's code process (if any), then stop the agent."""
-    agent.agent.interrupt()
-    stop = getattr(agent.agent.python_executor, "stop", None)
-    if stop is not None:
-        stop(f"the run was stopped: {reason}")
+    """From the cancelling thread: kill the run's code process (if any), stop the agent, cancel its tasks."""
+    agent.interrupt(reason)
     agent.shutdown(wait=False)
 
 

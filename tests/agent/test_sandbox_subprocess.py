@@ -391,3 +391,46 @@ def test_a_steps_timeout_that_is_not_positive_seconds_is_refused(given):
 
     with pytest.raises(InvalidArgumentError, match="timeout_seconds must be a number of seconds > 0 or None"):
         SubprocessPythonExecutor([], timeout_seconds=given, start=False)
+
+
+def test_cancelling_a_nested_coordinator_ends_its_childs_sleeping_step():
+    """An AsyncAgent with code_in_subprocess as a managed agent: cancelling its task kills its code's
+    process at once, not after the step's 40 s sleep."""
+    from smolagents import tool
+
+    from async_task_system import create_async_agent
+
+    asleep = threading.Event()
+    inner_pids: list[int] = []
+
+    @tool
+    def falling_asleep() -> str:
+        """Say the code is about to sleep."""
+        asleep.set()
+        return "ok"
+
+    def researcher():
+        inner = create_async_agent(
+            tools=[falling_asleep], model=ScriptedModel(["falling_asleep()\nimport time\ntime.sleep(40)"] * 3),
+            code_in_subprocess=True, additional_authorized_imports=["time"], name="researcher",
+            description="Researches slowly.", verbosity_level=0)
+        inner_pids.append(inner.agent.python_executor.pid)
+        return inner
+
+    def outer_script(messages) -> str:
+        if len(outer_model.received) == 1:
+            return "t = submit_task('agent', 'researcher', {'task': 'Oslo'})"
+        assert asleep.wait(60)
+        return "cancel_task(t)\nwait_for_tasks(t)\nfinal_answer(get_task_results(t)[t].status)"
+
+    outer_model = ScriptedModel(outer_script)
+    start = time.monotonic()
+    with create_async_agent(model=outer_model, managed_agents=[researcher], verbosity_level=0) as outer:
+        assert outer.run("Research, then change your mind.") == "cancelled"
+    assert time.monotonic() - start < 35  # shut down, no worker left: not after the inner code's 40 s
+    running = inner_pids[-1]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and os.path.exists(f"/proc/{running}") and \
+            "Z" not in open(f"/proc/{running}/stat").read().split()[2]:
+        time.sleep(0.05)  # an outside process: nothing to wait on
+    assert not os.path.exists(f"/proc/{running}") or "Z" in open(f"/proc/{running}/stat").read().split()[2]
