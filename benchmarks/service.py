@@ -11,6 +11,11 @@ once with one client (sequential) and once with --clients threads; then /health 
 idle and while 4 clients page through big records (SQLite reads and JSON encoding run off
 the event loop, so /health should barely notice). Prints a table and writes
 benchmarks/results/service.md.
+
+The /health arm (``--health-code``, default ``x = 7 ** 4000000; y = x * x``): a run whose
+model writes that code, with the code in a child process (the service's default) and in
+the server's own process; one client calls /health back to back until the run ends.
+``--health-only`` runs just this arm.
 """
 
 from __future__ import annotations
@@ -75,13 +80,27 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _start_server(db: Path) -> tuple[subprocess.Popen, str]:
+def build_runs():
+    """uvicorn app factory for the /health arm: the model's first step is BENCH_CODE, then it answers."""
+    from async_task_system.server import create_app
+    from async_task_system.testing import ScriptedModel, last_observation
+
+    code = os.environ["BENCH_CODE"]
+    in_child = os.environ["BENCH_CODE_IN_SUBPROCESS"] == "1"
+    agent_kwargs = {"code_in_subprocess": in_child}
+    if not in_child:  # measure the stall itself, not the in-process guard that refuses it
+        agent_kwargs["executor_kwargs"] = {"max_int_digits": None}
+    model = ScriptedModel(lambda messages: "final_answer('done')" if last_observation(messages) else code)
+    return create_app([], model=model, token=TOKEN, db_path=os.environ["BENCH_DB"], agent_kwargs=agent_kwargs)
+
+
+def _start_server(db: Path, factory: str = "build", **extra_env: str) -> tuple[subprocess.Popen, str]:
     import httpx
 
     port = _free_port()
-    env = {**os.environ, "BENCH_DB": str(db), "LITELLM_LOCAL_MODEL_COST_MAP": "True"}
+    env = {**os.environ, "BENCH_DB": str(db), "LITELLM_LOCAL_MODEL_COST_MAP": "True", **extra_env}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "--factory", "service:build", "--app-dir", str(HERE), "--host",
+        [sys.executable, "-m", "uvicorn", "--factory", f"service:{factory}", "--app-dir", str(HERE), "--host",
          "127.0.0.1", "--port", str(port), "--log-level", "warning", "--no-access-log"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
@@ -220,13 +239,85 @@ def _health_during_listings(url: str, records: int = 40, listers: int = 4, probe
             "busy_p99": pct(busy, 0.99), "pages": pages[0], "records": records, "listers": listers}
 
 
+def _health_during_run(tmp: str, code: str, in_child: bool) -> dict[str, float]:
+    """/health latencies, back to back, from POST /runs until the run has ended."""
+    import httpx
+
+    proc, url = _start_server(Path(tmp) / f"health-{int(in_child)}.db", "build_runs", BENCH_CODE=code,
+                              BENCH_CODE_IN_SUBPROCESS="1" if in_child else "0")
+    try:
+        with httpx.Client(base_url=url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=120) as http:
+            start = time.perf_counter()
+            run = http.post("/runs", json={"prompt": "compute"}).json()
+            ended = threading.Event()
+            record: dict = {}
+
+            def watch() -> None:
+                while not ended.is_set():
+                    got = http.get(f"/runs/{run['id']}", params={"wait": 30}).json()
+                    if got["status"] not in ("pending", "running"):
+                        record.update(got)
+                        ended.set()
+
+            watcher = threading.Thread(target=watch)
+            watcher.start()
+            latencies = []
+            with httpx.Client(base_url=url, timeout=120) as probe:
+                while not ended.is_set():
+                    t0 = time.perf_counter()
+                    probe.get("/health").raise_for_status()
+                    latencies.append(time.perf_counter() - t0)
+            watcher.join()
+            run_time = time.perf_counter() - start
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    if record.get("status") != "completed":
+        raise RuntimeError(f"the run did not complete: {record}")
+    latencies.sort()
+    return {"n": len(latencies), "p50_ms": 1000 * statistics.median(latencies),
+            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+            "max_ms": 1000 * latencies[-1], "run_s": run_time}
+
+
+def _health_lines(code: str, arms: dict[str, dict[str, float]]) -> list[str]:
+    lines = ["", f"## /health while a run computes `{code}`", "",
+             "One client calls /health back to back from `POST /runs` until the run has ended (the run's "
+             "model writes that code in its first step, then answers).", "",
+             "| model code runs | /health calls | p50 ms | p99 ms | max ms | run took |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for label, r in arms.items():
+        lines.append(f"| {label} | {r['n']} | {r['p50_ms']:.1f} | {r['p99_ms']:.1f} | {r['max_ms']:.0f} | "
+                     f"{r['run_s']:.1f} s |")
+    child, inproc = arms["in a child process (default)"], arms["in the server's process"]
+    lines += ["", f"p99 in the server's process / in a child: {inproc['p99_ms'] / child['p99_ms']:.0f}x."]
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--clients", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=3, help="runs per arm; the table shows the median run")
     parser.add_argument("--out", default=str(HERE / "results" / "service.md"))
+    parser.add_argument("--health-code", default="x = 7 ** 4000000\ny = x * x")
+    parser.add_argument("--health-only", action="store_true", help="run only the /health-under-a-run arm")
     args = parser.parse_args(argv)
+    with tempfile.TemporaryDirectory() as tmp:
+        health = {label: _health_during_run(tmp, args.health_code, in_child) for label, in_child in
+                  (("in a child process (default)", True), ("in the server's process", False))}
+    code_shown = args.health_code.replace("\n", "; ")
+    if args.health_only:
+        text = "\n".join(["# Task service: /health under a run", "",
+                           f"Command: `.venv/bin/python benchmarks/service.py --health-only`  ",
+                           f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}, "
+                           f"{platform.system()}; client and server share the machine.",
+                           *_health_lines(code_shown, health)]) + "\n"
+        print(text)
+        out = Path(args.out).with_name("service_health.md") if args.out.endswith("service.md") else Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text)
+        return 0
     with tempfile.TemporaryDirectory() as tmp:
         results = {}
         for label, clients in (("1 client", 1), (f"{args.clients} clients", args.clients)):
@@ -275,7 +366,8 @@ def main(argv: list[str] | None = None) -> int:
         f"(`GET /tasks?limit=500`, pages bounded to ~1 MB; {listing['pages']} pages served meanwhile): "
         f"p50 {listing['busy_p50']:.2f} ms / p99 {listing['busy_p99']:.2f} ms, against "
         f"{listing['idle_p50']:.2f} / {listing['idle_p99']:.2f} ms idle "
-        f"(p99 ratio {listing['busy_p99'] / listing['idle_p99']:.1f}x)."]
+        f"(p99 ratio {listing['busy_p99'] / listing['idle_p99']:.1f}x).",
+        *_health_lines(code_shown, health)]
     text = "\n".join(lines) + "\n"
     print(text)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)

@@ -93,3 +93,12 @@ def test_the_check_sees_a_lazy_upward_import(tmp_path):
         assert (2, "async_task_system.tracing") in _imports(probe)
     finally:
         probe.unlink()
+
+
+@pytest.mark.parametrize("layer", ["agent", "server"])
+def test_the_agent_and_server_layers_use_only_the_engines_public_names(layer):
+    """``engine._validate`` and kin may change with any engine rewrite: above it, only ``engine``'s exports."""
+    private = [f"{path.relative_to(PACKAGE.parent)}:{line} imports {module}" for path in _files(layer)
+               for line, module in _imports(path)
+               if module.startswith("async_task_system.engine.")]
+    assert not private, "\n".join(private)

@@ -27,6 +27,8 @@ from ._managed import (
 from ._observation import NoResult, TaskResults
 from ._placeholders import ResolvedCall
 from ._progress import report_progress
+from ._sandbox import DEFAULT_MAX_INT_DIGITS, SandboxedPythonExecutor, safe_format
+from ._subprocess_executor import SubprocessPythonExecutor
 from ._registry import (
     RegisteredTask,
     TaskRegistry,
@@ -55,4 +57,5 @@ __all__ = [
     "AgentSource", "ManagedAgentRun", "SubAgentError", "Usage", "UsageMeter", "fresh_copy", "usage_of",
     "GUIDANCE", "guidance_for", "report_progress",
     "tool", "is_async_tool", "AsyncToolCall", "BlockingAsyncTool",
+    "SandboxedPythonExecutor", "DEFAULT_MAX_INT_DIGITS", "safe_format", "SubprocessPythonExecutor",
 ]

@@ -8,14 +8,18 @@ Decisions, in one place:
   ``executor_kwargs={"timeout_seconds": None}`` and every blocking tool call is bounded
   by ``max_wait_seconds`` (30 s) instead; the wait report says when that bound cut a
   wait short. If you set ``timeout_seconds`` yourself, waits are capped at 80 % of it.
+* **The model's code** runs in a ``SandboxedPythonExecutor`` (``_sandbox``: no lookups through
+  ``str.format`` and kin), or with ``code_in_subprocess=True`` in a child process
+  (``_subprocess_executor``), which a run's timeout or ``shutdown()`` kills.
 * **Unfinished tasks at the end of a run** (``unfinished_tasks``): ``"cancel"`` (default)
   cancels what the run submitted and never collected (a running sub-agent stops at its
   next step); ``"wait"`` waits for it; ``"keep"`` leaves it for the next run. The run
   summary lists them either way. ``shutdown()`` cancels everything and returns once no
   worker thread is left.
 * **A run's own timeout** (``run(task, timeout=...)``): waits and sleeps stop at the deadline,
-  a step callback interrupts the agent after the step in which it passes, and
-  ``TaskTimeoutError`` is raised; then the unfinished-task policy applies as usual.
+  a step callback interrupts the agent after the step in which it passes (a child process
+  running the code is killed at the deadline), and ``TaskTimeoutError`` is raised; then the
+  unfinished-task policy applies as usual.
 * **Nested coordinators.** An ``AsyncAgent`` (or a factory of them) may be a managed agent of
   another. Each task it runs is a fresh coordinator built from the same arguments (its own
   TaskManager, board and tasks), shut down when the task ends; cancelling or timing out
@@ -48,6 +52,8 @@ from ._observation import NoResult
 from ._progress import reset_sink, set_sink
 from ._registry import TaskRegistry
 from ._run_summary import RunSummary, model_steps_of
+from ._sandbox import SandboxedPythonExecutor
+from ._subprocess_executor import SubprocessPythonExecutor
 from ._tools import task_tools
 
 __all__ = ["AsyncAgent", "create_async_agent", "UNFINISHED_POLICIES"]
@@ -117,8 +123,12 @@ class AsyncAgent(Coordinator):
         return create_async_agent(**self._recipe)
 
     def interrupt(self, reason: str = "interrupted") -> None:
-        """Stop the agent at its next step and cancel every unfinished task it submitted."""
+        """Stop the agent at its next step (a child process running its code now: at once) and
+        cancel every unfinished task it submitted."""
         self.agent.interrupt()
+        stop_code = getattr(self.agent.python_executor, "stop", None)
+        if stop_code is not None:
+            stop_code(f"the run was stopped: {reason}")
         tm = self.task_manager
         for info in tm.tasks():
             if not info.done:
@@ -257,6 +267,12 @@ class AsyncAgent(Coordinator):
             extra = guidance_for(self.unfinished_tasks)
             agent.instructions = f"{instructions}\n\n{extra}" if instructions else extra
         sink = set_sink(board.note_progress)
+        stop_code = getattr(agent.python_executor, "stop", None)  # a child process: end it at the deadline
+        timer = None if timeout is None or stop_code is None else threading.Timer(
+            timeout, stop_code, args=(f"the run took longer than its timeout of {timeout:g}s",))
+        if timer is not None:
+            timer.daemon = True
+            timer.start()
         start = time.monotonic()
         started_at = time.time()
         answer: Any = None
@@ -273,6 +289,8 @@ class AsyncAgent(Coordinator):
             error = f"{type(exc).__name__}: {exc}"
             raise
         finally:
+            if timer is not None:
+                timer.cancel()
             board.begin_run(None, keep_ids=True)  # no deadline outside the run
             reset_sink(sink)
             agent.instructions = instructions
@@ -442,6 +460,7 @@ def create_async_agent(
     max_report_chars: int = 8000,
     unfinished_tasks: str = "cancel",
     python_executor: Any = None,
+    code_in_subprocess: bool = False,
     propagate_context: bool = True,
     max_coroutines: int = 1000,
     **codeagent_kwargs: Any,
@@ -453,7 +472,10 @@ def create_async_agent(
     ``managed_agents``: agents (each task runs a fresh copy) or zero-argument factories (only a
     factory travels to another process: give factories with a ``DaskExecutor``).
     ``executor`` and ``name_limits`` go to the TaskManager (e.g. a ``DaskExecutor``);
-    ``python_executor`` is the CodeAgent's own ``executor``. ``propagate_context=False`` runs
+    ``python_executor`` is the CodeAgent's own ``executor`` (default: a ``SandboxedPythonExecutor``);
+    ``code_in_subprocess=True`` runs the model's code in a child process instead
+    (``SubprocessPythonExecutor``: it cannot stall this process, and a run's timeout or
+    ``shutdown()`` ends it at once). ``propagate_context=False`` runs
     tasks without the caller's OpenTelemetry context (each starts a trace of its own). ``max_wait_seconds``,
     ``max_result_chars``, ``max_listed_tasks`` and ``max_report_chars`` bound what one call may block and put
     into the model's context (see ``Limits``); code always gets results whole. Give ``name`` and
@@ -471,6 +493,9 @@ def create_async_agent(
         raise InvalidArgumentError(
             f"unfinished_tasks must be one of {', '.join(UNFINISHED_POLICIES)}, got {unfinished_tasks!r}"
         )
+    if code_in_subprocess and python_executor is not None:
+        raise InvalidArgumentError("give python_executor or code_in_subprocess=True, not both")
+    code_executor = SubprocessPythonExecutor if code_in_subprocess else SandboxedPythonExecutor
     tools = list(tools)
     managed = list(managed_agents)
     recipe.update(tools=tools, managed_agents=managed)
@@ -495,7 +520,9 @@ def create_async_agent(
             model=model,
             managed_agents=[source.callable_agent(registry.usage) for source in registry.agent_sources] or None,
             instructions=instructions,
-            executor=python_executor,
+            executor=python_executor or code_executor(
+                codeagent_kwargs.get("additional_authorized_imports"),
+                max_print_outputs_length=codeagent_kwargs.get("max_print_outputs_length"), **executor_kwargs),
             executor_kwargs=executor_kwargs,
             **codeagent_kwargs,
         )

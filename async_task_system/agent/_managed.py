@@ -34,6 +34,7 @@ from smolagents.monitoring import Monitor
 from ..engine import cancel_token, current_task
 from ..errors import InvalidArgumentError
 from ._progress import _sink
+from ._sandbox import sandbox_agent
 
 __all__ = ["Coordinator", "Usage", "UsageMeter", "AgentSource", "AgentReply", "ManagedAgentRun", "SubAgentError", "fresh_copy",
            "usage_of", "step_usage"]
@@ -170,7 +171,7 @@ def fresh_copy(agent: MultiStepAgent) -> MultiStepAgent:
                                 for name, sub in agent.managed_agents.items()}
     if getattr(agent, "python_executor", None) is not None and hasattr(agent, "create_python_executor"):
         clone.python_executor = clone.create_python_executor()
-    return clone
+    return sandbox_agent(clone)
 
 
 class AgentSource:
@@ -214,6 +215,7 @@ class AgentSource:
                 f"a managed agent needs a name and a description (the model picks it by them), got "
                 f"name={self.name!r} description={self.description!r}"
             )
+        sandbox_agent(self.template)  # the model may also call the template directly, as a tool
 
     def callable_agent(self, usage: UsageMeter) -> Any:
         """What the parent CodeAgent lists under ``managed_agents`` (and calls, for a direct call);
@@ -230,7 +232,7 @@ class AgentSource:
             raise InvalidArgumentError(
                 f"the factory of managed agent {self.name!r} must return a new {kind.__name__} on every call"
             )
-        return instance
+        return sandbox_agent(instance)
 
     def __reduce__(self) -> tuple[Any, ...]:
         if self.factory is None:

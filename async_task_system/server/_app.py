@@ -34,7 +34,7 @@ from ._models import (
     TaskView,
 )
 from ._registry import ParameterError, TaskTypeError
-from ._service import TaskService
+from ._service import DEFAULT_RUN_TIMEOUT, TaskService
 from ._store import FINAL
 
 __all__ = ["ApiError", "create_app"]
@@ -158,13 +158,16 @@ def create_app(
     body_timeout_seconds: float = 30.0,
     max_concurrent_runs: int = 1,
     agent_kwargs: dict[str, Any] | None = None,
+    run_timeout_seconds: float | None = DEFAULT_RUN_TIMEOUT,
 ) -> FastAPI:
     """The task service as a FastAPI app (serve it with uvicorn, one worker process).
 
     Only ``tools`` (smolagents ``Tool`` objects) and ``managed_agents`` run, by name.
     ``token`` (default: the ``ASYNC_AGENT_TOKEN`` environment variable; at least 16
     characters) protects every route but ``/health``; without one, requests reaching a
-    non-loopback address are refused. ``model`` enables ``POST /runs``.
+    non-loopback address are refused. ``model`` enables ``POST /runs`` (an AsyncAgent over
+    the same tools and agents; its code runs in a child process; ``run_timeout_seconds``
+    bounds each run).
     Records live in the SQLite file ``db_path`` (one server per file); finished ones are
     kept up to ``retain_finished`` records and ``retain_seconds``. Results over
     ``inline_result_bytes`` are served by ``GET /tasks/{id}/result``; list pages hold about
@@ -180,7 +183,7 @@ def create_app(
     service = TaskService(
         tools=tools, managed_agents=managed_agents, model=model, db_path=db_path, max_workers=max_workers,
         max_unfinished=max_unfinished, max_result_bytes=max_result_bytes,
-        max_concurrent_runs=max_concurrent_runs, agent_kwargs=agent_kwargs,
+        max_concurrent_runs=max_concurrent_runs, agent_kwargs=agent_kwargs, run_timeout_seconds=run_timeout_seconds,
         inline_result_bytes=inline_result_bytes, retain_finished=retain_finished, retain_seconds=retain_seconds,
     )
 

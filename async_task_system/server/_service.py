@@ -2,6 +2,11 @@
 change is written to the ``Store``; long-polls are woken when a record becomes final.
 
 Knows nothing of HTTP: ``_app`` maps requests onto these methods.
+Runs: each run's agent executes the model's code in a child process (``code_in_subprocess``,
+on unless ``agent_kwargs`` give a ``python_executor``), so heavy arithmetic or a sleep in it
+cannot stall the server; a run has a wall-clock limit (``run_timeout_seconds``), and a cancel
+or the limit kills the child at once and frees the run's slot.
+
 Ids come from the engine with a per-boot prefix (``t3_17`` is task 17 of the third
 start on this store), so they never collide across restarts.
 """
@@ -16,8 +21,8 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from ..engine import TaskInfo, TaskManager
-from ..engine import TaskObserver
-from ..errors import UnknownTaskError
+from ..engine import MAX_SECONDS, TaskObserver
+from ..errors import InvalidArgumentError, UnknownTaskError
 from ..tracing import default_observers
 from ._encoding import encode_result, find_unstorable
 from ._registry import ParameterError, Registry
@@ -25,7 +30,9 @@ from ._store import FINAL, Store
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["RunsUnavailableError", "TaskService"]
+__all__ = ["DEFAULT_RUN_TIMEOUT", "RunsUnavailableError", "TaskService"]
+
+DEFAULT_RUN_TIMEOUT = 600.0  # seconds of wall-clock time per run, model calls included
 
 _ENGINE_STATES = {"pending", "waiting", "running", "completed", "failed", "timeout", "cancelled"}
 
@@ -74,10 +81,15 @@ class TaskService:
         inline_result_bytes: int = 64_000,
         retain_finished: int | None = 10_000,
         retain_seconds: float | None = 7 * 86_400,
+        run_timeout_seconds: float | None = DEFAULT_RUN_TIMEOUT,
     ) -> None:
+        run_timeout_seconds = _check_run_timeout(run_timeout_seconds)
         self.registry = Registry(tools, managed_agents)
         self.model = model
         self.agent_kwargs = dict(agent_kwargs or {})
+        if "python_executor" not in self.agent_kwargs:
+            self.agent_kwargs.setdefault("code_in_subprocess", True)
+        self.run_timeout_seconds = run_timeout_seconds
         self.max_result_bytes = max_result_bytes
         self.inline_result_bytes = inline_result_bytes
         self.retain_finished, self.retain_seconds = retain_finished, retain_seconds
@@ -163,7 +175,8 @@ class TaskService:
                 "start it with create_app(model=...) (or `async-agent serve --model module:attr`)")
         with self._write_lock:
             # A closure, not args: the run record keeps no copy of the prompt in its call.
-            run_id = self.run_manager.submit(lambda: self._run_agent(prompt, max_steps), name="run")
+            run_id = self.run_manager.submit(lambda: self._run_agent(prompt, max_steps), name="run",
+                                             timeout=self.run_timeout_seconds)
             info = self.run_manager.get(run_id)
             record = {"id": run_id, "prompt": prompt, "status": info.status.value,
                       "created_at": info.created_at, "started_at": info.started_at}
@@ -204,8 +217,8 @@ class TaskService:
                                    model=self.model, **self.agent_kwargs)
         self._live_runs[run_id] = agent
         token = cancel_token()
-        if token is not None:  # cancelled or timed out: stop at the next step, cancel its subtasks now
-            token.add_callback(lambda reason: (agent.agent.interrupt(), agent.shutdown(wait=False)))
+        if token is not None:  # cancelled or timed out: end its code now, stop the agent, cancel its subtasks
+            token.add_callback(lambda reason: _end_run(agent, reason))
         try:
             run_kwargs = {} if max_steps is None else {"max_steps": max_steps}
             return {"output": agent.run_with_async_guidance(prompt, **run_kwargs)}
@@ -353,6 +366,22 @@ def _workers_available(manager: TaskManager, stats: dict[str, Any]) -> int:
     if capacity is None:
         return stats["max_workers"]
     return max(0, min(stats["max_workers"], capacity - stats["abandoned_threads"]))
+
+
+def _check_run_timeout(value: Any) -> float | None:
+    """None (no limit) or a positive number of seconds up to ``MAX_SECONDS``."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= MAX_SECONDS:
+        raise InvalidArgumentError(f"run_timeout_seconds must be a number of seconds > 0 and <= {MAX_SECONDS:.0f} (one year), "
+                         f"or None for no limit, got {value!r}")
+    return float(value)
+
+
+def _end_run(agent: Any, reason: str) -> None:
+    """From the cancelling thread: kill the run's code process (if any), stop the agent, cancel its tasks."""
+    agent.interrupt(reason)
+    agent.shutdown(wait=False)
 
 
 def _subtasks(agent: Any) -> list[dict[str, Any]]:

@@ -7,6 +7,7 @@ caller can only name what was registered.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from pathlib import Path
 from .._specs import load_spec as _load
 from .._specs import tools_from as _as_list
 from ._auth import TOKEN_ENV, require_token_for_host
+from ._service import DEFAULT_RUN_TIMEOUT
 from ._store import StoreLockedError
 
 __all__ = ["build_parser", "main"]
@@ -34,6 +36,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="managed agents, same forms as --tools (repeatable)")
     p.add_argument("--model", default=None, metavar="MODULE:ATTR",
                    help="a smolagents Model (or a function returning one): enables POST /runs")
+    p.add_argument("--run-timeout", default=f"{DEFAULT_RUN_TIMEOUT:g}", metavar="SECONDS",
+                   help=f"a run (POST /runs) is stopped and its code's process killed after this "
+                        f"(default {DEFAULT_RUN_TIMEOUT:g}; 'none': no limit)")
     p.add_argument("--max-workers", type=int, default=4)
     p.add_argument("--max-unfinished", type=int, default=1000, help="queue bound: more is refused with 503")
     p.add_argument("--workers", type=int, default=1, help="server processes: only 1 (one process owns the store)")
@@ -56,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "long-polls live in that process (a second one would refuse the database, or lose "
                              "cancels and results); for more throughput raise --max-workers")
         token = _read_token(args)
+        run_timeout = _run_timeout(args.run_timeout)
         require_token_for_host(args.host, token)
         tools = [t for spec in args.tools for t in _as_list(_load(spec, "--tools"))]
         agents = [a for spec in args.agents for a in _as_list(_load(spec, "--agents"))]
@@ -74,17 +80,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         app = create_app(tools, agents, model, token=token, db_path=args.db, max_workers=args.max_workers,
                          max_unfinished=args.max_unfinished, retain_finished=args.retain,
-                         retain_seconds=args.retain_days * 86_400, body_timeout_seconds=args.request_timeout)
-    except StoreLockedError as exc:
+                         retain_seconds=args.retain_days * 86_400, body_timeout_seconds=args.request_timeout,
+                         run_timeout_seconds=run_timeout)
+    except (StoreLockedError, ValueError) as exc:  # ValueError: a limit create_app refuses
         print(f"async-agent serve: {exc}", file=sys.stderr)
         return 2
+    limit = "no limit" if run_timeout is None else f"limit {run_timeout:g}s"
     print(f"async-agent serve: {len(tools)} tools, {len(agents)} agents, runs "
-          f"{'on' if model is not None else 'off (no --model)'}, store {args.db}, "
+          f"{f'on ({limit})' if model is not None else 'off (no --model)'}, store {args.db}, "
           f"token {'on' if token else 'off'}", file=sys.stderr)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level,
                 http=with_header_deadline(args.request_timeout), timeout_keep_alive=max(1, round(args.keep_alive)),
                 h11_max_incomplete_event_size=64 * 1024)
     return 0
+
+
+def _run_timeout(text: str) -> float | None:
+    """--run-timeout: seconds > 0, or 'none' for no limit."""
+    if text.strip().lower() in ("none", "off"):
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        raise ValueError(f"--run-timeout must be a number of seconds > 0, or 'none' for no limit; got {text!r}")
+    return seconds
 
 
 def _read_token(args: argparse.Namespace) -> str | None:

@@ -28,9 +28,21 @@ def test_a_task_sees_the_context_the_run_was_started_in(make_agent) -> None:
 
 
 def test_with_the_smolagents_timeout_on_the_code_runs_on_a_thread_without_it(make_agent) -> None:
-    agent = make_agent(SCRIPT, tools=[whose_request], executor_kwargs={"timeout_seconds": 30})
+    from smolagents.local_python_executor import LocalPythonExecutor
+
+    agent = make_agent(SCRIPT, tools=[whose_request],
+                       python_executor=LocalPythonExecutor([], timeout_seconds=30))
     token = REQUEST.set("request-42")
     try:
         assert agent.run("Whose request is this?") == "(no context)"
+    finally:
+        REQUEST.reset(token)
+
+
+def test_the_sandboxed_executor_keeps_the_context_also_with_a_timeout(make_agent) -> None:
+    agent = make_agent(SCRIPT, tools=[whose_request], executor_kwargs={"timeout_seconds": 30})
+    token = REQUEST.set("request-42")
+    try:
+        assert agent.run("Whose request is this?") == "request-42"
     finally:
         REQUEST.reset(token)

@@ -2,7 +2,7 @@
 
 uvicorn imports it in a subprocess (``--factory service_app:build``); settings come from
 the environment: SERVICE_DB, SERVICE_TOKEN, SERVICE_MAX_UNFINISHED, SERVICE_MAX_WORKERS,
-SERVICE_RETAIN, SERVICE_BODY_TIMEOUT, SERVICE_RUNS, SERVICE_LIST_GATE.
+SERVICE_RETAIN, SERVICE_BODY_TIMEOUT, SERVICE_RUNS, SERVICE_RUN_TIMEOUT, SERVICE_LIST_GATE.
 """
 
 from __future__ import annotations
@@ -124,6 +124,7 @@ def build():
         max_unfinished=int(os.environ.get("SERVICE_MAX_UNFINISHED", "1000")), max_wait_seconds=30,
         retain_finished=int(os.environ.get("SERVICE_RETAIN", "10000")),
         body_timeout_seconds=float(os.environ.get("SERVICE_BODY_TIMEOUT", "30")),
+        run_timeout_seconds=float(os.environ.get("SERVICE_RUN_TIMEOUT", "600")),
     )
     if os.environ.get("SERVICE_LIST_GATE"):  # listings wait until this file exists: a store read that takes long
         _gate_listings(app.state.service.store, Path(os.environ["SERVICE_LIST_GATE"]))

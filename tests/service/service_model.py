@@ -2,7 +2,8 @@
 
 The run model reads the prompt: ``add A B, echo TEXT`` (an echo that takes ``seconds``
 when the prompt says ``slowly``). Step 1 submits both as background tasks and waits;
-step 2 answers with what they returned. Stateless, so one model serves every run.
+step 2 answers with what they returned. ``run code:\n<code>`` runs that code, then answers
+``str(result)``. Stateless, so one model serves every run.
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from async_task_system.testing import ScriptedModel, last_observation, task_text
 
 def _run_reply(messages) -> str:
     prompt = task_text(messages)
+    if "run code:\n" in prompt:  # what a prompt-injected model would write, verbatim
+        if not last_observation(messages):
+            return prompt.split("run code:\n", 1)[1]
+        return "final_answer(str(result))"
     if not last_observation(messages):
         match = re.search(r"add (\d+) (\d+), echo (\w+)", prompt)
         if match is None:  # anything else (schemathesis sends random prompts): answer at once

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -39,14 +41,18 @@ def test_bad_tool_specs_are_refused_with_the_reason(spec, words, capsys):
     assert words in capsys.readouterr().err
 
 
-@pytest.mark.slow
-def test_serves_the_tools_the_operator_chose(tmp_path):
+CLI_TOKEN = "cli-token-0123456789abcdef"
+
+
+@contextlib.contextmanager
+def serving(tmp_path: Path, *args: str) -> Iterator[str]:
+    """``async-agent serve --tools service_app:TOOLS ARGS`` in a real process; yields its URL once it answers."""
     port = free_port()
-    env = {**os.environ, "ASYNC_AGENT_TOKEN": "cli-token-0123456789abcdef", "PYTHONPATH": str(HERE),
+    env = {**os.environ, "ASYNC_AGENT_TOKEN": CLI_TOKEN, "PYTHONPATH": str(HERE),
            "LITELLM_LOCAL_MODEL_COST_MAP": "True", "SERVICE_DB": str(tmp_path / "unused.db")}
     proc = subprocess.Popen(
         [sys.executable, "-m", "async_task_system.server.cli", "--port", str(port), "--db",
-         str(tmp_path / "cli.db"), "--tools", "service_app:TOOLS", "--log-level", "warning"],
+         str(tmp_path / "cli.db"), "--tools", "service_app:TOOLS", "--log-level", "warning", *args],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -58,15 +64,21 @@ def test_serves_the_tools_the_operator_chose(tmp_path):
                 break
             except httpx.TransportError:
                 time.sleep(0.1)  # startup only
-        assert httpx.get(f"{url}/task-types").status_code == 401
-        names = [t["name"] for t in httpx.get(f"{url}/task-types",
-                                               headers={"Authorization": "Bearer cli-token-0123456789abcdef"}).json()]
-        assert names == ["add", "divide", "make_set", "odd_value", "slow_echo", "stubborn"]
-        assert (tmp_path / "cli.db").exists()
+        yield url
     finally:
         proc.terminate()
         proc.wait(15)
         proc.stderr.close()
+
+
+@pytest.mark.slow
+def test_serves_the_tools_the_operator_chose(tmp_path):
+    with serving(tmp_path) as url:
+        assert httpx.get(f"{url}/task-types").status_code == 401
+        names = [t["name"] for t in httpx.get(f"{url}/task-types",
+                                               headers={"Authorization": f"Bearer {CLI_TOKEN}"}).json()]
+        assert names == ["add", "divide", "make_set", "odd_value", "slow_echo", "stubborn"]
+        assert (tmp_path / "cli.db").exists()
 
 
 def test_a_database_another_server_holds_is_refused_with_the_reason(tmp_path, capsys):
@@ -87,3 +99,28 @@ def test_a_token_file_is_checked_like_any_token(tmp_path, capsys, content, code)
     token_file.write_text(content)
     assert main(["--token-file", str(token_file), "--port", "1"]) == code
     assert "token is" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "nan", "inf", "soon", "1e400"])
+def test_a_run_timeout_that_is_not_a_positive_number_is_refused(value, capsys):
+    assert main(["--run-timeout", value, "--port", "1"]) == 2
+    assert "--run-timeout must be a number of seconds > 0, or 'none'" in capsys.readouterr().err
+
+
+def test_a_run_timeout_beyond_a_year_is_refused_by_the_service(capsys, tmp_path):
+    assert main(["--run-timeout", "1e9", "--port", "1", "--db", str(tmp_path / "x.db")]) == 2
+    assert "run_timeout_seconds must be a number of seconds > 0 and <= 31536000" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_serve_run_timeout_stops_a_run_and_kills_its_code(tmp_path):
+    """`--run-timeout 3`: a run whose code sleeps 60 s ends as timeout, naming the limit, long before."""
+    with serving(tmp_path, "--model", "service_model:build_model", "--run-timeout", "3") as url, \
+            httpx.Client(base_url=url, headers={"Authorization": f"Bearer {CLI_TOKEN}"}, timeout=60) as api:
+        run = api.post("/runs", json={"prompt": "run code:\nimport time\ntime.sleep(60)\nresult = 1"}).json()
+        start = time.monotonic()
+        record = api.get(f"/runs/{run['id']}", params={"wait": 45}).json()
+        took = time.monotonic() - start
+    assert record["status"] == "timeout", record
+    assert "3s" in record["reason"], record
+    assert took < 40  # not the code's 60 s sleep
