@@ -19,6 +19,7 @@ from ..errors import (
     UnknownTaskError,
     WaitTimeoutError,
 )
+from ._cancel import current_task
 from ._executor import Executor
 from ._info import FINAL_STATES, TaskInfo, TaskStatus
 from ._markers import find_markers
@@ -387,6 +388,8 @@ class TaskManager(Scheduler):
         worker thread has exited."""
         effects = Effects()
         with self._lock:
+            if wait:
+                self._refuse_waiting_for_itself()
             self._closing = True
             if cancel_pending:
                 self._cancel_pending = True
@@ -400,6 +403,18 @@ class TaskManager(Scheduler):
             self._closed.wait()
             self.executor.shutdown(wait=True)
             self._clock.join()
+
+    def _refuse_waiting_for_itself(self) -> None:
+        """Under the lock: ``shutdown(wait=True)`` from inside one of this manager's own tasks would
+        wait for that task, which waits for shutdown: refuse it (nothing is changed)."""
+        ctx = current_task()
+        task = self._tasks.get(ctx.task_id) if ctx is not None else None
+        if task is not None and task.token is ctx.cancel_token and task.status not in FINAL_STATES:
+            raise InvalidArgumentError(
+                f"shutdown(wait=True) was called from inside task {task.id} of this manager, which would wait "
+                f"for {task.id} itself forever; call shutdown(wait=False) there (the manager closes once its "
+                "tasks end), or shut down from outside the task"
+            )
 
     @property
     def is_shutdown(self) -> bool:

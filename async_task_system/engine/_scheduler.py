@@ -290,7 +290,8 @@ class Scheduler:
             if not (isinstance(exc, Exception) and should_retry(task.retry_on, exc)):
                 return _Verdict(error, FAILED, f"failed with {error} (not retried: it does not match retry_on)")
             delay = task.backoff(attempt)
-            seconds = float(delay) if not isinstance(delay, bool) else math.nan
+            seconds = math.nan if isinstance(delay, bool) else \
+                MAX_SECONDS if isinstance(delay, int) and delay > MAX_SECONDS else float(delay)
             if math.isnan(seconds) or seconds < 0:
                 raise ValueError(f"the backoff returned {describe(delay)}, not a number of seconds >= 0")
         except BaseException as policy_exc:  # noqa: BLE001

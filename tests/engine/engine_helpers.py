@@ -7,4 +7,4 @@ import threading
 
 def engine_threads() -> list[threading.Thread]:
     """Threads the engine started that are still alive."""
-    return [t for t in threading.enumerate() if t.name.startswith(("task-worker", "task-timer"))]
+    return [t for t in threading.enumerate() if t.name.startswith(("task-worker", "task-timer", "task-callbacks"))]

@@ -1,0 +1,53 @@
+"""Hostile-caller findings against the agent layer: model code as small models write it.
+
+Each snippet failed (a silently wrong answer, or a refusal that did not name the fix) before its fix.
+"""
+
+from __future__ import annotations
+
+import pytest
+from smolagents import tool
+from test_agent_corpus import TOOLS, W, one, run_snippet
+
+FOUND = [
+    one("a placeholder as a dict key is refused, not passed literally", "results for q",
+        "a = submit_task('tool', 'search', {'query': 'q'})\n"
+        "m = submit_task('tool', 'merge', {'data': {'$' + a: 1}})",
+        W + "final_answer(get_task_results()[a])",
+        fix=("the dict key '$t1' looks like a placeholder", "replaced only in values, never in keys")),
+    one("$$ in a dict key is a literal dollar, as in values", "$HOME,b",
+        "m = submit_task('tool', 'merge', {'data': {'$$HOME': 1, 'b': 2}})\n" + W +
+        "final_answer(get_task_results()[m])"),
+    one("indexing the results by position names the fix", "results for q",
+        "a = submit_task('tool', 'search', {'query': 'q'})\n" + W + "r = get_task_results()\nfinal_answer(r[0])",
+        "final_answer(list(r.values())[0])",
+        fix=("maps task ids to results, not positions", "results[t1]", "list(results.values())")),
+    one("indexing the results with an id not asked for names the fix", "results for b",
+        "a = submit_task('tool', 'search', {'query': 'a'})\nb = submit_task('tool', 'search', {'query': 'b'})\n" + W +
+        "r = get_task_results([a])\nfinal_answer(r[b])",
+        "final_answer(get_task_results([b])[b])",
+        fix=("is not a key of these results (their task ids: t1)", "get_task_results([id])")),
+]
+
+
+@pytest.mark.parametrize("snippet", FOUND, ids=[s.name for s in FOUND])
+def test_attack_snippets(make_agent, snippet) -> None:
+    run_snippet(make_agent, snippet, count=False)
+
+
+@tool
+def show(data: dict) -> str:
+    """The dict as text.
+
+    Args:
+        data: a dict
+    """
+    return repr(data)
+
+
+def test_a_nested_dict_key_with_dollars_keeps_the_text_placeholder_beneath_it(make_agent) -> None:
+    # The key is unescaped before the path to the text below it is recorded: the text renders there.
+    agent = make_agent(["a = submit_task('tool', 'search', {'query': 'q'})\n"
+                        "m = submit_task('tool', 'show', {'data': {'$$k': {'x': 'got $' + a}}})\n" + W +
+                        "final_answer(get_task_results()[m])"], tools=[*TOOLS, show])
+    assert agent.run("Go.") == repr({"$k": {"x": "got results for q"}})
