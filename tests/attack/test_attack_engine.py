@@ -132,3 +132,26 @@ def test_a_callback_of_a_timed_out_task_can_wait_for_another_task_that_times_out
     while not seen and time.monotonic() < deadline:
         time.sleep(0.02)
     assert seen == ["timeout"]
+
+
+def test_name_limits_with_str_and_int_subclasses_run_none_of_their_code_under_the_lock() -> None:
+    # Found: a key whose __eq__ raised made submit raise after the record existed: pending forever.
+    class Name(str):
+        __hash__ = str.__hash__
+
+        def __eq__(self, other: object) -> bool:
+            raise RuntimeError("eq exploded")
+
+    class Limit(int):
+        def __ge__(self, other: object) -> bool:
+            raise RuntimeError("ge exploded")
+
+        __le__ = __gt__ = __lt__ = __ge__
+
+    manager = TaskManager(max_workers=2, name_limits={Name("n"): Limit(1)})
+    try:
+        ids = [manager.submit(lambda: 1, name="n") for _ in range(3)]
+        done, _ = manager.wait(ids, timeout=10)
+        assert done == set(ids) and all(manager.get(i).status.value == "completed" for i in ids)
+    finally:
+        manager.shutdown(wait=True)
