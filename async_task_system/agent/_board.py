@@ -73,10 +73,15 @@ def _seconds(name: str, value: Any, *, allow_zero: bool = True) -> float:
             value = float(value.strip().rstrip("s"))
         except ValueError:
             pass
+    elif type(value) is int:
+        try:
+            value = float(value)
+        except OverflowError:  # 10**400: as long as infinity (math.isnan below would raise)
+            value = math.inf
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value < 0 \
             or (value == 0 and not allow_zero):
         raise InvalidArgumentError(f"{name} must be a number of seconds{' > 0' if not allow_zero else ' >= 0'}, "
-                                   f"got {value!r}")
+                                   f"got {preview(value, 80)}")
     return float(value)
 
 

@@ -18,6 +18,15 @@ FOUND = [
     one("$$ in a dict key is a literal dollar, as in values", "$HOME,b",
         "m = submit_task('tool', 'merge', {'data': {'$$HOME': 1, 'b': 2}})\n" + W +
         "final_answer(get_task_results()[m])"),
+    one("a wait as long as 10**400 seconds waits like an infinite one", "value-of-k",
+        # Found: math.isnan(10**400) raised a bare OverflowError naming neither the argument nor the fix.
+        "a = submit_task('tool', 'slow_lookup', {'key': 'k', 'delay': 0.01})\n"
+        "wait_for_tasks([a], 10**400)\nfinal_answer(get_task_results()[a])"),
+    one("a timeout of 10**5000 seconds is refused naming the limit", "value-of-k",
+        "a = submit_task('tool', 'slow_lookup', {'key': 'k', 'delay': 0.01}, timeout=10**5000)",
+        "a = submit_task('tool', 'slow_lookup', {'key': 'k', 'delay': 0.01}, timeout=60)\n" + W +
+        "final_answer(get_task_results()[a])",
+        fix=("timeout must be at most 31536000 seconds (one year)",)),
     one("indexing the results by position names the fix", "results for q",
         "a = submit_task('tool', 'search', {'query': 'q'})\n" + W + "r = get_task_results()\nfinal_answer(r[0])",
         "final_answer(list(r.values())[0])",
