@@ -60,3 +60,13 @@ def test_a_nested_dict_key_with_dollars_keeps_the_text_placeholder_beneath_it(ma
                         "m = submit_task('tool', 'show', {'data': {'$$k': {'x': 'got $' + a}}})\n" + W +
                         "final_answer(get_task_results()[m])"], tools=[*TOOLS, show])
     assert agent.run("Go.") == repr({"$k": {"x": "got results for q"}})
+
+
+@pytest.mark.parametrize("wait", [10**400, float("inf"), float("nan"), True, 0])
+def test_create_async_agent_refuses_an_unbounded_max_wait_seconds_naming_the_limit(wait) -> None:
+    # Found: 10**400 passed the check and then raised a bare OverflowError formatting the tools' descriptions.
+    from async_task_system import InvalidArgumentError, create_async_agent
+    from async_task_system.testing import ScriptedModel
+
+    with pytest.raises(InvalidArgumentError, match=r"max_wait_seconds must be .* at most 31536000 \(one year\)"):
+        create_async_agent(tools=[], model=ScriptedModel(["final_answer(1)"]), max_wait_seconds=wait)
