@@ -6,8 +6,21 @@ Each snippet failed (a silently wrong answer, or a refusal that did not name the
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from smolagents import tool
 from test_agent_corpus import TOOLS, W, one, run_snippet
+
+from async_task_system import InvalidArgumentError
+from async_task_system.agent._placeholders import Placeholders
+from async_task_system.agent._registry import normalize_task_id
+
+
+def reader() -> Placeholders:
+    """Placeholders for a run whose tasks are t1 and t2, and no variables."""
+    run = ["t1", "t2"]
+    return Placeholders(referable=run.__contains__, exists=run.__contains__, variables=dict,
+                        normalize=normalize_task_id, run_ids=lambda: list(run))
 
 FOUND = [
     one("a placeholder as a dict key is refused, not passed literally", "results for q",
@@ -65,8 +78,28 @@ def test_a_nested_dict_key_with_dollars_keeps_the_text_placeholder_beneath_it(ma
 @pytest.mark.parametrize("wait", [10**400, float("inf"), float("nan"), True, 0])
 def test_create_async_agent_refuses_an_unbounded_max_wait_seconds_naming_the_limit(wait) -> None:
     # Found: 10**400 passed the check and then raised a bare OverflowError formatting the tools' descriptions.
-    from async_task_system import InvalidArgumentError, create_async_agent
+    from async_task_system import create_async_agent
     from async_task_system.testing import ScriptedModel
 
     with pytest.raises(InvalidArgumentError, match=r"max_wait_seconds must be .* at most 31536000 \(one year\)"):
         create_async_agent(tools=[], model=ScriptedModel(["final_answer(1)"]), max_wait_seconds=wait)
+
+
+@given(st.dictionaries(st.text(max_size=12), st.integers(), max_size=5))
+@settings(max_examples=200, deadline=None)
+def test_dict_keys_with_doubled_dollars_always_read_as_literal_text(data: dict) -> None:
+    # The rule for keys, as for values: $$ is a literal $, and a key is never a placeholder.
+    escaped = {key.replace("$", "$$"): value for key, value in data.items()}
+    translation = reader().translate({"x": escaped})
+    assert translation.values == {"x": data} and not translation.refs
+
+
+_PLAIN = st.text(st.characters(blacklist_characters="$"), max_size=6)
+
+
+@given(st.tuples(_PLAIN, st.from_regex(r"[A-Za-z_]\w{0,5}|\{[^}]{0,5}\}", fullmatch=True), st.text(max_size=6))
+       .map(lambda parts: f"{parts[0]}${parts[1]}{parts[2]}"))
+@settings(max_examples=200, deadline=None)
+def test_a_dict_key_that_reads_as_a_placeholder_is_refused_with_the_fix(key: str) -> None:
+    with pytest.raises(InvalidArgumentError, match="replaced only in values, never in keys"):
+        reader().translate({"x": {key: 1}})
