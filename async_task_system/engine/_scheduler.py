@@ -88,6 +88,7 @@ class Scheduler:
         self.executor = executor
         self._observers = observers
         self._reporter = Reporter(self)
+        self._last_capacity: int | None = None  # the executor's capacity as last read (``_capacity``)
         self._decline_handoff = executor.decline_handoff if isinstance(executor, ThreadExecutor) else None
         self._lock = threading.Lock()
         self._tasks: dict[str, Task] = {}
@@ -116,7 +117,7 @@ class Scheduler:
 
     def _dispatch(self, effects: Effects) -> None:
         """Hand ready tasks to the executor while it has free slots, best priority first."""
-        capacity = self.executor.capacity
+        capacity = self._capacity()
         ready = self._ready
         while ready and self._running_slots < self.max_workers:
             if capacity is not None and self._running_slots + self._abandoned >= capacity:
@@ -144,6 +145,16 @@ class Scheduler:
                 priority=task.priority, timeout=task.timeout, scopes=self._scopes_for(task),
             )
             effects.starts.append((call, task if task.plan is not None else None))
+
+    def _capacity(self) -> int | None:
+        """The executor's capacity; if reading it raises (a property asking a cluster), the last value
+        read: the error must not escape ``_dispatch``, where it would strand what was decided so far."""
+        try:
+            self._last_capacity = capacity = self.executor.capacity
+        except Exception:  # noqa: BLE001
+            capacity = self._last_capacity
+            _log.exception("reading the executor's capacity raised; using the last value read (%s)", capacity)
+        return capacity
 
     def _start(self, call: TaskCall, task: Task | None) -> None:
         """Outside the lock: put dependency results in place of markers, and start the attempt."""

@@ -180,3 +180,32 @@ def test_a_dropped_manager_whose_timed_out_task_has_a_slow_callback_is_collected
         gc.collect()
         time.sleep(0.05)
     assert ref() is None and not new_threads() and seen == ["timeout"]
+
+
+def test_an_executor_whose_capacity_raises_strands_no_task_and_loses_no_callback() -> None:
+    # Found: the capacity (a property: Dask's asks the cluster) was read in _dispatch under the lock;
+    # raising there after a task ended lost its callbacks and left the queued task pending forever.
+    from async_task_system.engine._pool import ThreadExecutor
+
+    broken = threading.Event()
+
+    class Flaky(ThreadExecutor):
+        @property
+        def capacity(self) -> int:
+            if broken.is_set():
+                raise ConnectionError("cluster info unavailable")
+            return 4
+
+        @capacity.setter
+        def capacity(self, value: int) -> None:
+            pass
+
+    manager = TaskManager(max_workers=1, executor=Flaky(4))
+    called = threading.Event()
+    first = manager.submit(broken.set)  # the read after it ends raises
+    second = manager.submit(lambda: "second")
+    manager.add_done_callback(first, lambda info: called.set())
+    done, _ = manager.wait([first, second], timeout=10)
+    assert done == {first, second} and manager.get(second).result == "second"
+    assert called.wait(10)
+    manager.shutdown(wait=True)
