@@ -202,7 +202,14 @@ class Scheduler:
         """The attempt scopes of the observers that record this task."""
         if not task.observers:
             return ()
-        return tuple(o.attempt_scope for o in task.observers if type(o).attempt_scope is not _BASE_SCOPE)
+        scopes = []
+        for observer in task.observers:
+            try:  # an observer's attribute (a property) is its code: it must not escape _dispatch
+                if type(observer).attempt_scope is not _BASE_SCOPE:
+                    scopes.append(observer.attempt_scope)
+            except Exception:  # noqa: BLE001
+                _log.exception("a task observer's attempt_scope could not be read; the attempt runs without it")
+        return tuple(scopes)
 
     def _release_slot(self, task: Task) -> None:
         if not task.holds_slot:

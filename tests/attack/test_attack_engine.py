@@ -209,3 +209,25 @@ def test_an_executor_whose_capacity_raises_strands_no_task_and_loses_no_callback
     assert done == {first, second} and manager.get(second).result == "second"
     assert called.wait(10)
     manager.shutdown(wait=True)
+
+
+def test_an_observer_whose_attempt_scope_cannot_be_read_does_not_strand_the_task() -> None:
+    # Found: a property raising in _dispatch (under the lock) made submit raise with the task
+    # already recorded: it stayed running forever, holding its slot.
+    from async_task_system.engine._observers import TaskObserver
+
+    class Broken(TaskObserver):
+        def is_active(self) -> bool:
+            return True
+
+        @property
+        def attempt_scope(self):  # type: ignore[override]
+            raise RuntimeError("scope exploded")
+
+    manager = TaskManager(max_workers=1, observers=[Broken()])
+    try:
+        ids = [manager.submit(lambda: 1) for _ in range(2)]
+        done, _ = manager.wait(ids, timeout=10)
+        assert done == set(ids) and all(manager.get(i).result == 1 for i in ids)
+    finally:
+        manager.shutdown(wait=True)
