@@ -28,6 +28,10 @@ def load_spec(spec: str, flag: str) -> Any:
         raise ImportError(f"{flag} {spec}: cannot import {module_name!r} ({exc})") from exc
     except Exception as exc:  # the module itself fails: name the option, not only the error
         raise ImportError(f"{flag} {spec}: importing {module_name!r} failed: {type(exc).__name__}: {exc}") from exc
+    except SystemExit as exc:  # a script's sys.exit() at import: it must not end the command quietly, rc 0
+        raise ImportError(f"{flag} {spec}: importing {module_name!r} called sys.exit({exc.code!r}); point "
+                          f"{flag} at a module that defines the object without running a program "
+                          "(keep that under if __name__ == '__main__':)") from None
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
@@ -36,12 +40,17 @@ def load_spec(spec: str, flag: str) -> Any:
     return obj
 
 
-def tools_from(obj: Any) -> list[Any]:
-    """A tool, a list or tuple of tools, or a zero-argument function returning either: as a list."""
+def tools_from(obj: Any, spec: str = "") -> list[Any]:
+    """A tool, a list or tuple of tools, or a zero-argument function returning either: as a list.
+    ``spec`` (``MODULE:ATTR``) names the function in the error if calling it fails."""
     if isinstance(obj, (list, tuple)):
         return list(obj)
     if callable(obj) and not hasattr(obj, "forward") and not hasattr(obj, "run"):
-        obj = obj()
+        try:
+            obj = obj()
+        except Exception as exc:
+            raise ValueError(f"--tools {spec}: it is a function, called with no arguments to get the tools, "
+                             f"and it raised {type(exc).__name__}: {exc}") from exc
         return list(obj) if isinstance(obj, (list, tuple)) else [obj]
     return [obj]
 

@@ -323,7 +323,7 @@ def _run(args: argparse.Namespace, console: Any) -> int:
     from .demo import SCENARIOS, all_tools
 
     try:
-        tools = [t for spec in args.tools for t in tools_from(load_spec(spec, "--tools"))]
+        tools = [t for spec in args.tools for t in tools_from(load_spec(spec, "--tools"), spec)]
         agents = [a for spec in args.agents for a in agents_from(load_spec(spec, "--agents"))]
     except Exception as exc:  # noqa: BLE001 - the user's module failed to import or build: say which
         raise SystemExit(f"async-agent run: {exc}") from None

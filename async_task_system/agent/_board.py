@@ -47,8 +47,11 @@ class Limits:
     max_report_chars: int = 8000
 
     def __post_init__(self) -> None:
-        if not isinstance(self.max_wait_seconds, (int, float)) or not 0 < self.max_wait_seconds < float("inf"):
-            raise InvalidArgumentError(f"max_wait_seconds must be a number of seconds > 0, got {self.max_wait_seconds!r}")
+        wait = self.max_wait_seconds
+        if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0 < wait <= _YEAR:
+            # bounded: the tools' descriptions format it as a float (10**400 raised OverflowError there)
+            raise InvalidArgumentError(f"max_wait_seconds must be a number of seconds > 0 and at most {_YEAR} "
+                                       f"(one year), got {preview(wait, 80)}")
         for name in ("max_result_chars", "max_listed_tasks", "max_report_chars"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -67,16 +70,24 @@ class TaskListing(str):
         )
 
 
+_YEAR = 365 * 24 * 3600
+
+
 def _seconds(name: str, value: Any, *, allow_zero: bool = True) -> float:
     if isinstance(value, str):
         try:
             value = float(value.strip().rstrip("s"))
         except ValueError:
             pass
+    elif type(value) is int:
+        try:
+            value = float(value)
+        except OverflowError:  # 10**400: as long as infinity (math.isnan below would raise)
+            value = math.inf
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value < 0 \
             or (value == 0 and not allow_zero):
         raise InvalidArgumentError(f"{name} must be a number of seconds{' > 0' if not allow_zero else ' >= 0'}, "
-                                   f"got {value!r}")
+                                   f"got {preview(value, 80)}")
     return float(value)
 
 

@@ -119,5 +119,15 @@ class TaskResults(dict):
 
     __str__ = __repr__
 
+    def __missing__(self, key: Any) -> Any:
+        # results[0] or results['t9']: a bare KeyError: 0 does not tell a model what the keys are.
+        ids = list(self)
+        shown = ", ".join(ids[:10]) + (" ..." if len(ids) > 10 else "") if ids else "none"
+        how = ("it maps task ids to results, not positions: index it with an id, e.g. results[t1] "
+               "(t1 being the variable submit_task's id went into), or use list(results.values())"
+               if isinstance(key, int) else
+               "ask for that task's result with get_task_results([id]) (the id submit_task returned)")
+        raise KeyError(f"{preview(key, 40)} is not a key of these results (their task ids: {shown}); {how}")
+
     def __reduce__(self) -> tuple[Any, ...]:
         return (dict, (dict(self),))  # travels as a plain dict

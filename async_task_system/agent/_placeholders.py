@@ -100,7 +100,15 @@ class Placeholders:
                 refs[self._task(value.task_id, repr(value), variables)] = None
                 return value
             if isinstance(value, dict):
-                return {k: walk(v, (*path, k)) for k, v in value.items()}
+                for key in value:
+                    if isinstance(key, str) and "$" in key and any(m.group(0) != "$$" for m in _TOKEN.finditer(key)):
+                        raise InvalidArgumentError(
+                            f"the dict key {preview(key, 80)} looks like a placeholder, but placeholders are "
+                            "replaced only in values, never in keys: put the result in a value (e.g. "
+                            "{'name': ..., 'value': '$' + t1}), or write $$ for a literal dollar sign"
+                        )
+                keys = [_unescape(k) for k in value]  # the path names the key the tool will see
+                return {key: walk(v, (*path, key)) for key, v in zip(keys, value.values(), strict=True)}
             if isinstance(value, list):
                 return [walk(v, (*path, i)) for i, v in enumerate(value)]
             if isinstance(value, tuple):
@@ -265,6 +273,11 @@ class ResolvedCall:
 
     def __repr__(self) -> str:
         return f"<ResolvedCall {self.target!r}>"
+
+
+def _unescape(key: Any) -> Any:
+    """A dict key with ``$$`` gets its literal ``$``, as values do (keys hold no placeholders)."""
+    return key.replace("$$", "$") if isinstance(key, str) and "$$" in key else key
 
 
 def _get(container: Any, path: Path) -> Any:

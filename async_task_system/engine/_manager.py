@@ -18,7 +18,7 @@ from ..errors import (
     UnknownTaskError,
     WaitTimeoutError,
 )
-from ._cancel import CancelToken
+from ._cancel import CancelToken, current_task
 from ._executor import Executor
 from ._info import FINAL_STATES, TaskInfo, TaskStatus
 from ._loop import check_runnable, not_callable_error
@@ -419,6 +419,8 @@ class TaskManager(Scheduler):
         worker thread has exited."""
         effects = Effects()
         with self._lock:
+            if wait:
+                self._refuse_waiting_for_itself()
             self._closing = True
             if cancel_pending:
                 self._cancel_pending = True
@@ -433,6 +435,18 @@ class TaskManager(Scheduler):
             for executor in self._executors():
                 executor.shutdown(wait=True)
             self._clock.join()
+
+    def _refuse_waiting_for_itself(self) -> None:
+        """Under the lock: ``shutdown(wait=True)`` from inside one of this manager's own tasks would
+        wait for that task, which waits for shutdown: refuse it (nothing is changed)."""
+        ctx = current_task()
+        task = self._tasks.get(ctx.task_id) if ctx is not None else None
+        if task is not None and task.token is ctx.cancel_token and task.status not in FINAL_STATES:
+            raise InvalidArgumentError(
+                f"shutdown(wait=True) was called from inside task {task.id} of this manager, which would wait "
+                f"for {task.id} itself forever; call shutdown(wait=False) there (the manager closes once its "
+                "tasks end), or shut down from outside the task"
+            )
 
     @property
     def is_shutdown(self) -> bool:

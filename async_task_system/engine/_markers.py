@@ -47,7 +47,14 @@ class ResultOf:
             raise InvalidArgumentError(
                 f"ResultOf takes a task id (str) such as 't1', got {type(self.task_id).__name__}"
             )
+        if type(self.task_id) is not str:  # a str subclass: its __hash__/__eq__ must never run under the lock
+            object.__setattr__(self, "task_id", str.__str__(self.task_id))
         _live[next(_serial)] = self
+
+    def __reduce__(self) -> tuple[type[ResultOf], tuple[str]]:
+        # A copy or an unpickled marker is built through __init__, so it registers as live:
+        # otherwise, with no other marker alive, submit would skip the scan and pass it literally.
+        return (ResultOf, (self.task_id,))
 
 
 def live_markers() -> int:

@@ -44,9 +44,14 @@ class ExponentialBackoff:
     def _capped(self, exponent: int) -> float:
         if self.initial == 0 or self.maximum == 0:
             return 0.0
+        if self.initial >= self.maximum:
+            return self.maximum  # also keeps maximum / initial >= 1 below (it underflowed to 0: log raised)
         if self.multiplier > 1 and exponent >= math.log(self.maximum / self.initial, self.multiplier):
             return self.maximum  # at or past the cap: the power is never computed
-        return min(self.maximum, self.initial * self.multiplier ** exponent)
+        try:
+            return min(self.maximum, self.initial * self.multiplier ** exponent)
+        except OverflowError:  # a tiny initial (maximum / initial is inf, so the test above never holds)
+            return self.maximum
 
 
 def should_retry(retry_on: RetryOn, exc: BaseException) -> bool:

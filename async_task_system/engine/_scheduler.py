@@ -94,7 +94,7 @@ class Lane:
     timeouts and retention are the manager's, shared. Fields are guarded by the manager's lock.
     """
 
-    __slots__ = ("executor", "limit", "ready", "running", "abandoned", "reporter", "shared")
+    __slots__ = ("executor", "limit", "ready", "running", "abandoned", "reporter", "shared", "last_capacity")
 
     def __init__(self, scheduler: Scheduler, executor: Executor, limit: int) -> None:
         self.executor = executor
@@ -104,6 +104,7 @@ class Lane:
         self.abandoned = 0  # attempts still in flight (or about to begin) whose task already ended
         self.reporter = Reporter(scheduler, self)
         self.shared: Lane | None = None  # the other lane, when both run on one executor (runs_coroutines)
+        self.last_capacity: int | None = None  # the executor's capacity as last read (``Scheduler._capacity``)
 
 
 class Scheduler:
@@ -150,7 +151,7 @@ class Scheduler:
                 self._dispatch_lane(lane, effects)
 
     def _dispatch_lane(self, lane: Lane, effects: Effects) -> None:
-        capacity = lane.executor.capacity
+        capacity = self._capacity(lane)
         ready, limit, shared = lane.ready, lane.limit, lane.shared
         while ready and lane.running < limit:
             if capacity is not None and lane.running + lane.abandoned + (
@@ -179,6 +180,16 @@ class Scheduler:
                 priority=task.priority, timeout=task.timeout, scopes=self._scopes_for(task),
             )
             effects.starts.append((lane, call, task if task.plan is not None else None))
+
+    def _capacity(self, lane: Lane) -> int | None:
+        """The lane executor's capacity; if reading it raises (a property asking a cluster), the last value
+        read: the error must not escape ``_dispatch``, where it would strand what was decided so far."""
+        try:
+            lane.last_capacity = capacity = lane.executor.capacity
+        except Exception:  # noqa: BLE001
+            capacity = lane.last_capacity
+            _log.exception("reading the executor's capacity raised; using the last value read (%s)", capacity)
+        return capacity
 
     def _start(self, lane: Lane, call: TaskCall, task: Task | None) -> None:
         """Outside the lock: put dependency results in place of markers, and start the attempt."""
@@ -226,7 +237,14 @@ class Scheduler:
         """The attempt scopes of the observers that record this task."""
         if not task.observers:
             return ()
-        return tuple(o.attempt_scope for o in task.observers if type(o).attempt_scope is not _BASE_SCOPE)
+        scopes = []
+        for observer in task.observers:
+            try:  # an observer's attribute (a property) is its code: it must not escape _dispatch
+                if type(observer).attempt_scope is not _BASE_SCOPE:
+                    scopes.append(observer.attempt_scope)
+            except Exception:  # noqa: BLE001
+                _log.exception("a task observer's attempt_scope could not be read; the attempt runs without it")
+        return tuple(scopes)
 
     def _release_slot(self, task: Task) -> None:
         if not task.holds_slot:
@@ -330,7 +348,8 @@ class Scheduler:
             if not (isinstance(exc, Exception) and should_retry(task.retry_on, exc)):
                 return _Verdict(error, FAILED, f"failed with {error} (not retried: it does not match retry_on)")
             delay = task.backoff(attempt)
-            seconds = float(delay) if not isinstance(delay, bool) else math.nan
+            seconds = math.nan if isinstance(delay, bool) else \
+                MAX_SECONDS if isinstance(delay, int) and delay > MAX_SECONDS else float(delay)
             if math.isnan(seconds) or seconds < 0:
                 raise ValueError(f"the backoff returned {describe(delay)}, not a number of seconds >= 0")
         except BaseException as policy_exc:  # noqa: BLE001

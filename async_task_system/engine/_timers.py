@@ -35,6 +35,7 @@ class Clock:
         self._heap: list[tuple[float, int, str, str, int]] = []
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
+        self._callback_threads: set[threading.Thread] = set()  # running callbacks the clock handed off
 
     def add(self, due: float, kind: str, task_id: str, attempt: int) -> None:
         """Under the lock: fire ``kind`` for ``task_id``'s ``attempt`` at monotonic time ``due``."""
@@ -52,9 +53,40 @@ class Clock:
             target=_loop, args=(self, weakref.ref(manager)), name="task-timer", daemon=True)
         self._thread.start()
 
+    def hand_off_calls(self, effects: Any) -> Any:
+        """Take the callbacks out of what the clock's thread decided (a task timed out): they run on
+        a thread of their own (``start_calls``), since one that blocks (submits a task with a timeout
+        and waits for it, calls ``shutdown()``) would stop every later deadline and retry here."""
+        if not effects.calls:
+            return None
+        calls = type(effects)()
+        calls.calls, effects.calls = effects.calls, []
+        return calls
+
+    def start_calls(self, calls: Any, manager: Any) -> None:
+        thread = threading.Thread(target=_run_calls, args=(self, manager, calls), name="task-callbacks", daemon=True)
+        with self.cv:
+            self._callback_threads.add(thread)
+        try:
+            thread.start()
+        except BaseException:  # noqa: BLE001 - no thread to be had: run them here rather than lose them
+            with self.cv:
+                self._callback_threads.discard(thread)
+            manager._run(calls)
+
     def join(self) -> None:
-        if self._thread is not None and self._thread is not threading.current_thread():
+        current = threading.current_thread()
+        if self._thread is not None and self._thread is not current:
             self._thread.join()
+        while True:
+            with self.cv:
+                waiting = [t for t in self._callback_threads if t is not current]
+            if not waiting:
+                return
+            for thread in waiting:
+                thread.join()
+                with self.cv:
+                    self._callback_threads.discard(thread)
 
     def stop(self) -> None:
         """Stop the thread (from any thread; never blocks on the clock's own)."""
@@ -97,8 +129,19 @@ def _loop(clock: Clock, manager_ref: weakref.ref[Any]) -> None:
                 if manager is None:
                     return
                 effects = manager._fire(due)
+            later = clock.hand_off_calls(effects)
             manager._run(effects)
-            del manager, effects
+            if later is not None:
+                clock.start_calls(later, manager)
+            del manager, effects, later
         except BaseException:  # noqa: BLE001 - the clock must outlive any bug: log and carry on
             _log.exception("the task manager's clock hit an error; it carries on")
             time.sleep(0.01)
+
+
+def _run_calls(clock: Clock, manager: Any, effects: Any) -> None:
+    try:
+        manager._run(effects)  # guarded: whatever a callback raises is logged
+    finally:
+        with clock.cv:
+            clock._callback_threads.discard(threading.current_thread())

@@ -114,11 +114,14 @@ def check_limits(value: Any) -> dict[str, int]:
         return {}
     if not isinstance(value, Mapping):
         raise InvalidArgumentError(f"name_limits must be a dict of task name -> max running, got {describe(value)}")
+    limits = {}
     for key, limit in value.items():
         if not isinstance(key, str):
             raise InvalidArgumentError(f"name_limits keys must be task names (str), got {describe(key)}")
-        check_int(f"name_limits[{key[:50]!r}]", limit, minimum=1)
-    return dict(value)
+        # exact str and int: a subclass's __eq__ or __ge__ would otherwise run under the lock, in _dispatch
+        key = exact_str(key)
+        limits[key] = check_int(f"name_limits[{key[:50]!r}]", limit, minimum=1)
+    return limits
 
 
 def check_metadata(value: Any) -> dict[str, Any]:

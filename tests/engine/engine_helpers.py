@@ -7,4 +7,5 @@ import threading
 
 def engine_threads() -> list[threading.Thread]:
     """Threads the engine started that are still alive."""
-    return [t for t in threading.enumerate() if t.name.startswith(("task-worker", "task-timer", "task-loop"))]
+    return [t for t in threading.enumerate()
+            if t.name.startswith(("task-worker", "task-timer", "task-loop", "task-callbacks"))]
