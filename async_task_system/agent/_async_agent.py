@@ -38,8 +38,12 @@ from smolagents.models import Model
 from ..engine import Executor, TaskManager
 from ..errors import InvalidArgumentError, ShutdownError, TaskTimeoutError
 from ._board import Limits, TaskBoard
-from ._guidance import guidance_for
+from ._guidance import LIVE_GUIDANCE, guidance_for
+from ._inbox import hook_inbox
 from ._managed import Coordinator, Usage, usage_of
+from ._message_tool import SendMessageTool, send_message
+from ._messages import Mailboxes, reset_mailboxes, set_mailboxes
+from ._notices import CompletionNotices
 from ._observation import NoResult
 from ._progress import reset_sink, set_sink
 from ._registry import TaskRegistry
@@ -61,7 +65,8 @@ class AsyncAgent(Coordinator):
     """
 
     def __init__(self, agent: CodeAgent, board: TaskBoard, *, unfinished_tasks: str = "cancel",
-                 recipe: Mapping[str, Any] | None = None) -> None:
+                 recipe: Mapping[str, Any] | None = None, notices: bool = True, max_notices: int = 5,
+                 mailboxes: Mailboxes | None = None) -> None:
         if unfinished_tasks not in UNFINISHED_POLICIES:
             raise InvalidArgumentError(
                 f"unfinished_tasks must be one of {', '.join(UNFINISHED_POLICIES)}, got {unfinished_tasks!r}"
@@ -76,6 +81,13 @@ class AsyncAgent(Coordinator):
         agent.step_callbacks.register(ActionStep, self._after_step)
         agent.state["NoResult"] = NoResult  # the model's code tests isinstance(r, NoResult)
         board.bind_variables(lambda: getattr(agent.python_executor, "state", None) or {})
+        # live coordination: completion notices into each step's prompt; mailboxes for send_message
+        self.mailboxes = mailboxes if mailboxes is not None else Mailboxes()
+        self.notices: CompletionNotices | None = None
+        if notices:
+            self.notices = CompletionNotices(board.tm, lambda: board.run_ids, max_notices=max_notices,
+                                             seen=board.seen_done)
+            hook_inbox(agent, "notices", lambda: self.notices.drain())
 
     def _after_step(self, step: Any, agent: Any = None) -> None:
         if self.board.past_deadline():
@@ -251,8 +263,13 @@ class AsyncAgent(Coordinator):
         instructions = agent.instructions
         if guidance:
             extra = guidance_for(self.unfinished_tasks)
+            if self.notices is not None:
+                extra = f"{extra}\n{LIVE_GUIDANCE}"
             agent.instructions = f"{instructions}\n\n{extra}" if instructions else extra
         sink = set_sink(board.note_progress)
+        boxes = set_mailboxes(self.mailboxes)
+        if self.notices is not None:
+            self.notices.reset()
         start = time.monotonic()
         started_at = time.time()
         answer: Any = None
@@ -271,6 +288,7 @@ class AsyncAgent(Coordinator):
         finally:
             board.begin_run(None, keep_ids=True)  # no deadline outside the run
             reset_sink(sink)
+            reset_mailboxes(boxes)
             agent.instructions = instructions
             unfinished = self._settle()
             if self.unfinished_tasks == "keep":
@@ -315,6 +333,13 @@ class AsyncAgent(Coordinator):
             tm.wait(unfinished)
         return unfinished
 
+    def send_message(self, task_id: Any, text: Any) -> str:
+        """Send ``text`` to a running (or not yet started) managed-agent task: its agent reads it as a
+        user message at the start of its next step; the task's event log records it. Returns what
+        happens next; raises ``InvalidArgumentError`` (a tool task, a finished task, an agent in another
+        process, bad text) or ``UnknownTaskError`` saying why."""
+        return send_message(self.board, self.mailboxes, task_id, text)
+
     def shutdown(self, wait: bool = True) -> None:
         """Cancel every unfinished task, take no more, and (with ``wait``) return once no
         worker thread is left. Idempotent."""
@@ -341,7 +366,7 @@ class AsyncAgent(Coordinator):
 
 
 _TASK_TOOL_NAMES = {"submit_task", "wait_for_tasks", "sleep", "get_task_results", "check_task", "list_tasks",
-                    "cancel_task"}
+                    "cancel_task", "send_message"}
 
 
 def create_async_agent(
@@ -360,6 +385,8 @@ def create_async_agent(
     unfinished_tasks: str = "cancel",
     python_executor: Any = None,
     propagate_context: bool = True,
+    notices: bool = True,
+    max_notices: int = 5,
     **codeagent_kwargs: Any,
 ) -> AsyncAgent:
     """Build an ``AsyncAgent``: a CodeAgent with ``tools``, ``managed_agents`` and the seven
@@ -386,6 +413,10 @@ def create_async_agent(
         raise InvalidArgumentError(
             f"unfinished_tasks must be one of {', '.join(UNFINISHED_POLICIES)}, got {unfinished_tasks!r}"
         )
+    if not isinstance(notices, bool):
+        raise InvalidArgumentError(f"notices must be True or False, got {notices!r}")
+    if isinstance(max_notices, bool) or not isinstance(max_notices, int) or max_notices < 1:
+        raise InvalidArgumentError(f"max_notices must be an int >= 1 (lines per step), got {max_notices!r}")
     tools = list(tools)
     managed = list(managed_agents)
     recipe.update(tools=tools, managed_agents=managed)
@@ -405,8 +436,12 @@ def create_async_agent(
                                propagate_context=propagate_context)
     try:
         board = TaskBoard(task_manager, registry, limits)
+        mailboxes = Mailboxes()
+        live: list[Any] = []
+        if registry.agent_sources:  # send_message only where there are managed agents to talk to
+            live.append(SendMessageTool(board, mailboxes))
         agent = CodeAgent(
-            tools=[*tools, *task_tools(board)],
+            tools=[*tools, *task_tools(board), *live],
             model=model,
             managed_agents=[source.callable_agent(registry.usage) for source in registry.agent_sources] or None,
             instructions=instructions,
@@ -414,7 +449,8 @@ def create_async_agent(
             executor_kwargs=executor_kwargs,
             **codeagent_kwargs,
         )
-        return AsyncAgent(agent, board, unfinished_tasks=unfinished_tasks, recipe=recipe)
+        return AsyncAgent(agent, board, unfinished_tasks=unfinished_tasks, recipe=recipe, notices=notices,
+                          max_notices=max_notices, mailboxes=mailboxes)
     except BaseException:
         task_manager.shutdown(wait=False, cancel_pending=True)
         raise

@@ -99,6 +99,7 @@ class TaskBoard:
         self._stop = threading.Event()  # set at shutdown: ends every sleep at once
         self._submitted: set[str] = set()  # every id this board submitted, in any run
         self._kept: set[str] = set()  # ids of earlier runs a placeholder may still name (unfinished_tasks="keep")
+        self._seen_done: set[str] = set()  # finished tasks a report already showed the model (no notice needed)
         self._variables: Callable[[], Mapping[str, Any]] = dict  # the model's interpreter state, if readable
         self.placeholders = Placeholders(
             referable=self._referable, exists=self._submitted.__contains__, variables=lambda: self._variables(),
@@ -118,6 +119,7 @@ class TaskBoard:
         with self._lock:
             if not keep_ids:
                 self._run_ids, self._run_set = [], set()
+                self._seen_done = set()
             self._deadline = deadline
 
     def keep_ids(self, ids: list[str]) -> None:
@@ -156,6 +158,15 @@ class TaskBoard:
 
     def close(self) -> None:
         self._stop.set()
+
+    def seen_done(self, task_id: str) -> bool:
+        """Whether a wait report, results or check_task already showed the model this task finished."""
+        with self._lock:
+            return task_id in self._seen_done
+
+    def _saw(self, infos: list[TaskInfo]) -> None:
+        with self._lock:
+            self._seen_done.update(info.id for info in infos if info.done)
 
     # ------------------------------------------------------------------ tools
 
@@ -217,6 +228,7 @@ class TaskBoard:
         done, not_done = self.tm.wait(ids, timeout=limit, return_when=mode) if ids else (set(), set())
         waited = time.monotonic() - start
         infos = self._infos(report_ids, strict=False)
+        self._saw(infos)
         finished = sum(1 for info in infos if info.done)
         scope = "" if report_ids is ids else f"; this run's {len(infos)} tasks"
         lines = [f"Waited {waited:.1f}s for {len(ids)} task{'' if len(ids) == 1 else 's'} "
@@ -258,7 +270,9 @@ class TaskBoard:
             start = offset
         ids = self._ids(task_ids, unfinished_default=False)
         out: dict[str, Any] = {}
-        for info in self._infos(ids):
+        infos = self._infos(ids)
+        self._saw(infos)
+        for info in infos:
             if info.status is TaskStatus.COMPLETED:
                 value = info.result
                 out[info.id] = value[start:] if start and isinstance(value, str) else value  # whole, never cut
@@ -271,6 +285,7 @@ class TaskBoard:
         tid = self._one_id(task_id)
         self._check_known([tid])
         info = self._infos([tid])[0]
+        self._saw([info])
         kind = info.metadata.get("task_type", "task")
         head = f"{info.id} ({kind} {info.name}"
         head += f", priority {info.priority})" if info.priority else ")"
@@ -324,6 +339,10 @@ class TaskBoard:
             detail = info.status.value
             if info.status is TaskStatus.RUNNING:
                 detail += f" {_ago(now - (info.started_at or now))}"
+                with self._lock:
+                    note = self._progress.get(info.id)
+                if note:  # a sub-agent's step and thought, or what report_progress said
+                    detail += f"; progress: {clip(note, 120)}"
             elif info.done and info.status is not TaskStatus.COMPLETED:
                 detail += f": {clip(self._why(info), 120, hint=f'check_task({info.id!r})')}"
             elif info.status is TaskStatus.COMPLETED:

@@ -361,6 +361,33 @@ class TaskManager(Scheduler):
         effects.call(callback, info)
         self._run(effects)
 
+    # ---- annotations from the layers above (live coordination: messages, questions) ----
+
+    #: the most annotation events one task's log keeps (status events are never dropped)
+    MAX_ANNOTATIONS = 1000
+
+    def record_event(self, task_id: str, kind: str, reason: str = "") -> bool:
+        """Add a non-status event (``kind``, e.g. ``"message"``) to a task's log; status never changes.
+
+        False if the task is final, forgotten, or already has ``MAX_ANNOTATIONS`` of them."""
+        if not isinstance(kind, str) or not kind or kind in TaskStatus._value2member_map_:
+            raise InvalidArgumentError(f"kind must be a non-empty str other than a status, got {kind!r}")
+        if not isinstance(reason, str):
+            raise InvalidArgumentError(f"reason must be a str, got {describe(reason)}")
+        effects = Effects()
+        with self._lock:
+            task = self._tasks.get(task_id) if isinstance(task_id, str) else None
+            if task is None:
+                if isinstance(task_id, str) and self._was_issued(task_id):
+                    return False
+                self._require(task_id)
+            statuses = TaskStatus._value2member_map_
+            if task.status in FINAL_STATES or sum(e.kind not in statuses for e in task.events) >= self.MAX_ANNOTATIONS:
+                return False
+            self._log(task, exact_str(kind), exact_str(reason)[:2000], effects)
+        self._run(effects)
+        return True
+
     def get_statistics(self) -> dict[str, Any]:
         """Counts per status (they add up to ``total``), ``queued``, ``running``, records kept and
         forgotten, and latency percentiles."""

@@ -1,0 +1,237 @@
+"""Live coordination: completion notices, messages to running sub-agents, progress upward."""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+
+import pytest
+from smolagents import CodeAgent
+
+from async_task_system import TaskStatus
+from async_task_system.agent._notices import NOTICE_HEADER
+from async_task_system.errors import InvalidArgumentError, UnknownTaskError
+from async_task_system.testing import ScriptedModel, last_observation, message_text, task_text
+
+
+def all_text(messages) -> str:
+    return "\n".join(message_text(m) for m in messages)
+
+
+def latest(messages) -> str:
+    """The last message the agent sent its model: an observation, or news (a notice, a message)."""
+    return message_text(messages[-1]) if len(messages) > 2 else ""
+
+
+def test_a_coordinator_that_keeps_working_sees_the_completion_notice_and_never_waits(make_agent) -> None:
+    codes: list[str] = []
+
+    def coordinator(messages) -> str:
+        seen = latest(messages)
+        if len(codes) == 0:
+            code = "t = submit_task('tool', 'slow_lookup', {'key': 'a', 'delay': 0.2})\nprint(t)"
+        elif NOTICE_HEADER in seen:
+            code = "final_answer(get_task_results()[t])"
+        elif len(codes) > 40:
+            code = "final_answer('never told')"
+        else:
+            code = "import time\ntime.sleep(0.1)\nmine = 'my own work'"  # its own work, no polling
+        codes.append(code)
+        return code
+
+    agent = make_agent(ScriptedModel(coordinator), additional_authorized_imports=["time"])
+    assert agent.run("look up a while doing your own work") == "value-of-a"
+    assert not any("wait_for_tasks" in c or "check_task" in c for c in codes)
+    notice = next(latest(m) for m in agent.model.received if NOTICE_HEADER in latest(m))
+    task_id = agent.last_run.tasks[0].id
+    assert f"- {task_id} (tool slow_lookup) completed in" in notice and "'value-of-a'" in notice
+    # each task is announced once: the notice is in exactly one InboxStep of the memory
+    assert sum(1 for s in agent.memory.steps if type(s).__name__ == "InboxStep") == 1
+    assert agent.last_run.agent_usage.model_calls == len(codes)  # no extra model step
+
+
+def test_notices_are_bounded_say_how_many_more_and_name_failures(make_agent) -> None:
+    def coordinator(messages) -> str:
+        seen = latest(messages)
+        if len(messages) <= 3:
+            return ("bad = submit_task('tool', 'flaky_fetch', {'url': 'broken'})\n"
+                    "ids = [submit_task('tool', 'slow_lookup', {'key': str(i), 'delay': 0.01}) for i in range(7)]\n"
+                    "import time\ntime.sleep(0.5)")
+        if NOTICE_HEADER in seen:
+            return f"final_answer({seen!r})"
+        return "import time\ntime.sleep(0.3)"
+
+    agent = make_agent(ScriptedModel(coordinator), max_notices=3, additional_authorized_imports=["time"])
+    notice = agent.run("many lookups")
+    lines = notice.splitlines()
+    assert lines[0] == NOTICE_HEADER
+    assert sum(1 for line in lines if line.startswith("- t")) == 3
+    assert any(re.fullmatch(r"- and 5 more finished: .*", line) for line in lines)
+    assert re.search(r"- t1 \(tool flaky_fetch\) failed in [\d.]+s: ConnectionError: could not reach broken",
+                     notice)
+
+
+def test_notices_switched_off_never_reach_the_model(make_agent) -> None:
+    def coordinator(messages) -> str:
+        if len(messages) <= 3:
+            return "t = submit_task('tool', 'slow_lookup', {'key': 'a', 'delay': 0.01})\nimport time\ntime.sleep(0.2)"
+        if len(messages) <= 5:
+            return "x = 1"
+        return "final_answer('done')"
+
+    agent = make_agent(ScriptedModel(coordinator), notices=False, additional_authorized_imports=["time"])
+    agent.run("no notices")
+    assert not any(NOTICE_HEADER in all_text(m) for m in agent.model.received)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 2.5, True, "5"])
+def test_max_notices_must_be_a_positive_int(make_agent, bad) -> None:
+    with pytest.raises(InvalidArgumentError, match="max_notices"):
+        make_agent(["final_answer(1)"], max_notices=bad)
+
+
+def test_a_notice_source_that_raises_does_not_stop_the_agent(make_agent) -> None:
+    agent = make_agent(["t = submit_task('tool', 'slow_lookup', {'key': 'a', 'delay': 0.01})",
+                        "import time\ntime.sleep(0.2)", "final_answer('fine')"],
+                       additional_authorized_imports=["time"])
+
+    def broken() -> str:
+        raise RuntimeError("broken notices")
+
+    agent.notices.drain = broken  # the hook holds the bound method: replace what it calls
+    assert agent.run("go") == "fine"
+
+
+# ------------------------------------------------------------------ messages to a running sub-agent
+
+def make_listener(started: threading.Event, log: list[str]) -> CodeAgent:
+    """A sub-agent that works step after step until a message arrives, then answers with it."""
+
+    def script(messages) -> str:
+        text = latest(messages)
+        log.append(text)
+        started.set()
+        if "New message from the agent that gave you this task" in text:
+            said = text.rsplit("\n", 1)[1]
+            return f"final_answer('changed my answer: ' + {said!r})"
+        if len(messages) > 200:
+            return "final_answer('no message came')"
+        return "import time\ntime.sleep(0.05)\nanswer = 'original'"
+
+    return CodeAgent(tools=[], model=ScriptedModel(script), name="listener",
+                     description="Works until told otherwise.", verbosity_level=0,
+                     additional_authorized_imports=["time"], max_steps=100)
+
+
+def test_a_running_sub_agent_changes_its_answer_when_a_message_arrives(make_agent) -> None:
+    started, log = threading.Event(), []
+    agent = make_agent(["t = submit_task('agent', 'listener', {'task': 'work on it'})\n"
+                        "import time\nwhile 'progress' not in check_task(t):\n    time.sleep(0.02)\n"
+                        "print(send_message(t, 'use 2024 figures'))",
+                        "print(wait_for_tasks([t]))\nr = get_task_results([t])[t]",
+                        "final_answer(r)"],
+                       tools=[], managed_agents=[make_listener(started, log)],
+                       additional_authorized_imports=["time"])
+    answer = agent.run("steer the listener")
+    assert answer.endswith("changed my answer: use 2024 figures")
+    task_id = agent.last_run.tasks[0].id
+    observed = agent.model.received[1]
+    assert f"Message queued for {task_id} (listener)" in latest(observed)
+    events = agent.task_manager.get(task_id).events
+    assert [e.reason for e in events if e.kind == "message"] == ["use 2024 figures"]
+
+
+def test_a_message_from_python_reaches_the_sub_agent(make_agent) -> None:
+    started, log = threading.Event(), []
+    gate = threading.Event()
+
+    def coordinator(messages) -> str:
+        if len(messages) <= 3:
+            return "t = submit_task('agent', 'listener', {'task': 'work'})"
+        gate.wait(10)
+        return "print(wait_for_tasks([t]))\nfinal_answer(get_task_results([t])[t])"
+
+    agent = make_agent(ScriptedModel(coordinator), tools=[], managed_agents=[make_listener(started, log)])
+    result: dict = {}
+    runner = threading.Thread(target=lambda: result.setdefault("answer", agent.run("go")))
+    runner.start()
+    assert started.wait(10)
+    task_id = agent.task_manager.tasks()[0].id
+    reply = agent.send_message(task_id, "stop and say hi")
+    gate.set()
+    runner.join(20)
+    assert "reads it at the start of its next step" in reply
+    assert result["answer"].endswith("changed my answer: stop and say hi")
+
+
+def test_messages_to_a_tool_task_a_finished_task_or_an_unknown_id_say_why(make_agent) -> None:
+    started, log = threading.Event(), []
+    agent = make_agent(["t = submit_task('tool', 'slow_lookup', {'key': 'a', 'delay': 5})", "final_answer(1)"],
+                       tools=None, managed_agents=[make_listener(started, log)], unfinished_tasks="keep")
+    agent.run("go")
+    tool_task = agent.task_manager.tasks()[0].id
+    with pytest.raises(InvalidArgumentError, match="is a tool task .*only managed agents read messages"):
+        agent.send_message(tool_task, "hello")
+    agent.task_manager.cancel(tool_task)
+    with pytest.raises(InvalidArgumentError, match="is a tool task"):
+        agent.send_message(tool_task, "hello")
+    with pytest.raises(UnknownTaskError, match="unknown task id 't999'"):
+        agent.send_message("t999", "hello")
+    with pytest.raises(InvalidArgumentError, match="message is empty"):
+        agent.send_message(tool_task, "   ")
+    with pytest.raises(InvalidArgumentError, match="unpaired surrogate"):
+        agent.send_message(tool_task, "a\udfffb")
+    with pytest.raises(InvalidArgumentError, match="at most 20000"):
+        agent.send_message(tool_task, "x" * 20_001)
+
+
+def test_a_message_to_a_finished_agent_task_is_refused(make_agent) -> None:
+    from test_agent_managed import make_squarer
+
+    agent = make_agent(["t = submit_task('agent', 'squarer', {'task': 'the square of 3'})\n"
+                        "print(wait_for_tasks([t]))", "send_message(t, 'too late')", "final_answer('ok')"],
+                       tools=[], managed_agents=[make_squarer()])
+    agent.run("go")
+    told = latest(agent.model.received[2])
+    assert "t1 (squarer) already ended (completed); a message reaches only an agent task" in told
+
+
+def test_sub_agent_progress_shows_its_step_and_thought_in_check_task_and_list_tasks(make_agent) -> None:
+    go = threading.Event()
+
+    def worker(messages) -> str:
+        if len(messages) <= 3:
+            return "Thought: first I read the sources\n<code>x = 1</code>"
+        if len(messages) <= 5:
+            return "<code>report_progress('3 of 5 sources read')</code>"
+        go.wait(10)
+        return "final_answer('done')"
+
+    sub = CodeAgent(tools=[], model=ScriptedModel(worker), name="reader", description="Reads sources.",
+                    verbosity_level=0)
+    agent = make_agent([
+        "t = submit_task('agent', 'reader', {'task': 'read'})\nimport time\n"
+        "while 'sources read' not in check_task(t):\n    time.sleep(0.02)\n"
+        "c = check_task(t)\nl = list_tasks()\nprint(c)",
+        "print(wait_for_tasks([t]))", "final_answer([c, l])"],
+        tools=[], managed_agents=[sub], additional_authorized_imports=["time"])
+
+    threads = threading.Thread(target=lambda: (time.sleep(0.5), go.set()))
+    threads.start()
+    check, listing = agent.run("read with progress")
+    threads.join()
+    assert "reader finished step" in check and "3 of 5 sources read" in check
+    assert "progress: reader finished step" in listing
+    assert agent.task_manager.tasks()[0].status is TaskStatus.COMPLETED
+
+
+def test_first_step_thought_shows_as_progress(make_agent) -> None:
+    from async_task_system.agent._live import thought_of
+
+    class Step:
+        model_output = "Thought: I will read the file first.\n<code>x=1</code>"
+
+    assert thought_of(Step()) == "I will read the file first."
+    Step.model_output = None
+    assert thought_of(Step()) == ""
