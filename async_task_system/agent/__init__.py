@@ -26,6 +26,10 @@ from ._managed import (
 from ._observation import NoResult, TaskResults
 from ._placeholders import ResolvedCall
 from ._progress import report_progress
+from ._input import InputRequests, request_input
+from ._message_tool import SendMessageTool
+from ._messages import Mailboxes
+from ._notices import CompletionNotices
 from ._registry import (
     RegisteredTask,
     TaskRegistry,
@@ -53,4 +57,5 @@ __all__ = [
     "CancelTaskTool", "task_tools",
     "AgentSource", "ManagedAgentRun", "SubAgentError", "Usage", "UsageMeter", "fresh_copy", "usage_of",
     "GUIDANCE", "guidance_for", "report_progress",
+    "request_input", "InputRequests", "SendMessageTool", "Mailboxes", "CompletionNotices",
 ]

@@ -40,6 +40,7 @@ from ..errors import InvalidArgumentError, ShutdownError, TaskTimeoutError
 from ._board import Limits, TaskBoard
 from ._guidance import LIVE_GUIDANCE, guidance_for
 from ._inbox import hook_inbox
+from ._input import InputRequests, reset_requests, set_requests
 from ._managed import Coordinator, Usage, usage_of
 from ._message_tool import SendMessageTool, send_message
 from ._messages import Mailboxes, reset_mailboxes, set_mailboxes
@@ -66,7 +67,7 @@ class AsyncAgent(Coordinator):
 
     def __init__(self, agent: CodeAgent, board: TaskBoard, *, unfinished_tasks: str = "cancel",
                  recipe: Mapping[str, Any] | None = None, notices: bool = True, max_notices: int = 5,
-                 mailboxes: Mailboxes | None = None) -> None:
+                 mailboxes: Mailboxes | None = None, questions: InputRequests | None = None) -> None:
         if unfinished_tasks not in UNFINISHED_POLICIES:
             raise InvalidArgumentError(
                 f"unfinished_tasks must be one of {', '.join(UNFINISHED_POLICIES)}, got {unfinished_tasks!r}"
@@ -83,10 +84,11 @@ class AsyncAgent(Coordinator):
         board.bind_variables(lambda: getattr(agent.python_executor, "state", None) or {})
         # live coordination: completion notices into each step's prompt; mailboxes for send_message
         self.mailboxes = mailboxes if mailboxes is not None else Mailboxes()
+        self.questions = questions if questions is not None else InputRequests(board.tm)
         self.notices: CompletionNotices | None = None
         if notices:
             self.notices = CompletionNotices(board.tm, lambda: board.run_ids, max_notices=max_notices,
-                                             seen=board.seen_done)
+                                             seen=board.seen_done, extra=self.questions.new_question_lines)
             hook_inbox(agent, "notices", lambda: self.notices.drain())
 
     def _after_step(self, step: Any, agent: Any = None) -> None:
@@ -268,6 +270,7 @@ class AsyncAgent(Coordinator):
             agent.instructions = f"{instructions}\n\n{extra}" if instructions else extra
         sink = set_sink(board.note_progress)
         boxes = set_mailboxes(self.mailboxes)
+        asks = set_requests(self.questions)
         if self.notices is not None:
             self.notices.reset()
         start = time.monotonic()
@@ -289,6 +292,7 @@ class AsyncAgent(Coordinator):
             board.begin_run(None, keep_ids=True)  # no deadline outside the run
             reset_sink(sink)
             reset_mailboxes(boxes)
+            reset_requests(asks)
             agent.instructions = instructions
             unfinished = self._settle()
             if self.unfinished_tasks == "keep":
@@ -338,7 +342,17 @@ class AsyncAgent(Coordinator):
         user message at the start of its next step; the task's event log records it. Returns what
         happens next; raises ``InvalidArgumentError`` (a tool task, a finished task, an agent in another
         process, bad text) or ``UnknownTaskError`` saying why."""
-        return send_message(self.board, self.mailboxes, task_id, text)
+        return send_message(self.board, self.mailboxes, task_id, text, self.questions)
+
+    def answer(self, task_id: Any, text: Any) -> str:
+        """Answer the question task ``task_id`` asked with ``request_input`` (as a human, from Python);
+        ``InvalidArgumentError`` if it waits for none."""
+        tid = self.board._one_id(task_id)
+        self.board._check_known([tid])
+        if not self.questions.is_open(tid):
+            status = self.task_manager.get(tid).status.value
+            raise InvalidArgumentError(f"task {tid} is not waiting for input (it is {status}); nothing to answer")
+        return send_message(self.board, self.mailboxes, tid, text, self.questions)
 
     def shutdown(self, wait: bool = True) -> None:
         """Cancel every unfinished task, take no more, and (with ``wait``) return once no
@@ -436,12 +450,9 @@ def create_async_agent(
                                propagate_context=propagate_context)
     try:
         board = TaskBoard(task_manager, registry, limits)
-        mailboxes = Mailboxes()
-        live: list[Any] = []
-        if registry.agent_sources:  # send_message only where there are managed agents to talk to
-            live.append(SendMessageTool(board, mailboxes))
+        mailboxes, questions = Mailboxes(), InputRequests(task_manager)
         agent = CodeAgent(
-            tools=[*tools, *task_tools(board), *live],
+            tools=[*tools, *task_tools(board), SendMessageTool(board, mailboxes, questions)],
             model=model,
             managed_agents=[source.callable_agent(registry.usage) for source in registry.agent_sources] or None,
             instructions=instructions,
@@ -450,7 +461,7 @@ def create_async_agent(
             **codeagent_kwargs,
         )
         return AsyncAgent(agent, board, unfinished_tasks=unfinished_tasks, recipe=recipe, notices=notices,
-                          max_notices=max_notices, mailboxes=mailboxes)
+                          max_notices=max_notices, mailboxes=mailboxes, questions=questions)
     except BaseException:
         task_manager.shutdown(wait=False, cancel_pending=True)
         raise

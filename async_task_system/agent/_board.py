@@ -80,6 +80,10 @@ def _seconds(name: str, value: Any, *, allow_zero: bool = True) -> float:
     return float(value)
 
 
+def _asks(info: TaskInfo) -> str:
+    return f"waiting for input: {preview(info.question, 200)}; answer with send_message('{info.id}', '...')"
+
+
 def _ago(seconds: float | None) -> str:
     return "?" if seconds is None else f"{seconds:.1f}s"
 
@@ -237,7 +241,8 @@ class TaskBoard:
         by_status: dict[str, list[TaskInfo]] = {}
         for info in infos:
             by_status.setdefault(info.status.value, []).append(info)
-        for status in ("completed", "failed", "timeout", "cancelled", "running", "pending", "waiting"):
+        for status in ("waiting_for_input", "completed", "failed", "timeout", "cancelled", "running", "pending",
+                       "waiting"):
             group = by_status.get(status, [])
             if group:
                 lines.append(f"{status} ({len(group)}): " + self._line(group, status))
@@ -293,6 +298,8 @@ class TaskBoard:
         now = time.time()
         if info.status is TaskStatus.RUNNING:
             text = f"{head}: running for {_ago(now - (info.started_at or now))}, {attempts}"
+        elif info.status is TaskStatus.WAITING_FOR_INPUT:
+            text = f"{head}: {_asks(info)}"
         elif info.status is TaskStatus.WAITING:
             text = f"{head}: waiting for {', '.join(info.depends_on)} to complete"
         elif info.status is TaskStatus.PENDING:
@@ -343,6 +350,8 @@ class TaskBoard:
                     note = self._progress.get(info.id)
                 if note:  # a sub-agent's step and thought, or what report_progress said
                     detail += f"; progress: {clip(note, 120)}"
+            elif info.status is TaskStatus.WAITING_FOR_INPUT:
+                detail = _asks(info)
             elif info.done and info.status is not TaskStatus.COMPLETED:
                 detail += f": {clip(self._why(info), 120, hint=f'check_task({info.id!r})')}"
             elif info.status is TaskStatus.COMPLETED:
@@ -463,6 +472,8 @@ class TaskBoard:
                 parts.append(f"{info.id} {info.name}: {clip(self._why(info), 200, hint=f'check_task({info.id!r})')}")
             elif status == "running":
                 parts.append(f"{info.id} {info.name} running {_ago(now - (info.started_at or now))}")
+            elif status == "waiting_for_input":
+                parts.append(f"{info.id} {info.name} {_asks(info)}")
             elif status == "waiting":
                 parts.append(f"{info.id} {info.name} waiting for {', '.join(info.depends_on)}")
             else:

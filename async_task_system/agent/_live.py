@@ -15,6 +15,7 @@ from typing import Any
 from smolagents.tools import Tool
 
 from ._inbox import hook_inbox, unhook_inbox
+from ._input import RequestInputTool, current_requests
 from ._messages import Mailboxes
 
 __all__ = ["SubAgentLink", "ReportProgressTool", "thought_of"]
@@ -58,8 +59,11 @@ class ReportProgressTool(Tool):
 class SubAgentLink:
     """Messages and progress for one sub-agent task (``task_id``) on this process."""
 
-    def __init__(self, task_id: str, sink: ProgressSink | None, boxes: Mailboxes | None, name: str) -> None:
+    def __init__(self, task_id: str, sink: ProgressSink | None, boxes: Mailboxes | None, name: str,
+                 token: Any = None) -> None:
         self.task_id = task_id
+        self.token = token  # the task's CancelToken: a question's wait ends when the task does
+        self.questions = current_requests()
         self.sink = sink
         self.boxes = boxes
         self.name = name
@@ -76,6 +80,9 @@ class SubAgentLink:
             hook_inbox(instance, "message", lambda: self.boxes.drain_for(self.task_id))
         if own_tools and self.sink is not None and "report_progress" not in instance.tools:
             instance.tools = {**instance.tools, "report_progress": ReportProgressTool(self._report)}
+        if own_tools and self.questions is not None and "request_input" not in instance.tools:
+            asker = RequestInputTool(self.questions, self.task_id, self.token)
+            instance.tools = {**instance.tools, "request_input": asker}
 
     def on_step(self, step: Any, max_steps: Any) -> None:
         """After an action step: the progress note (step, then the report or the thought)."""

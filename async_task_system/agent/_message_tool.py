@@ -11,11 +11,12 @@ from ._tools import _BoardTool
 __all__ = ["SendMessageTool", "send_message"]
 
 
-def send_message(board: TaskBoard, boxes: Mailboxes, task_id: Any, text: Any) -> str:
-    """Check ``task_id`` as every board tool does (a known id of this agent), then deliver ``text``."""
+def send_message(board: TaskBoard, boxes: Mailboxes, task_id: Any, text: Any, questions: Any = None) -> str:
+    """Check ``task_id`` as every board tool does (a known id of this agent), then deliver ``text``
+    (an answer, if the task waits for input)."""
     tid = board._one_id(task_id)
     board._check_known([tid])
-    return deliver_message(board.tm, boxes, tid, text)
+    return deliver_message(board.tm, boxes, tid, text, questions)
 
 
 class SendMessageTool(_BoardTool):
@@ -32,10 +33,11 @@ class SendMessageTool(_BoardTool):
     skip_forward_signature_validation = True  # for **guessed
     aliases = {"id": "task_id", "task": "task_id", "text": "message", "content": "message", "answer": "message"}
 
-    def __init__(self, board: TaskBoard, boxes: Mailboxes) -> None:
+    def __init__(self, board: TaskBoard, boxes: Mailboxes, questions: Any = None) -> None:
         self.boxes = boxes
+        self.questions = questions  # an InputRequests: a task waiting for input gets the message as its answer
         super().__init__(board)
 
     def forward(self, task_id: str | None = None, message: str | None = None, **guessed: Any) -> str:
         a = self._named({"task_id": task_id, "message": message}, guessed)
-        return send_message(self.board, self.boxes, a["task_id"], a["message"])
+        return send_message(self.board, self.boxes, a["task_id"], a["message"], self.questions)

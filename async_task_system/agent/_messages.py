@@ -113,16 +113,20 @@ def message_text(message: Any) -> str:
     return message
 
 
-def deliver_message(tm: TaskManager, boxes: Mailboxes, task_id: str, message: Any) -> str:
-    """Queue ``message`` for agent task ``task_id`` (already a known id) and say what happens next;
-    raise ``InvalidArgumentError`` saying why when it cannot reach an agent."""
+def deliver_message(tm: TaskManager, boxes: Mailboxes, task_id: str, message: Any, questions: Any = None) -> str:
+    """Queue ``message`` for agent task ``task_id`` (already a known id), or answer the question it
+    waits on (``questions``: an ``InputRequests``), and say what happens next; raise
+    ``InvalidArgumentError`` saying why when it reaches nobody."""
     text = message_text(message)
     info = tm.get(task_id)
     kind = info.metadata.get("task_type", "task")
+    if questions is not None and questions.answer(task_id, text):
+        tm.record_event(task_id, "message", clip(text, 500))
+        return f"Answered the question of {task_id} ({info.name}); it goes on with your answer."
     if kind != "agent":
         raise InvalidArgumentError(
-            f"{task_id} is a {kind} task ({info.name}); only managed agents read messages. "
-            "Cancel it and submit it again with other args instead"
+            f"{task_id} is a {kind} task ({info.name}) and asks no question; only managed agents read messages "
+            "(a tool task only an answer to its request_input). Cancel it and submit it again with other args instead"
         )
     if info.done:
         raise InvalidArgumentError(

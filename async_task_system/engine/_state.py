@@ -44,7 +44,7 @@ class Task:
         "backoff", "depends_on", "metadata", "status", "created_at", "started_at", "finished_at",
         "finished_mono", "attempts", "result", "error", "events", "token", "context", "seq",
         "waiters", "dependents", "unmet", "inflight", "holds_slot", "callbacks", "observers",
-        "dep_results", "plan",
+        "dep_results", "plan", "question",
     )
 
     def __init__(self, task_id: str, name: str, fn: Callable[..., Any], args: tuple, kwargs: dict,
@@ -86,3 +86,7 @@ class Task:
         # Results of completed dependencies, kept here as each completes: the dependency's own
         # record may be forgotten (read, then past max_finished) before this task starts.
         self.dep_results: dict[str, Any] | None = None
+        # Live coordination: a running task whose code asked a question (TaskManager.ask). Internally
+        # it stays RUNNING (deadline, cancel and finish work as for any running task); snapshots say
+        # WAITING_FOR_INPUT while the question is open.
+        self.question: str | None = None

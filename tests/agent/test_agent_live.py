@@ -24,6 +24,26 @@ def latest(messages) -> str:
     return message_text(messages[-1]) if len(messages) > 2 else ""
 
 
+def held_coordinator(submit: str, gate: threading.Event) -> ScriptedModel:
+    """A coordinator that submits, then holds its next step until ``gate`` (the test acts meanwhile),
+    then waits for the task and answers with its result."""
+
+    def script(messages) -> str:
+        if len(messages) <= 3:
+            return f"t = {submit}"
+        gate.wait(10)
+        return "print(wait_for_tasks([t]))\nfinal_answer(get_task_results([t])[t])"
+
+    return ScriptedModel(script)
+
+
+def run_in_background(agent, task: str = "go") -> tuple[threading.Thread, dict]:
+    result: dict = {}
+    runner = threading.Thread(target=lambda: result.setdefault("answer", agent.run(task)))
+    runner.start()
+    return runner, result
+
+
 def test_a_coordinator_that_keeps_working_sees_the_completion_notice_and_never_waits(make_agent) -> None:
     codes: list[str] = []
 
@@ -145,17 +165,9 @@ def test_a_running_sub_agent_changes_its_answer_when_a_message_arrives(make_agen
 def test_a_message_from_python_reaches_the_sub_agent(make_agent) -> None:
     started, log = threading.Event(), []
     gate = threading.Event()
-
-    def coordinator(messages) -> str:
-        if len(messages) <= 3:
-            return "t = submit_task('agent', 'listener', {'task': 'work'})"
-        gate.wait(10)
-        return "print(wait_for_tasks([t]))\nfinal_answer(get_task_results([t])[t])"
-
-    agent = make_agent(ScriptedModel(coordinator), tools=[], managed_agents=[make_listener(started, log)])
-    result: dict = {}
-    runner = threading.Thread(target=lambda: result.setdefault("answer", agent.run("go")))
-    runner.start()
+    agent = make_agent(held_coordinator("submit_task('agent', 'listener', {'task': 'work'})", gate), tools=[],
+                       managed_agents=[make_listener(started, log)])
+    runner, result = run_in_background(agent)
     assert started.wait(10)
     task_id = agent.task_manager.tasks()[0].id
     reply = agent.send_message(task_id, "stop and say hi")
@@ -235,3 +247,112 @@ def test_first_step_thought_shows_as_progress(make_agent) -> None:
     assert thought_of(Step()) == "I will read the file first."
     Step.model_output = None
     assert thought_of(Step()) == ""
+
+
+# ------------------------------------------------------------------ a task asks for input
+
+from smolagents import tool  # noqa: E402
+
+from async_task_system.agent import request_input  # noqa: E402
+
+
+@tool
+def write_report(topic: str) -> str:
+    """Write a report; asks which year to cover.
+
+    Args:
+        topic: what the report is about
+    """
+    year = request_input(f"Which year should the {topic} report cover?")
+    return f"{topic} report for {year}"
+
+
+def test_a_tool_asks_a_question_and_the_coordinator_answers_it_from_its_notices(make_agent) -> None:
+    checks: list[str] = []
+
+    def coordinator(messages) -> str:
+        news = latest(messages)
+        if len(messages) <= 3:
+            return "t = submit_task('tool', 'write_report', {'topic': 'sales'})"
+        if "is waiting for input" in news:
+            return "print(check_task(t))\nprint(send_message(t, '2024'))"
+        if "completed" in news and NOTICE_HEADER in news:
+            return "final_answer(get_task_results()[t])"
+        if "Observation" in news and "waiting for input" in news:
+            checks.append(news)
+        return "import time\ntime.sleep(0.05)"
+
+    agent = make_agent(ScriptedModel(coordinator), tools=[write_report], additional_authorized_imports=["time"])
+    assert agent.run("write the sales report") == "sales report for 2024"
+    texts = [latest(m) for m in agent.model.received]
+    asked = next(t for t in texts if "is waiting for input" in t)
+    assert "t1 (tool write_report) is waiting for input: 'Which year should the sales report cover?'" in asked
+    told = next(t for t in texts if "Answered the question of t1" in t)
+    assert "t1 (tool write_report): waiting for input: 'Which year should the sales report cover?'" in told
+    kinds = [e.kind for e in agent.task_manager.get("t1").events]
+    assert kinds == ["pending", "running", "waiting_for_input", "message", "input_received", "completed"]
+
+
+def test_a_human_answers_a_waiting_tool_from_python(make_agent) -> None:
+    gate = threading.Event()
+    agent = make_agent(held_coordinator("submit_task('tool', 'write_report', {'topic': 'costs'})", gate),
+                       tools=[write_report])
+    runner, result = run_in_background(agent)
+    deadline = time.monotonic() + 10
+    while agent.task_manager.get_statistics()["waiting_for_input"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    info = agent.task_manager.tasks(status="waiting_for_input")[0]
+    assert info.status is TaskStatus.WAITING_FOR_INPUT and "costs report" in info.question
+    assert "Answered the question of t1" in agent.answer(info.id, "2023")
+    gate.set()
+    runner.join(20)
+    assert result["answer"] == "costs report for 2023"
+    with pytest.raises(InvalidArgumentError, match="is not waiting for input .*completed"):
+        agent.answer(info.id, "again")
+
+
+def test_an_unanswered_question_times_out_with_the_task_and_frees_its_thread(make_agent) -> None:
+    agent = make_agent(["t = submit_task('tool', 'write_report', {'topic': 'x'}, timeout=0.3)\n"
+                        "print(wait_for_tasks([t], max_wait_time=10))", "final_answer(check_task(t))"],
+                       tools=[write_report])
+    said = agent.run("go")
+    assert "timeout" in said
+    tm = agent.task_manager
+    deadline = time.monotonic() + 5
+    while tm.get_statistics()["abandoned_threads"] and time.monotonic() < deadline:
+        time.sleep(0.01)
+    stats = tm.get_statistics()
+    assert stats["abandoned_threads"] == 0 and stats["waiting_for_input"] == 0
+    info = tm.get("t1")
+    assert info.status is TaskStatus.TIMEOUT and info.question is None
+    kinds = [e.kind for e in info.events]  # the wait woke at the timeout and the thread came back
+    assert kinds[-3:] == ["waiting_for_input", "timeout", "late_result_discarded"]
+
+
+def test_request_input_outside_an_agent_task_says_why() -> None:
+    with pytest.raises(RuntimeError, match="only inside a task an AsyncAgent runs"):
+        request_input("anyone?")
+
+
+def test_a_sub_agent_asks_with_its_request_input_tool_and_gets_the_answer(make_agent) -> None:
+    def worker(messages) -> str:
+        if len(messages) <= 3:
+            return "year = request_input('Which year?')\nprint(year)"
+        return "final_answer('covering ' + year)"
+
+    sub = CodeAgent(tools=[], model=ScriptedModel(worker), name="analyst", description="Analyses a year.",
+                    verbosity_level=0)
+
+    def coordinator(messages) -> str:
+        news = latest(messages)
+        if len(messages) <= 3:
+            return "t = submit_task('agent', 'analyst', {'task': 'analyse'})"
+        if "(agent analyst) is waiting for input: 'Which year?'" in news:
+            return "send_message(t, '1999')"
+        if NOTICE_HEADER in news and "completed" in news:
+            return "final_answer(get_task_results()[t])"
+        return "import time\ntime.sleep(0.05)"
+
+    agent = make_agent(ScriptedModel(coordinator), tools=[], managed_agents=[sub],
+                       additional_authorized_imports=["time"])
+    assert agent.run("analyse a year").endswith("covering 1999")
