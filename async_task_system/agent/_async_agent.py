@@ -403,8 +403,12 @@ def create_async_agent(
     max_notices: int = 5,
     **codeagent_kwargs: Any,
 ) -> AsyncAgent:
-    """Build an ``AsyncAgent``: a CodeAgent with ``tools``, ``managed_agents`` and the seven
-    background-task tools, on a TaskManager of ``max_workers`` slots.
+    """Build an ``AsyncAgent``: a CodeAgent with ``tools``, ``managed_agents`` and the eight
+    background-task tools (the seven of ``task_tools`` and ``send_message``), on a TaskManager of
+    ``max_workers`` slots.
+
+    ``notices``: at the start of each model step, tell the model which of its tasks finished (and
+    which ask a question) since its last step, at most ``max_notices`` lines; costs no model step.
 
     ``managed_agents``: agents (each task runs a fresh copy) or zero-argument factories (only a
     factory travels to another process: give factories with a ``DaskExecutor``).
