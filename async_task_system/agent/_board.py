@@ -104,6 +104,8 @@ class TaskBoard:
         self._submitted: set[str] = set()  # every id this board submitted, in any run
         self._kept: set[str] = set()  # ids of earlier runs a placeholder may still name (unfinished_tasks="keep")
         self._seen_done: set[str] = set()  # finished tasks a report already showed the model (no notice needed)
+        #: whether a task waits for an answer (set by the AsyncAgent): a wait for it returns at once
+        self.asking: Callable[[str], bool] | None = None
         self._variables: Callable[[], Mapping[str, Any]] = dict  # the model's interpreter state, if readable
         self.placeholders = Placeholders(
             referable=self._referable, exists=self._submitted.__contains__, variables=lambda: self._variables(),
@@ -229,7 +231,7 @@ class TaskBoard:
         if not report_ids:
             return "No tasks to wait for: this run has submitted none yet."
         start = time.monotonic()
-        done, not_done = self.tm.wait(ids, timeout=limit, return_when=mode) if ids else (set(), set())
+        done, not_done = self._wait_or_question(ids, limit, mode) if ids else (set(), set())
         waited = time.monotonic() - start
         infos = self._infos(report_ids, strict=False)
         self._saw(infos)
@@ -246,7 +248,9 @@ class TaskBoard:
             group = by_status.get(status, [])
             if group:
                 lines.append(f"{status} ({len(group)}): " + self._line(group, status))
-        if not_done:
+        if any(info.status is TaskStatus.WAITING_FOR_INPUT for info in infos):
+            lines.append("A task waits for your answer: send_message(task_id, answer), then wait again.")
+        elif not_done:
             if asked > bound:
                 lines.append(f"Stopped at {why} (you asked max_wait_time={asked:g}); the unfinished tasks keep "
                              f"running" + (": call wait_for_tasks again to keep waiting." if bound else "."))
@@ -256,6 +260,20 @@ class TaskBoard:
         if completed:
             lines.append(f"Next: get_task_results({self._short_list(completed)})")
         return self._report("\n".join(lines), "check_task(id) for one task")
+
+    def _wait_or_question(self, ids: list[str], limit: float, mode: str) -> tuple[set[str], set[str]]:
+        """``tm.wait``, but back as soon as one of ``ids`` waits for input (the model must answer it):
+        with ``asking`` set, it waits in slices of 0.1 s and looks in between."""
+        asking = self.asking
+        if asking is None:
+            return self.tm.wait(ids, timeout=limit, return_when=mode)
+        end = time.monotonic() + limit
+        while True:
+            left = end - time.monotonic()
+            done, not_done = self.tm.wait(ids, timeout=max(0.0, min(0.1, left)), return_when=mode)
+            if not not_done or (mode == "FIRST_COMPLETED" and done) or left <= 0.1 \
+                    or any(asking(tid) for tid in not_done):
+                return done, not_done
 
     def sleep(self, seconds: Any, reason: Any = None) -> str:
         asked = _seconds("seconds", seconds)

@@ -10,7 +10,9 @@ out, the wait wakes and raises), or at ``request_input``'s own ``timeout``.
 The worker thread is *not* released while it waits: the question is asked from the
 middle of a synchronous Python call (the tool's ``forward``, the sub-agent's code), whose
 stack cannot be parked without async code. So the task keeps its slot; give such tasks a
-``timeout``, or more ``max_workers``.
+``timeout``, or more ``max_workers``. A sub-agent built with smolagents' default executor
+(``timeout_seconds=30``, checked only after a code block returns) loses the step in which it waited
+longer than that: build sub-agents that ask with ``executor_kwargs={"timeout_seconds": None}``.
 """
 
 from __future__ import annotations

@@ -313,7 +313,7 @@ def test_a_human_answers_a_waiting_tool_from_python(make_agent) -> None:
 
 def test_an_unanswered_question_times_out_with_the_task_and_frees_its_thread(make_agent) -> None:
     agent = make_agent(["t = submit_task('tool', 'write_report', {'topic': 'x'}, timeout=0.3)\n"
-                        "print(wait_for_tasks([t], max_wait_time=10))", "final_answer(check_task(t))"],
+                        "while 'timeout' not in check_task(t):\n    sleep(0.05)", "final_answer(check_task(t))"],
                        tools=[write_report])
     said = agent.run("go")
     assert "timeout" in said
@@ -356,3 +356,80 @@ def test_a_sub_agent_asks_with_its_request_input_tool_and_gets_the_answer(make_a
     agent = make_agent(ScriptedModel(coordinator), tools=[], managed_agents=[sub],
                        additional_authorized_imports=["time"])
     assert agent.run("analyse a year").endswith("covering 1999")
+
+
+def test_wait_for_tasks_returns_when_a_task_asks_so_the_model_can_answer(make_agent) -> None:
+    agent = make_agent(["t = submit_task('tool', 'write_report', {'topic': 'q'})\n"
+                        "print(wait_for_tasks([t], max_wait_time=20))",
+                        "send_message(t, '2020')\nprint(wait_for_tasks([t], max_wait_time=20))",
+                        "final_answer(get_task_results()[t])"], tools=[write_report])
+    assert agent.run("go") == "q report for 2020"
+    from async_task_system.testing import last_observation
+
+    first = last_observation(agent.model.received[1])  # the wait report (a notice follows it)
+    assert "waiting_for_input (1): t1 write_report waiting for input: 'Which year should the q report cover?'" \
+        in first and "A task waits for your answer: send_message" in first
+    assert "Stopped at" not in first  # back because of the question, not the 20 s bound
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from async_task_system.agent._messages import Mailboxes  # noqa: E402
+from async_task_system.agent._messages import message_text as checked_message  # noqa: E402
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.one_of(st.text(), st.integers(), st.none(), st.binary()), max_size=8))
+def test_every_message_is_kept_whole_in_order_or_refused_saying_why(messages) -> None:
+    boxes = Mailboxes()
+    kept = []
+    for message in messages:
+        try:
+            text = checked_message(message)
+        except InvalidArgumentError as exc:
+            assert "message" in str(exc)
+            continue
+        boxes.post("t1", text)
+        kept.append(message)
+    assert boxes.take("t1") == kept and boxes.take("t1") == []
+    drained = Mailboxes()
+    for text in kept:
+        drained.post("t2", text)
+    news = drained.drain_for("t2")
+    assert (news is None) == (not kept)
+    assert all(text in news for text in kept) if kept else True
+
+
+class Broken:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+    __str__ = __repr__
+
+
+@tool
+def make_broken(size: int) -> object:
+    """Returns something that cannot be printed, or a huge text.
+
+    Args:
+        size: 0 for the unprintable object, else the length of the text
+    """
+    return Broken() if size == 0 else "\x00\udfff" + "x" * size
+
+
+def test_notices_stay_short_for_unprintable_and_huge_results(make_agent) -> None:
+    def coordinator(messages) -> str:
+        news = latest(messages)
+        if len(messages) <= 3:
+            return ("a = submit_task('tool', 'make_broken', {'size': 0})\n"
+                    "b = submit_task('tool', 'make_broken', {'size': 10_000_000})\nimport time\ntime.sleep(0.5)")
+        if NOTICE_HEADER in news:
+            return f"final_answer({news!r})"
+        return "import time\ntime.sleep(0.1)"
+
+    agent = make_agent(ScriptedModel(coordinator), tools=[make_broken], additional_authorized_imports=["time"])
+    notice = agent.run("go")
+    assert "(tool make_broken) completed in" in notice and "<Broken instance at" in notice
+    notice.encode("utf-8")  # the control character and the lone surrogate arrive escaped
+    assert "[... 10000002 characters in all]" in notice and len(notice) < 1000
