@@ -135,8 +135,9 @@ def deliver_message(tm: TaskManager, boxes: Mailboxes, task_id: str, message: An
         )
     if not isinstance(tm.executor, ThreadExecutor):
         raise InvalidArgumentError(
-            f"{task_id} ({info.name}) runs on {tm.executor.describe()}, in another process; messages reach only "
-            "agents running on this process's threads"
+            f"{task_id} ({info.name}) runs on {tm.executor.describe()}; messages reach only agents running on "
+            "this process's threads, not on a Dask worker (yet). Cancel it and submit it again with what you "
+            "wanted to say"
         )
     queued = boxes.post(task_id, text)
     tm.record_event(task_id, "message", clip(text, 500))
