@@ -179,7 +179,7 @@ def test_a_message_from_python_reaches_the_sub_agent(make_agent) -> None:
 
 def test_messages_to_a_tool_task_a_finished_task_or_an_unknown_id_say_why(make_agent) -> None:
     started, log = threading.Event(), []
-    agent = make_agent(["t = submit_task('tool', 'slow_lookup', {'key': 'a', 'delay': 5})", "final_answer(1)"],
+    agent = make_agent(["t = submit_task('tool', 'slow_lookup', {'key': 'a', 'delay': 0.3})", "final_answer(1)"],
                        tools=None, managed_agents=[make_listener(started, log)], unfinished_tasks="keep")
     agent.run("go")
     tool_task = agent.task_manager.tasks()[0].id
