@@ -5,6 +5,9 @@ A scripted model takes G seconds per call; tools sleep E seconds. Workloads:
   pipeline  10 files through 3 dependent stages (clean -> analyze -> chart)
   subagents 4 runs of a managed agent (each: 2 model calls and one tool call)
   bigrows   8 calls returning 500 rows each, printed by the model (what reaches its context)
+  ownwork   4 lookups in the background while the model does --own-steps steps of its own work;
+            AsyncAgent with completion notices (it learns at its next step what finished) against
+            AsyncAgent polling with check_task (notices=False)
 Arms: a plain CodeAgent calling the tools one after another in one code block; a
 ToolCallingAgent with max_tool_threads (all calls of one message in parallel); AsyncAgent
 (submit_task / wait_for_tasks); and the ideal: the critical path of the tools plus the
@@ -275,6 +278,71 @@ def subagents_reply(arm: str) -> Callable[[int, str], Reply]:
     return reply
 
 
+# ----------------------------------------------------------------- ownwork: notices against polling
+
+OWN_TOPICS = TOPICS[:4]
+
+
+def ownwork_expected() -> str:
+    return "; ".join(f"fact about {t}" for t in OWN_TOPICS)
+
+
+class SeeingBenchModel(BenchModel):
+    """A ``BenchModel`` whose reply also reads every message so far: ``reply(step, task, messages)``."""
+
+    def generate(self, messages: list[Any], stop_sequences: list[str] | None = None,
+                 response_format: Any = None, tools_to_call_from: Any = None, **kwargs: Any) -> ChatMessage:
+        seen = "\n".join(_text(m) for m in messages)
+        outer = self.reply
+        self.reply = lambda step, task: outer(step, task, seen)  # type: ignore[assignment]
+        try:
+            return super().generate(messages, stop_sequences, response_format, tools_to_call_from, **kwargs)
+        finally:
+            self.reply = outer
+
+
+OWN_FINAL = ("results = get_task_results(ids)\n"
+             "final_answer('; '.join(results[i] for i in ids))")
+
+
+def ownwork_reply(arm: str, own_steps: int) -> Callable[[int, str, str], Reply]:
+    ids = [f"t{i}" for i in range(1, len(OWN_TOPICS) + 1)]
+
+    def reply(step: int, task: str, seen: str) -> Reply:
+        if step == 0:
+            return _code(f"ids = [submit_task('tool', 'lookup', {{'topic': t}}) for t in {list(OWN_TOPICS)!r}]")
+        if step <= own_steps:
+            poll = "\nfor t in ids:\n    print(check_task(t))" if arm == "polling_inline" else ""
+            return _code(f"draft = 'part {step} of my own work'\nprint(draft){poll}")
+        if arm == "notices":
+            told = set(re.findall(r"- (t\d+) \(tool lookup\) completed", seen))
+            if told >= set(ids):
+                return _code(OWN_FINAL)
+            return _code("print(wait_for_tasks(ids))\n" + OWN_FINAL)  # nothing left to do: wait, once
+        last = seen.rsplit("Observation:", 1)[-1]
+        if (step > own_steps + 1 or arm == "polling_inline") and last.count("completed in") >= len(ids):
+            return _code(OWN_FINAL)
+        return _code("for t in ids:\n    print(check_task(t))")  # poll: one model call per look
+    return reply
+
+
+def run_live_arm(arm: str, g: float, e: float, workers: int, own_steps: int) -> Figures:
+    counter = Counter()
+    model = SeeingBenchModel(ownwork_reply(arm, own_steps), counter, g)  # type: ignore[arg-type]
+    agent = create_async_agent(tools=[LookupTool(e)], model=model, max_workers=workers,
+                               notices=arm == "notices", verbosity_level=LogLevel.OFF, max_steps=60)
+    start = time.perf_counter()
+    try:
+        answer = agent.run_with_async_guidance("Look up topic_1 ... topic_4 while you draft your part.")
+    finally:
+        agent.shutdown()
+    wall = time.perf_counter() - start
+    per_call = statistics.mean(counter.real_input) if counter.real_input else None
+    return Figures("ownwork", arm, wall, counter.calls, counter.input_tokens, counter.output_tokens,
+                   str(answer) == ownwork_expected(), input_per_call=per_call,
+                   largest_observation=counter.largest_observation)
+
+
 # ----------------------------------------------------------------- arms
 
 @dataclass
@@ -349,14 +417,18 @@ def run_arm(workload: str, arm: str, g: float, e: float, workers: int) -> Figure
                    largest_observation=counter.largest_observation)
 
 
-def ideal(workload: str, g: float, e: float) -> float:
+def ideal(workload: str, g: float, e: float, own_steps: int = 0) -> float:
     """Critical path of the tools plus the model calls that cannot overlap it."""
+    if workload == "ownwork":  # submit, own steps, answer; or submit, then the tools (the last call overlaps them)
+        return max((own_steps + 2) * g, g + e)
     return {"fanout": 2 * g + e, "pipeline": 2 * g + 3 * e, "subagents": 2 * g + (2 * g + e),
             "bigrows": 2 * g + e}[workload]
 
 
 ARM_NAMES = {"code": "CodeAgent, sequential code block", "toolcalling": "ToolCallingAgent, max_tool_threads",
-             "async": "AsyncAgent", "ideal": "ideal (critical path + model time)"}
+             "async": "AsyncAgent", "ideal": "ideal (critical path + model time)",
+             "notices": "AsyncAgent, completion notices", "polling": "AsyncAgent, polling check_task (notices off)",
+             "polling_inline": "AsyncAgent, check_task in every step (notices off)"}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -367,14 +439,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workloads", default="fanout,pipeline,subagents,bigrows")
     parser.add_argument("--repeat", type=int, default=1, help="runs per arm; the table shows the median")
     parser.add_argument("--out", default=None, help="write the markdown table here too")
+    parser.add_argument("--own-steps", type=int, default=4, help="ownwork: the model's own steps (default 4)")
     args = parser.parse_args(argv)
 
     rows: list[Figures] = []
     for workload in args.workloads.split(","):
-        runs: dict[str, list[Figures]] = {"code": [], "toolcalling": [], "async": []}
+        arms = ("notices", "polling", "polling_inline") if workload == "ownwork" else ("code", "toolcalling", "async")
+        runs: dict[str, list[Figures]] = {arm: [] for arm in arms}
         for _ in range(args.repeat):  # arms interleaved, so they share the machine's noise
             for arm, done in runs.items():
-                figures = run_arm(workload, arm, args.g, args.e, args.workers)
+                figures = run_live_arm(arm, args.g, args.e, args.workers, args.own_steps) \
+                    if workload == "ownwork" else run_arm(workload, arm, args.g, args.e, args.workers)
                 done.append(figures)
                 print(f"{workload:9} {arm:11} {figures.wall:6.2f}s calls={figures.calls} "
                       f"tokens={figures.input_tokens}/{figures.output_tokens} correct={figures.correct}", flush=True)
@@ -409,7 +484,7 @@ def render(rows: list[Figures], args: argparse.Namespace) -> str:
         "|---|---|---:|---:|---:|---:|---:|---:|:---:|",
     ]
     for workload in dict.fromkeys(r.workload for r in rows):
-        best = ideal(workload, args.g, args.e)
+        best = ideal(workload, args.g, args.e, args.own_steps)
         for r in (r for r in rows if r.workload == workload):
             spread = f" [{r.wall_min:.2f}-{r.wall_max:.2f}]" if args.repeat > 1 else ""
             per_call = f"{r.input_per_call:.0f}" if r.input_per_call is not None else "n/a"
@@ -417,8 +492,10 @@ def render(rows: list[Figures], args: argparse.Namespace) -> str:
                          f"{r.calls} | {r.input_tokens} / {r.output_tokens} | {per_call} | {r.largest_observation} | "
                          f"{'yes' if r.correct else 'NO'} |")
         lines.append(f"| {workload} | {ARM_NAMES['ideal']} | {best:.2f} | 1.00 | | | | | |")
-    lines += ["", "AsyncAgent / ideal: " + ", ".join(
-        f"{r.workload} {r.wall / ideal(r.workload, args.g, args.e):.2f}x" for r in rows if r.arm == "async"), "",
+    ratios = ", ".join(f"{r.workload} {r.wall / ideal(r.workload, args.g, args.e):.2f}x" for r in rows
+                       if r.arm == "async")
+    lines += ["", *([f"AsyncAgent / ideal: {ratios}", ""] if ratios else []),
+        *_ownwork_summary(rows, args),
         "Notes:",
         "- bigrows: each arm prints all eight 500-row results; smolagents cuts a CodeAgent's print at 50,000 "
         "characters, a ToolCallingAgent reads every result whole, AsyncAgent's results dict prints a bounded "
@@ -433,8 +510,22 @@ def render(rows: list[Figures], args: argparse.Namespace) -> str:
         "every model call. Input tokens per call are counted with tiktoken's cl100k_base on the text of the "
         "messages; the tokens in / out column is the scripted model's estimate (a quarter of the characters).",
         "- Largest observation: the longest tool response (execution logs, errors) any model of the arm read.",
+        "- ownwork: 4 lookups run while the model drafts for --own-steps steps. With notices it learns at the "
+        "start of a step what finished and collects at once (or, with nothing left to do, waits once); polling, "
+        "it spends a model call per look with check_task (or, inline, prints check_task in each of its own steps: the same calls, more tokens). Ideal: max((own steps + 2) G, G + E).",
         ""]
     return "\n".join(lines)
+
+
+def _ownwork_summary(rows: list[Figures], args: argparse.Namespace) -> list[str]:
+    arms = {r.arm: r for r in rows if r.workload == "ownwork"}
+    if not {"notices", "polling"} <= set(arms):
+        return []
+    n = arms["notices"]
+    parts = [f"{ARM_NAMES[p.arm]} / notices: {p.calls / n.calls:.2f}x model calls, {p.wall / n.wall:.2f}x wall, "
+             f"{p.input_tokens / n.input_tokens:.2f}x input tokens" for p in arms.values() if p is not n]
+    return [f"ownwork ({args.own_steps} own steps), notices: {n.calls} model calls, {n.wall:.2f}s. "
+            + "; ".join(parts), ""]
 
 
 if __name__ == "__main__":

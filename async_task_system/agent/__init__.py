@@ -29,6 +29,10 @@ from ._placeholders import ResolvedCall
 from ._progress import report_progress
 from ._sandbox import DEFAULT_MAX_INT_DIGITS, SandboxedPythonExecutor, safe_format
 from ._subprocess_executor import SubprocessPythonExecutor
+from ._input import InputRequests, request_input
+from ._message_tool import SendMessageTool
+from ._messages import Mailboxes
+from ._notices import CompletionNotices
 from ._registry import (
     RegisteredTask,
     TaskRegistry,
@@ -58,4 +62,5 @@ __all__ = [
     "GUIDANCE", "guidance_for", "report_progress",
     "tool", "is_async_tool", "AsyncToolCall", "BlockingAsyncTool",
     "SandboxedPythonExecutor", "DEFAULT_MAX_INT_DIGITS", "safe_format", "SubprocessPythonExecutor",
+    "request_input", "InputRequests", "SendMessageTool", "Mailboxes", "CompletionNotices",
 ]

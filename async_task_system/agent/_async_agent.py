@@ -46,8 +46,13 @@ from ..engine import Executor, TaskManager
 from ..errors import InvalidArgumentError, ShutdownError, TaskTimeoutError
 from ._async_tools import BlockingAsyncTool, for_direct_calls, is_async_tool
 from ._board import Limits, TaskBoard
-from ._guidance import guidance_for
+from ._guidance import LIVE_GUIDANCE, guidance_for
+from ._inbox import hook_inbox
+from ._input import InputRequests, reset_requests, set_requests
 from ._managed import Coordinator, Usage, usage_of
+from ._message_tool import SendMessageTool, send_message
+from ._messages import Mailboxes, reset_mailboxes, set_mailboxes
+from ._notices import CompletionNotices
 from ._observation import NoResult
 from ._progress import reset_sink, set_sink
 from ._registry import TaskRegistry
@@ -71,7 +76,8 @@ class AsyncAgent(Coordinator):
     """
 
     def __init__(self, agent: CodeAgent, board: TaskBoard, *, unfinished_tasks: str = "cancel",
-                 recipe: Mapping[str, Any] | None = None) -> None:
+                 recipe: Mapping[str, Any] | None = None, notices: bool = True, max_notices: int = 5,
+                 mailboxes: Mailboxes | None = None, questions: InputRequests | None = None) -> None:
         if unfinished_tasks not in UNFINISHED_POLICIES:
             raise InvalidArgumentError(
                 f"unfinished_tasks must be one of {', '.join(UNFINISHED_POLICIES)}, got {unfinished_tasks!r}"
@@ -86,6 +92,15 @@ class AsyncAgent(Coordinator):
         agent.step_callbacks.register(ActionStep, self._after_step)
         agent.state["NoResult"] = NoResult  # the model's code tests isinstance(r, NoResult)
         board.bind_variables(lambda: getattr(agent.python_executor, "state", None) or {})
+        # live coordination: completion notices into each step's prompt; mailboxes for send_message
+        self.mailboxes = mailboxes if mailboxes is not None else Mailboxes()
+        self.questions = questions if questions is not None else InputRequests(board.tm)
+        board.asking = self.questions.is_open  # a wait_for_tasks returns when a task asks a question
+        self.notices: CompletionNotices | None = None
+        if notices:
+            self.notices = CompletionNotices(board.tm, lambda: board.run_ids, max_notices=max_notices,
+                                             seen=board.seen_done, extra=self.questions.new_question_lines)
+            hook_inbox(agent, "notices", lambda: self.notices.drain())
 
     def _after_step(self, step: Any, agent: Any = None) -> None:
         if self.board.past_deadline():
@@ -265,6 +280,8 @@ class AsyncAgent(Coordinator):
         instructions = agent.instructions
         if guidance:
             extra = guidance_for(self.unfinished_tasks)
+            if self.notices is not None:
+                extra = f"{extra}\n{LIVE_GUIDANCE}"
             agent.instructions = f"{instructions}\n\n{extra}" if instructions else extra
         sink = set_sink(board.note_progress)
         stop_code = getattr(agent.python_executor, "stop", None)  # a child process: end it at the deadline
@@ -273,6 +290,10 @@ class AsyncAgent(Coordinator):
         if timer is not None:
             timer.daemon = True
             timer.start()
+        boxes = set_mailboxes(self.mailboxes)
+        asks = set_requests(self.questions)
+        if self.notices is not None:
+            self.notices.reset()
         start = time.monotonic()
         started_at = time.time()
         answer: Any = None
@@ -293,6 +314,8 @@ class AsyncAgent(Coordinator):
                 timer.cancel()
             board.begin_run(None, keep_ids=True)  # no deadline outside the run
             reset_sink(sink)
+            reset_mailboxes(boxes)
+            reset_requests(asks)
             agent.instructions = instructions
             unfinished = self._settle()
             if self.unfinished_tasks == "keep":
@@ -336,6 +359,23 @@ class AsyncAgent(Coordinator):
         elif self.unfinished_tasks == "wait" and unfinished:
             tm.wait(unfinished)
         return unfinished
+
+    def send_message(self, task_id: Any, text: Any) -> str:
+        """Send ``text`` to a running (or not yet started) managed-agent task: its agent reads it as a
+        user message at the start of its next step; the task's event log records it. Returns what
+        happens next; raises ``InvalidArgumentError`` (a tool task, a finished task, an agent in another
+        process, bad text) or ``UnknownTaskError`` saying why."""
+        return send_message(self.board, self.mailboxes, task_id, text, self.questions)
+
+    def answer(self, task_id: Any, text: Any) -> str:
+        """Answer the question task ``task_id`` asked with ``request_input`` (as a human, from Python);
+        ``InvalidArgumentError`` if it waits for none."""
+        tid = self.board._one_id(task_id)
+        self.board._check_known([tid])
+        if not self.questions.is_open(tid):
+            status = self.task_manager.get(tid).status.value
+            raise InvalidArgumentError(f"task {tid} is not waiting for input (it is {status}); nothing to answer")
+        return send_message(self.board, self.mailboxes, tid, text, self.questions)
 
     def shutdown(self, wait: bool = True) -> None:
         """Cancel every unfinished task, take no more, and (with ``wait``) return once no
@@ -442,7 +482,7 @@ def _on_a_thread(fn: Callable[[], Any], name: str) -> asyncio.Future[Any]:
 
 
 _TASK_TOOL_NAMES = {"submit_task", "wait_for_tasks", "sleep", "get_task_results", "check_task", "list_tasks",
-                    "cancel_task"}
+                    "cancel_task", "send_message"}
 
 
 def create_async_agent(
@@ -463,11 +503,17 @@ def create_async_agent(
     code_in_subprocess: bool = False,
     propagate_context: bool = True,
     max_coroutines: int = 1000,
+    notices: bool = True,
+    max_notices: int = 5,
     **codeagent_kwargs: Any,
 ) -> AsyncAgent:
-    """Build an ``AsyncAgent``: a CodeAgent with ``tools``, ``managed_agents`` and the seven
-    background-task tools, on a TaskManager of ``max_workers`` thread slots and ``max_coroutines``
-    coroutine slots (async tools run on its event loop, whether submitted or called directly).
+    """Build an ``AsyncAgent``: a CodeAgent with ``tools``, ``managed_agents`` and the eight
+    background-task tools (the seven of ``task_tools`` and ``send_message``), on a TaskManager of
+    ``max_workers`` thread slots and ``max_coroutines`` coroutine slots (async tools run on its event
+    loop, whether submitted or called directly).
+
+    ``notices``: at the start of each model step, tell the model which of its tasks finished (and
+    which ask a question) since its last step, at most ``max_notices`` lines; costs no model step.
 
     ``managed_agents``: agents (each task runs a fresh copy) or zero-argument factories (only a
     factory travels to another process: give factories with a ``DaskExecutor``).
@@ -496,6 +542,10 @@ def create_async_agent(
     if code_in_subprocess and python_executor is not None:
         raise InvalidArgumentError("give python_executor or code_in_subprocess=True, not both")
     code_executor = SubprocessPythonExecutor if code_in_subprocess else SandboxedPythonExecutor
+    if not isinstance(notices, bool):
+        raise InvalidArgumentError(f"notices must be True or False, got {notices!r}")
+    if isinstance(max_notices, bool) or not isinstance(max_notices, int) or max_notices < 1:
+        raise InvalidArgumentError(f"max_notices must be an int >= 1 (lines per step), got {max_notices!r}")
     tools = list(tools)
     managed = list(managed_agents)
     recipe.update(tools=tools, managed_agents=managed)
@@ -515,8 +565,10 @@ def create_async_agent(
                                propagate_context=propagate_context, max_coroutines=max_coroutines)
     try:
         board = TaskBoard(task_manager, registry, limits)
+        mailboxes, questions = Mailboxes(), InputRequests(task_manager)
         agent = CodeAgent(
-            tools=[*for_direct_calls(tools, task_manager), *task_tools(board)],  # async tools: on the loop
+            tools=[*for_direct_calls(tools, task_manager), *task_tools(board),  # async tools: on the loop
+                   SendMessageTool(board, mailboxes, questions)],
             model=model,
             managed_agents=[source.callable_agent(registry.usage) for source in registry.agent_sources] or None,
             instructions=instructions,
@@ -526,7 +578,8 @@ def create_async_agent(
             executor_kwargs=executor_kwargs,
             **codeagent_kwargs,
         )
-        return AsyncAgent(agent, board, unfinished_tasks=unfinished_tasks, recipe=recipe)
+        return AsyncAgent(agent, board, unfinished_tasks=unfinished_tasks, recipe=recipe, notices=notices,
+                          max_notices=max_notices, mailboxes=mailboxes, questions=questions)
     except BaseException:
         task_manager.shutdown(wait=False, cancel_pending=True)
         raise

@@ -91,6 +91,10 @@ def _seconds(name: str, value: Any, *, allow_zero: bool = True) -> float:
     return float(value)
 
 
+def _asks(info: TaskInfo) -> str:
+    return f"waiting for input: {preview(info.question, 200)}; answer with send_message('{info.id}', '...')"
+
+
 def _ago(seconds: float | None) -> str:
     return "?" if seconds is None else f"{seconds:.1f}s"
 
@@ -110,6 +114,9 @@ class TaskBoard:
         self._stop = threading.Event()  # set at shutdown: ends every sleep at once
         self._submitted: set[str] = set()  # every id this board submitted, in any run
         self._kept: set[str] = set()  # ids of earlier runs a placeholder may still name (unfinished_tasks="keep")
+        self._seen_done: set[str] = set()  # finished tasks a report already showed the model (no notice needed)
+        #: whether a task waits for an answer (set by the AsyncAgent): a wait for it returns at once
+        self.asking: Callable[[str], bool] | None = None
         self._variables: Callable[[], Mapping[str, Any]] = dict  # the model's interpreter state, if readable
         self.placeholders = Placeholders(
             referable=self._referable, exists=self._submitted.__contains__, variables=lambda: self._variables(),
@@ -129,6 +136,7 @@ class TaskBoard:
         with self._lock:
             if not keep_ids:
                 self._run_ids, self._run_set = [], set()
+                self._seen_done = set()
             self._deadline = deadline
 
     def keep_ids(self, ids: list[str]) -> None:
@@ -167,6 +175,15 @@ class TaskBoard:
 
     def close(self) -> None:
         self._stop.set()
+
+    def seen_done(self, task_id: str) -> bool:
+        """Whether a wait report, results or check_task already showed the model this task finished."""
+        with self._lock:
+            return task_id in self._seen_done
+
+    def _saw(self, infos: list[TaskInfo]) -> None:
+        with self._lock:
+            self._seen_done.update(info.id for info in infos if info.done)
 
     # ------------------------------------------------------------------ tools
 
@@ -225,9 +242,10 @@ class TaskBoard:
         if not report_ids:
             return "No tasks to wait for: this run has submitted none yet."
         start = time.monotonic()
-        done, not_done = self.tm.wait(ids, timeout=limit, return_when=mode) if ids else (set(), set())
+        done, not_done = self._wait_or_question(ids, limit, mode) if ids else (set(), set())
         waited = time.monotonic() - start
         infos = self._infos(report_ids, strict=False)
+        self._saw(infos)
         finished = sum(1 for info in infos if info.done)
         scope = "" if report_ids is ids else f"; this run's {len(infos)} tasks"
         lines = [f"Waited {waited:.1f}s for {len(ids)} task{'' if len(ids) == 1 else 's'} "
@@ -236,11 +254,14 @@ class TaskBoard:
         by_status: dict[str, list[TaskInfo]] = {}
         for info in infos:
             by_status.setdefault(info.status.value, []).append(info)
-        for status in ("completed", "failed", "timeout", "cancelled", "running", "pending", "waiting"):
+        for status in ("waiting_for_input", "completed", "failed", "timeout", "cancelled", "running", "pending",
+                       "waiting"):
             group = by_status.get(status, [])
             if group:
                 lines.append(f"{status} ({len(group)}): " + self._line(group, status))
-        if not_done:
+        if any(info.status is TaskStatus.WAITING_FOR_INPUT for info in infos):
+            lines.append("A task waits for your answer: send_message(task_id, answer), then wait again.")
+        elif not_done:
             if asked > bound:
                 lines.append(f"Stopped at {why} (you asked max_wait_time={asked:g}); the unfinished tasks keep "
                              f"running" + (": call wait_for_tasks again to keep waiting." if bound else "."))
@@ -250,6 +271,20 @@ class TaskBoard:
         if completed:
             lines.append(f"Next: get_task_results({self._short_list(completed)})")
         return self._report("\n".join(lines), "check_task(id) for one task")
+
+    def _wait_or_question(self, ids: list[str], limit: float, mode: str) -> tuple[set[str], set[str]]:
+        """``tm.wait``, but back as soon as one of ``ids`` waits for input (the model must answer it):
+        with ``asking`` set, it waits in slices of 0.1 s and looks in between."""
+        asking = self.asking
+        if asking is None:
+            return self.tm.wait(ids, timeout=limit, return_when=mode)
+        end = time.monotonic() + limit
+        while True:
+            left = end - time.monotonic()
+            done, not_done = self.tm.wait(ids, timeout=max(0.0, min(0.1, left)), return_when=mode)
+            if not not_done or (mode == "FIRST_COMPLETED" and done) or left <= 0.1 \
+                    or any(asking(tid) for tid in not_done):
+                return done, not_done
 
     def sleep(self, seconds: Any, reason: Any = None) -> str:
         asked = _seconds("seconds", seconds)
@@ -269,7 +304,9 @@ class TaskBoard:
             start = offset
         ids = self._ids(task_ids, unfinished_default=False)
         out: dict[str, Any] = {}
-        for info in self._infos(ids):
+        infos = self._infos(ids)
+        self._saw(infos)
+        for info in infos:
             if info.status is TaskStatus.COMPLETED:
                 value = info.result
                 out[info.id] = value[start:] if start and isinstance(value, str) else value  # whole, never cut
@@ -282,6 +319,7 @@ class TaskBoard:
         tid = self._one_id(task_id)
         self._check_known([tid])
         info = self._infos([tid])[0]
+        self._saw([info])
         kind = info.metadata.get("task_type", "task")
         head = f"{info.id} ({kind} {info.name}"
         head += f", priority {info.priority})" if info.priority else ")"
@@ -289,6 +327,8 @@ class TaskBoard:
         now = time.time()
         if info.status is TaskStatus.RUNNING:
             text = f"{head}: running for {_ago(now - (info.started_at or now))}, {attempts}"
+        elif info.status is TaskStatus.WAITING_FOR_INPUT:
+            text = f"{head}: {_asks(info)}"
         elif info.status is TaskStatus.WAITING:
             text = f"{head}: waiting for {', '.join(info.depends_on)} to complete"
         elif info.status is TaskStatus.PENDING:
@@ -335,6 +375,12 @@ class TaskBoard:
             detail = info.status.value
             if info.status is TaskStatus.RUNNING:
                 detail += f" {_ago(now - (info.started_at or now))}"
+                with self._lock:
+                    note = self._progress.get(info.id)
+                if note:  # a sub-agent's step and thought, or what report_progress said
+                    detail += f"; progress: {clip(note, 120)}"
+            elif info.status is TaskStatus.WAITING_FOR_INPUT:
+                detail = _asks(info)
             elif info.done and info.status is not TaskStatus.COMPLETED:
                 detail += f": {clip(self._why(info), 120, hint=f'check_task({info.id!r})')}"
             elif info.status is TaskStatus.COMPLETED:
@@ -455,6 +501,8 @@ class TaskBoard:
                 parts.append(f"{info.id} {info.name}: {clip(self._why(info), 200, hint=f'check_task({info.id!r})')}")
             elif status == "running":
                 parts.append(f"{info.id} {info.name} running {_ago(now - (info.started_at or now))}")
+            elif status == "waiting_for_input":
+                parts.append(f"{info.id} {info.name} {_asks(info)}")
             elif status == "waiting":
                 parts.append(f"{info.id} {info.name} waiting for {', '.join(info.depends_on)}")
             else:

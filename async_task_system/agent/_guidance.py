@@ -4,12 +4,14 @@ Written for a model that has never seen this library, and short: it is sent with
 model call. ``GUIDANCE`` is 318 tokens, 330 with the line on unfinished tasks (cl100k_base,
 counted with tiktoken); the seven tool descriptions every run carries add 634 tokens
 (964 in all, under the 1,200 budget).
+With completion notices on, ``LIVE_GUIDANCE`` and the ``send_message`` description bring the
+whole to 1,115 (``test_with_live_coordination_...`` counts it).
 ``tests/agent/test_agent_guidance.py`` keeps these figures honest.
 """
 
 from __future__ import annotations
 
-__all__ = ["GUIDANCE", "guidance_for"]
+__all__ = ["GUIDANCE", "LIVE_GUIDANCE", "guidance_for"]
 
 GUIDANCE = """\
 ## Background tasks
@@ -37,3 +39,10 @@ _UNFINISHED = {
 def guidance_for(unfinished_tasks: str) -> str:
     """``GUIDANCE`` plus one line on what happens to unfinished tasks at the end of a run."""
     return f"{GUIDANCE}\n{_UNFINISHED[unfinished_tasks]}"
+
+# ---- live coordination (completion notices, messages): added to the guidance when notices are on ----
+
+LIVE_GUIDANCE = """\
+7. At the start of each step you may get "Background task notices": tasks that finished since your last step, \
+with a preview. You can keep doing your own work and rely on them instead of waiting or polling. \
+send_message(task_id, text) tells a running managed agent something (it reads it at its next step)."""

@@ -33,6 +33,8 @@ from smolagents.monitoring import Monitor
 
 from ..engine import cancel_token, current_task
 from ..errors import InvalidArgumentError
+from ._live import SubAgentLink
+from ._messages import current_mailboxes
 from ._progress import _sink
 from ._sandbox import sandbox_agent
 
@@ -299,10 +301,14 @@ class ManagedAgentRun:
                 self.usage.add(usage)  # step by step: an interrupted run is counted too
             if token is not None and token.cancelled:
                 instance.interrupt()  # covers a cancel that landed before run() reset the flag
-            if sink is not None and this_task is not None and isinstance(step, ActionStep):
-                sink(this_task.task_id, f"{self.source.name} finished step {step.step_number} of at most "
-                                        f"{instance.max_steps}")
+            if link is not None and isinstance(step, ActionStep):
+                link.on_step(step, instance.max_steps)
 
+        # live coordination: messages down (send_message), progress up (step, thought, report_progress)
+        link = None
+        if this_task is not None and not self.remote:
+            link = SubAgentLink(this_task.task_id, sink, current_mailboxes(), self.source.name, token)
+            link.attach(instance)
         instance.step_callbacks.register(ActionStep, on_step)
         instance.step_callbacks.register(PlanningStep, on_step)
         running = [instance]  # emptied at the end: the token (kept with the task's record) must not keep it alive
@@ -325,6 +331,8 @@ class ManagedAgentRun:
             raise error from exc
         finally:
             running.clear()
+            if link is not None:
+                link.close()
         return AgentReply(answer, spent.total) if self.remote else answer
 
     def _run_coordinator(self, coordinator: Coordinator, task: str, additional_args: dict[str, Any] | None,
@@ -341,11 +349,18 @@ class ManagedAgentRun:
             # a cancel that lands before its run() resets the interrupt flag is caught at the next step
             coordinator.agent.step_callbacks.register(
                 ActionStep, lambda step, agent=None: stop(token.reason or "cancelled") if token.cancelled else None)
+        this_task = current_task()
+        link = None  # live coordination: a message to this task reaches the nested coordinator's model
+        if this_task is not None and not self.remote:
+            link = SubAgentLink(this_task.task_id, _sink.get(), current_mailboxes(), self.source.name)
+            link.attach(coordinator.agent, own_tools=False)
         try:
             kwargs = {"additional_args": dict(additional_args)} if additional_args else {}
             answer = coordinator(task, **kwargs)
         finally:
             running.clear()
+            if link is not None:
+                link.close()
             coordinator.shutdown()
             summary = coordinator.last_run
             if summary is not None:

@@ -22,6 +22,7 @@ class TaskStatus(str, enum.Enum):
     PENDING = "pending"  # ready (or waiting for a retry's backoff), not yet started
     WAITING = "waiting"  # waiting for its dependencies to complete
     RUNNING = "running"
+    WAITING_FOR_INPUT = "waiting_for_input"  # running, its code blocked on a question (TaskManager.ask)
     COMPLETED = "completed"
     FAILED = "failed"
     TIMEOUT = "timeout"
@@ -96,6 +97,7 @@ class TaskInfo:
     error: TaskError | None
     events: tuple[TaskEvent, ...]
     metadata: dict[str, Any] = field(default_factory=dict)
+    question: str | None = None  # what a task waiting for input asked
 
     @property
     def done(self) -> bool:

@@ -124,6 +124,7 @@ class TaskManager(Scheduler):
                                        f"{describe(default_backoff)}")
         self._default_backoff = default_backoff or ExponentialBackoff()
         self._init_state(executor, tuple(default_observers() if observers is None else observers))
+        self._asking: set[Task] = set()  # running tasks with an open question (ask/answered)
         # Dropped without shutdown(): the clock stops, and a pool and a loop of our own are shut down.
         weakref.finalize(self, _dropped, self._clock, executor if owned else None, self._loop).atexit = False
         self._clock.start(self)
@@ -366,7 +367,7 @@ class TaskManager(Scheduler):
         if limit is not None:
             check_int("limit", limit, minimum=0)
         with self._lock:
-            selected = [t for t in reversed(self._tasks.values()) if wanted is None or t.status is wanted]
+            selected = [t for t in reversed(self._tasks.values()) if wanted is None or _shown_status(t) is wanted]
             if limit is not None:
                 selected = selected[:limit]
             return [self._snapshot(t) for t in selected]
@@ -390,11 +391,80 @@ class TaskManager(Scheduler):
         effects.call(callback, info)
         self._run(effects)
 
+    # ---- annotations from the layers above (live coordination: messages, questions) ----
+
+    #: the most annotation events one task's log keeps (status events are never dropped)
+    MAX_ANNOTATIONS = 1000
+
+    def record_event(self, task_id: str, kind: str, reason: str = "") -> bool:
+        """Add a non-status event (``kind``, e.g. ``"message"``) to a task's log; status never changes.
+
+        False if the task is final, forgotten, or already has ``MAX_ANNOTATIONS`` of them."""
+        if not isinstance(kind, str) or not kind or kind in TaskStatus._value2member_map_:
+            raise InvalidArgumentError(f"kind must be a non-empty str other than a status, got {kind!r}")
+        if not isinstance(reason, str):
+            raise InvalidArgumentError(f"reason must be a str, got {describe(reason)}")
+        effects = Effects()
+        with self._lock:
+            task = self._tasks.get(task_id) if isinstance(task_id, str) else None
+            if task is None:
+                if isinstance(task_id, str) and self._was_issued(task_id):
+                    return False
+                self._require(task_id)
+            statuses = TaskStatus._value2member_map_
+            if task.status in FINAL_STATES or sum(e.kind not in statuses for e in task.events) >= self.MAX_ANNOTATIONS:
+                return False
+            self._log(task, exact_str(kind), exact_str(reason)[:2000], effects)
+        self._run(effects)
+        return True
+
+    def ask(self, task_id: str, question: str) -> bool:
+        """Mark a running task as waiting for input (``question``), as its code blocks for an answer.
+
+        Only how it is shown changes (``WAITING_FOR_INPUT``, ``TaskInfo.question``): its slot, its
+        deadline and cancellation stay as for a running task. False if it is not running."""
+        return self._set_question(task_id, question)
+
+    def answered(self, task_id: str, reason: str = "input received") -> bool:
+        """The task's question was answered (or given up): it shows as running again."""
+        return self._set_question(task_id, None, reason)
+
+    def _set_question(self, task_id: str, question: str | None, reason: str = "") -> bool:
+        if question is not None and (not isinstance(question, str) or not question.strip()):
+            raise InvalidArgumentError(f"question must be a non-empty str, got {describe(question)}")
+        effects = Effects()
+        with self._lock:
+            task = self._tasks.get(task_id) if isinstance(task_id, str) else None
+            if task is None and not (isinstance(task_id, str) and self._was_issued(task_id)):
+                self._require(task_id)
+            if task is None or task.status is not TaskStatus.RUNNING or (question is None) == (task.question is None):
+                return False
+            if question is None:
+                task.question = None
+                self._asking.discard(task)
+                self._log(task, "input_received", exact_str(reason)[:2000], effects)
+            else:
+                task.question = exact_str(question)[:10_000]
+                self._asking.add(task)
+                self._log(task, TaskStatus.WAITING_FOR_INPUT.value, task.question[:2000], effects)
+        self._run(effects)
+        return True
+
+    def _asking_count(self) -> int:
+        """Under the lock: running tasks with an open question (ended ones are dropped here)."""
+        asking = self._asking
+        for task in [t for t in asking if t.status is not TaskStatus.RUNNING]:
+            asking.discard(task)
+        return len(asking)
+
     def get_statistics(self) -> dict[str, Any]:
         """Counts per status (they add up to ``total``), ``queued``, ``running``, records kept and
         forgotten, and latency percentiles."""
         with self._lock:
             stats: dict[str, Any] = {status.value: count for status, count in self._counts.items()}
+            asking = self._asking_count()  # running tasks whose code waits for an answer
+            stats[RUNNING_VALUE] -= asking
+            stats[TaskStatus.WAITING_FOR_INPUT.value] = asking
             stats.update(
                 total=self._last_id,
                 queued=self._counts[PENDING] + self._counts[WAITING],
@@ -556,3 +626,13 @@ def _dropped(clock: Clock, executor: Executor | None, loop: Executor) -> None:
     if executor is not None:
         executor.shutdown(wait=False)
     loop.shutdown(wait=False)
+
+
+RUNNING_VALUE = TaskStatus.RUNNING.value
+
+
+def _shown_status(task: Task) -> TaskStatus:
+    """The status a snapshot of ``task`` shows (a running task with an open question waits for input)."""
+    if task.question is not None and task.status is TaskStatus.RUNNING:
+        return TaskStatus.WAITING_FOR_INPUT
+    return task.status

@@ -506,12 +506,14 @@ class Scheduler:
 
     @staticmethod
     def _snapshot(task: Task) -> TaskInfo:
+        asking = task.question is not None and task.status is RUNNING
         return TaskInfo(
-            id=task.id, name=task.name, status=task.status, priority=task.priority,
+            id=task.id, name=task.name, status=TaskStatus.WAITING_FOR_INPUT if asking else task.status,
+            priority=task.priority,
             created_at=task.created_at, started_at=task.started_at, finished_at=task.finished_at,
             attempts=task.attempts, max_retries=task.max_retries, timeout=task.timeout,
             depends_on=task.depends_on, result=task.result, error=task.error,
-            events=tuple(task.events), metadata=dict(task.metadata),
+            events=tuple(task.events), metadata=dict(task.metadata), question=task.question if asking else None,
         )
 
 

@@ -44,7 +44,7 @@ class Task:
         "backoff", "depends_on", "metadata", "status", "created_at", "started_at", "finished_at",
         "finished_mono", "attempts", "result", "error", "events", "token", "context", "seq",
         "waiters", "dependents", "unmet", "inflight", "holds_slot", "callbacks", "observers",
-        "dep_results", "plan", "lane",
+        "dep_results", "plan", "lane", "question",
     )
 
     def __init__(self, task_id: str, name: str, fn: Callable[..., Any], args: tuple, kwargs: dict,
@@ -87,3 +87,7 @@ class Task:
         # record may be forgotten (read, then past max_finished) before this task starts.
         self.dep_results: dict[str, Any] | None = None
         self.lane = lane  # the scheduler's Lane its attempts run in (threads or coroutines)
+        # Live coordination: a running task whose code asked a question (TaskManager.ask). Internally
+        # it stays RUNNING (deadline, cancel and finish work as for any running task); snapshots say
+        # WAITING_FOR_INPUT while the question is open.
+        self.question: str | None = None

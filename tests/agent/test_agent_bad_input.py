@@ -114,7 +114,7 @@ OTHER_CASES = {
     ),
     "unknown status filter": (
         "list_tasks('doing')",
-        "unknown status 'doing'; accepted: pending, waiting, running, completed, failed, timeout, cancelled, "
+        "unknown status 'doing'; accepted: pending, waiting, running, waiting_for_input, completed, failed, timeout, cancelled, "
         "done, finished, unfinished",
     ),
     "cancel an unknown task": (

@@ -86,3 +86,23 @@ def test_the_descriptions_use_the_same_placeholder_spelling_and_failure_test_as_
     assert "'$' + paris" in tools["submit_task"].description
     assert "isinstance(r, NoResult)" in tools["get_task_results"].description
     assert "Text" in tools["list_tasks"].description  # it returns text, not a list
+
+
+def test_with_live_coordination_guidance_and_descriptions_stay_under_1200_tokens(encoding) -> None:
+    """Notices and send_message add one guidance line and one tool: still under the budget."""
+    from async_task_system.agent._guidance import LIVE_GUIDANCE
+    from async_task_system.agent._message_tool import SendMessageTool
+    from async_task_system.agent._messages import Mailboxes
+
+    tm = TaskManager(1)
+    try:
+        board = TaskBoard(tm, TaskRegistry())
+        tools = [*task_tools(board), SendMessageTool(board, Mailboxes())]
+        tools_text = "\n\n".join(t.to_code_prompt() for t in tools)
+    finally:
+        tm.shutdown()
+    guidance = f"{guidance_for('cancel')}\n{LIVE_GUIDANCE}"
+    total = len(encoding.encode(guidance)) + len(encoding.encode(tools_text))
+    print(f"live guidance {len(encoding.encode(LIVE_GUIDANCE))} tokens, all in all {total}")
+    assert total < 1200
+    assert set(re.findall(r"(\w+)\(", LIVE_GUIDANCE)) <= {t.name for t in tools}

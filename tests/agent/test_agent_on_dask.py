@@ -89,3 +89,28 @@ def test_a_factory_of_nested_coordinators_runs_on_the_cluster(make_agent, cluste
     answers = agent.run("Run two coordinators on the cluster.")
     assert [a.splitlines()[-1] for a in answers] == ["value-of-value-of-x"] * 2
     assert agent.last_run.sub_agent_usage.model_calls == 2  # counted there, added here
+
+
+def make_slow_worker():
+    """A sub-agent for the cluster that works three slow steps, then answers."""
+    from async_task_system.testing import ScriptedModel as Scripted
+
+    def script(messages) -> str:
+        return "final_answer('done')" if len(messages) > 6 else "import time\ntime.sleep(0.3)"
+
+    return CodeAgent(tools=[], model=Scripted(script), name="worker", description="Works slowly.",
+                     verbosity_level=0, additional_authorized_imports=["time"])
+
+
+@pytest.mark.slow
+def test_a_message_to_an_agent_on_a_dask_worker_is_refused_saying_why(make_agent, cluster) -> None:
+    from async_task_system.executors import DaskExecutor
+
+    agent = make_agent(["t = submit_task('agent', 'worker', {'task': 'work'})\nimport time\n"
+                        "while 'running' not in check_task(t):\n    time.sleep(0.02)\n"
+                        "send_message(t, 'hurry')", "final_answer('ok')"],
+                       tools=[], managed_agents=[make_slow_worker], executor=DaskExecutor(cluster.scheduler_address),
+                       additional_authorized_imports=["time"])
+    agent.run("talk to the worker on the cluster")
+    told = agent.model.received[1][-1].content[0]["text"]
+    assert "t1 (worker) runs on " in told and "not on a Dask worker (yet)" in told

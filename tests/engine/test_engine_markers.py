@@ -3,7 +3,6 @@ and a container that holds no marker reaches the task as the very same object.""
 
 from __future__ import annotations
 
-import asyncio
 import gc
 import threading
 import warnings

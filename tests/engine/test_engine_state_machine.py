@@ -24,6 +24,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 from async_task_system import ResultOf, ShutdownError, TaskManager, TaskStatus
+from async_task_system.engine import current_task
 from async_task_system.engine import TaskObserver
 
 EXAMPLES = int(os.environ.get("ENGINE_MACHINE_EXAMPLES", "60"))
@@ -169,6 +170,34 @@ class EngineMachine(RuleBasedStateMachine):
         if backoff == 1e12:  # clamped to a year: cancel it, or shutdown would wait that long
             self.tm.wait(tid, timeout=0.05)
             self.tm.cancel(tid, reason="no need to wait a year")
+
+    @precondition(lambda self: not self.closed)
+    @rule(seconds=st.sampled_from([0, 0.005, 0.02]), timeout=st.sampled_from([None, 0.01, 1.0]),
+          answers=st.booleans())
+    def submit_one_that_asks(self, seconds, timeout, answers):
+        """A task waits for input a while (and times out or is cancelled meanwhile, or not)."""
+        tm = self.tm
+
+        def asks() -> str:
+            tid = current_task().task_id
+            tm.ask(tid, "which?")
+            time.sleep(seconds)
+            if answers:
+                tm.answered(tid)
+            return "asked"
+
+        self.ids.append(tm.submit(asks, timeout=timeout))
+
+    @precondition(lambda self: self.ids)
+    @rule(data=st.data(), question=st.sampled_from([None, "a question?"]))
+    def ask_or_answer_any_task(self, data, question):
+        """ask/answered on any task, in any state: a bool, never a change of a final state."""
+        tid = data.draw(st.sampled_from(self.ids))
+        before = self.tm.get(tid).status
+        changed = self.tm.answered(tid) if question is None else self.tm.ask(tid, question)
+        assert isinstance(changed, bool)
+        if before.is_final:
+            assert not changed and self.tm.get(tid).status is before
 
     @precondition(lambda self: self.closed)
     @rule()
