@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from async_task_system import ExponentialBackoff, ResultOf, TaskManager
+from async_task_system import ExponentialBackoff, ResultOf, TaskManager, cancel_token
 
 
 def _engine_threads() -> list[threading.Thread]:
@@ -165,7 +165,8 @@ def test_a_dropped_manager_whose_timed_out_task_has_a_slow_callback_is_collected
 
     def make() -> weakref.ref:
         manager = TaskManager(max_workers=2)
-        t = manager.submit(time.sleep, (0.3,), timeout=0.05)
+        # A cancellable 5 s wait: it ends at the timeout (which must fire, even on a loaded machine).
+        t = manager.submit(lambda: cancel_token().wait(5), timeout=0.05)
         manager.add_done_callback(t, lambda info: (time.sleep(0.1), seen.append(info.status.value)))
         return weakref.ref(manager)
 
