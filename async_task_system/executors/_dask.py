@@ -4,8 +4,16 @@ The ``TaskManager`` keeps all policy (priorities, dependencies, per-name limits,
 retries with backoff, timeouts); this executor only ships one attempt at a time
 to the cluster and reports back. Invariants:
 
-- The manager never hands it more attempts than ``capacity`` (the cluster's total
-  worker threads), so Dask's own queue stays (nearly) empty and priority order holds.
+- The manager never hands it more attempts than ``capacity``: the cluster's worker
+  threads times ``1 + prefetch``. Up to ``prefetch`` attempts per thread wait in Dask's
+  queues (with the task's ``priority=``, so Dask runs them in the manager's order), so a
+  worker that finishes one attempt starts the next at once instead of idling a round trip.
+- An attempt *begins* (``reporter.begin``) when it starts on a worker: the worker logs a
+  start event that the client receives, not when it is submitted. An attempt whose outcome
+  arrives first begins then, just before it ends.
+- Outcomes come home in batches: each finished future is queued by its done callback; the
+  report thread fetches all queued results in one gather on the client's loop (without
+  waiting for it) and reports them as they arrive.
 - Each attempt is one Dask task with a unique key and ``pure=False``; the callable
   and its arguments travel as *arguments* of a wrapper, so a tool's keyword
   arguments named ``priority``, ``key``, ``retries``, ``pure``, ``workers`` reach it.
@@ -28,6 +36,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import contextvars
+import itertools
 import os
 import threading
 import types
@@ -78,6 +87,9 @@ class DaskExecutor(Executor):
     ``PHOENIX_PROJECT_NAME``) if one is set; None turns worker export off.
     ``instrumentors``: ``"module:Class"`` OpenTelemetry instrumentors to
     ``instrument()`` on each worker along with tracing ("auto": smolagents', if installed).
+    ``prefetch``: attempts queued per worker thread beyond the one it runs (0: none, so
+    an attempt is only handed over when a thread is free; the manager's order is then
+    exact, at one round trip of idle time per attempt).
     ``connect_timeout``: seconds to reach the scheduler (default: Dask's
     ``distributed.comm.timeouts.connect``, 30 s).
     """
@@ -90,23 +102,35 @@ class DaskExecutor(Executor):
         project_name: str | None = None,
         instrumentors: Iterable[str] | str = _AUTO,
         min_capacity: int = 1,
+        prefetch: int = 2,
         connect_timeout: float | None = None,
     ) -> None:
-        if not isinstance(min_capacity, int) or min_capacity < 1:
+        if not isinstance(min_capacity, int) or isinstance(min_capacity, bool) or min_capacity < 1:
             raise InvalidArgumentError(f"min_capacity must be an int >= 1, got {min_capacity!r}")
+        if not isinstance(prefetch, int) or isinstance(prefetch, bool) or not 0 <= prefetch <= 64:
+            raise InvalidArgumentError(
+                f"prefetch must be an int from 0 to 64 (attempts queued per worker thread), got {prefetch!r}"
+            )
+        self.prefetch = prefetch
         self.trace_endpoint, auto_project, headers = _trace_target(trace_endpoint)  # checked before connecting
         self.project_name = project_name = project_name or auto_project
         self._client, self._owns_client = _connect(client_or_address, connect_timeout)
         self._min_capacity = min_capacity
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
-        self._inflight: dict[str, distributed.Future] = {}  # key -> future of a started attempt
+        self._key_prefix = uuid.uuid4().hex[:8]  # keys unique across executors and clients
+        self._keys = itertools.count()
+        self._inflight: dict[str, _Attempt] = {}  # key -> an attempt submitted and not yet reported
         self._closing = False
         self._closed = False
         self._reporter: AttemptReporter | None = None  # the manager, told when capacity grows
-        # Outcomes are fetched on the client's event loop, all at once; reporting them runs
-        # manager callbacks and user code, so it happens on this thread, never on the loop.
-        self._reports = ThreadPoolExecutor(1, thread_name_prefix="dask-executor-report")
+        # What the report thread has to do, in arrival order: ("started", key, worker),
+        # ("done", future) and ("capacity",). Reporting runs manager callbacks and user code,
+        # so it happens on that one thread, never on the client's event loop.
+        self._queue: collections.deque[tuple[Any, ...]] = collections.deque()
+        self._queue_cv = threading.Condition(threading.Lock())
+        self._reporting = threading.Thread(target=self._report_loop, name="dask-executor-report", daemon=True)
+        self._reporting.start()
         # Cancel broadcasts block on a round trip: one background thread sends them in order.
         self._control = ThreadPoolExecutor(1, thread_name_prefix="dask-executor-control")
         if not self._cluster_info().get("total_threads"):
@@ -127,7 +151,7 @@ class DaskExecutor(Executor):
 
     @property
     def capacity(self) -> int:  # type: ignore[override]
-        """The cluster's total worker threads (at least ``min_capacity``).
+        """The cluster's total worker threads times ``1 + prefetch`` (at least ``min_capacity``).
 
         Read from the client's cache of the scheduler's identity, which Dask refreshes
         every ``distributed.client.scheduler-info-interval`` (2 s) and this executor
@@ -136,7 +160,7 @@ class DaskExecutor(Executor):
         wait for a free thread.
         """
         threads = self._cluster_info().get("total_threads") or 0
-        return max(self._min_capacity, int(threads))
+        return max(self._min_capacity, int(threads) * (1 + self.prefetch))
 
     @property
     def client(self) -> distributed.Client:
@@ -161,9 +185,9 @@ class DaskExecutor(Executor):
             if self._closing:
                 raise ShutdownError("cannot start new attempts after DaskExecutor.shutdown() was called")
         self._reporter = reporter
-        if not reporter.begin(call):
-            return
-        key = f"{call.name}-{call.task_id}-a{call.attempt}-{uuid.uuid4().hex[:12]}"
+        if call.token.cancelled and not reporter.begin(call):
+            return  # cancelled between dispatch and here: nothing to ship
+        key = f"{call.name}-{call.task_id}-a{call.attempt}-{self._key_prefix}{next(self._keys)}"
         # The attempt's observer scopes (the library's task span) are entered here, around the
         # remote run, in a copy of the submitter's context; the carrier is taken inside them.
         ctx = call.context.copy() if call.context is not None else contextvars.Context()
@@ -173,18 +197,22 @@ class DaskExecutor(Executor):
             carrier = ctx.run(capture_carrier)
             meta = {"key": key, "task_id": call.task_id, "name": call.name, "attempt": call.attempt,
                     "carrier": carrier}
+            attempt = _Attempt(call, reporter, ctx, scopes)
             with self._lock:
-                future = self._client.submit(
+                self._inflight[key] = attempt
+                attempt.future = self._client.submit(
                     _run_attempt, call.fn, call.args, call.kwargs, meta,
                     key=key, pure=False, priority=call.priority, retries=0,
                 )
-                self._inflight[key] = future
         except BaseException as exc:  # noqa: BLE001 - could not ship it: this attempt fails
+            with self._lock:
+                self._inflight.pop(key, None)
             ctx.run(scopes.__exit__, type(exc), exc, exc.__traceback__)
-            reporter.end(call, False, exc)
+            if reporter.begin(call):
+                reporter.end(call, False, exc)
             return
         call.token.add_callback(lambda reason: self._cancel_remote(key, reason))
-        self._client.loop.add_callback(self._collect, future, call, reporter, ctx, scopes)
+        attempt.future.add_done_callback(self._on_done)
 
     def shutdown(self, wait: bool = True) -> None:
         """Take no new attempts; with ``wait``, return once every started one has ended.
@@ -215,21 +243,84 @@ class DaskExecutor(Executor):
         # Client caches the scheduler's identity and refreshes it periodically: a cheap read.
         return getattr(self._client, "_scheduler_identity", None) or {}
 
-    async def _collect(self, future: distributed.Future, call: TaskCall, reporter: AttemptReporter,
-                       ctx: contextvars.Context, scopes: contextlib.ExitStack) -> None:
-        """On the client's event loop: wait for the attempt and fetch its outcome (no thread blocks)."""
-        try:
-            value, ok = await self._client.gather(future, asynchronous=True), True
-        except BaseException as exc:  # noqa: BLE001 - the attempt's error, KilledWorker, cancelled
-            value, ok = exc, False
-        try:
-            self._reports.submit(self._finished, future, call, reporter, ctx, scopes, ok, value)
-        except RuntimeError:  # interpreter exit: nobody is left to report to
-            pass
+    def _push(self, item: tuple[Any, ...]) -> None:
+        with self._queue_cv:
+            self._queue.append(item)
+            self._queue_cv.notify()
 
-    def _finished(self, future: distributed.Future, call: TaskCall, reporter: AttemptReporter,
-                  ctx: contextvars.Context, scopes: contextlib.ExitStack, ok: bool, value: Any) -> None:
+    def _on_done(self, future: distributed.Future) -> None:
+        """Dask's callback thread: a future finished, erred or was cancelled."""
+        self._push(("done", future))
+
+    def _attempt_started(self, key: str, worker: str | None) -> None:
+        """On the client's event loop: a worker started the attempt ``key``."""
+        if key in self._inflight:
+            self._push(("started", key, worker))
+
+    def _report_loop(self) -> None:
+        """The report thread: begins, outcomes (gathered in batches) and capacity changes."""
+        while True:
+            with self._queue_cv:
+                while not self._queue:
+                    self._queue_cv.wait()
+                items = list(self._queue)
+                self._queue.clear()
+            finished: list[distributed.Future] = []
+            for item in items:
+                kind = item[0]
+                if kind == "started":
+                    attempt = self._inflight.get(item[1])
+                    if attempt is not None:
+                        attempt.worker = item[2]
+                        self._begin(attempt)
+                elif kind == "done":
+                    future = item[1]
+                    if future.status == "finished":
+                        finished.append(future)
+                    else:  # erred or cancelled: its exception is already here, no round trip
+                        self._finished(future, *_outcome_here(self._client, future))
+                elif kind == "outcomes":
+                    for future, (ok, value) in zip(item[1], item[2]):
+                        self._finished(future, ok, value)
+                elif kind == "capacity":
+                    notify = getattr(self._reporter, "capacity_changed", None)
+                    if notify is not None:
+                        _quietly(notify)
+                else:  # ("stop",)
+                    return
+            if finished:  # fetched on the client's loop, so this thread goes on reporting meanwhile
+                self._client.loop.add_callback(self._fetch, finished)
+
+    async def _fetch(self, futures: list[distributed.Future]) -> None:
+        """On the client's event loop: the results of finished futures, in one round trip."""
+        try:
+            values = await self._client.gather(futures, asynchronous=True)
+            outcomes = [(True, value) for value in values]
+        except BaseException:  # noqa: BLE001 - one bad future (its data lost with a worker): one by one
+            outcomes = []
+            for future in futures:
+                try:
+                    outcomes.append((True, await self._client.gather(future, asynchronous=True)))
+                except BaseException as exc:  # noqa: BLE001 - the attempt's error, KilledWorker, cancelled
+                    outcomes.append((False, exc))
+        self._push(("outcomes", futures, outcomes))
+
+    def _begin(self, attempt: _Attempt) -> bool:
+        """The gate, once per attempt: whether the manager still wants it run."""
+        if attempt.began is None:
+            try:
+                attempt.began = bool(attempt.reporter.begin(attempt.call))
+            except BaseException:  # noqa: BLE001 - a broken reporter must not stop the report thread
+                attempt.began = False
+        return attempt.began
+
+    def _finished(self, future: distributed.Future, ok: bool, value: Any) -> None:
         """On the report thread: end the attempt's scopes and report its outcome to the manager."""
+        attempt = self._inflight.get(future.key)
+        if attempt is None:
+            return
+        call, reporter, ctx, scopes = attempt.call, attempt.reporter, attempt.ctx, attempt.scopes
+        began = self._begin(attempt)  # an outcome can arrive before the start event
         unpack = getattr(call.fn, "unpack_remote", None)
         if unpack is not None:  # the callable brings home what its remote run sent back (sub-agent usage)
             try:
@@ -244,7 +335,10 @@ class DaskExecutor(Executor):
         except Exception:  # noqa: BLE001 - a broken observer must not lose the result
             pass
         try:
-            reporter.end(call, ok, value)
+            if began:  # not begun: the manager gave the slot back when it said "do not run"
+                reporter.end(call, ok, value)
+        except BaseException:  # noqa: BLE001 - the manager's own failure must not stop the report thread
+            pass
         finally:
             with self._lock:
                 self._inflight.pop(future.key, None)
@@ -253,17 +347,14 @@ class DaskExecutor(Executor):
                     self._closed = True
                 self._idle.notify_all()
             future.release()
-            if close:  # not from the report thread: closing shuts it down
-                threading.Thread(target=self._close, name="dask-executor-close", daemon=True).start()
+            if close:
+                self._close()
 
     def _worker_joined(self) -> None:
         """On the client's event loop, after a worker joined and the capacity was refreshed."""
-        reporter = self._reporter
-        notify = getattr(reporter, "capacity_changed", None)
-        if notify is None or self._closing:
+        if self._reporter is None or self._closing:
             return  # nothing was ever started here: nothing can be queued for it either
-        with contextlib.suppress(RuntimeError):  # not on the loop: dispatching submits to the client
-            self._reports.submit(notify)
+        self._push(("capacity",))  # not on the loop: dispatching submits to the client
 
     def _cancel_remote(self, key: str, reason: str) -> None:
         with self._lock:
@@ -277,14 +368,40 @@ class DaskExecutor(Executor):
             self._client.run(_cancel_on_worker, key, reason, on_error="ignore")
 
     def _close(self) -> None:
+        self._push(("stop",))
         self._control.shutdown(wait=False)
-        self._reports.shutdown(wait=False)
         if self._owns_client:
             with contextlib.suppress(Exception):
                 self._client.close()
 
 
+class _Attempt:
+    """One submitted attempt, until it is reported."""
+
+    __slots__ = ("call", "reporter", "ctx", "scopes", "future", "began", "worker")
+
+    def __init__(self, call: TaskCall, reporter: AttemptReporter, ctx: contextvars.Context,
+                 scopes: contextlib.ExitStack) -> None:
+        self.call, self.reporter, self.ctx, self.scopes = call, reporter, ctx, scopes
+        self.future: distributed.Future | None = None
+        self.began: bool | None = None  # None until the manager's gate was asked (at the remote start)
+        self.worker: str | None = None  # the worker's address, once it started there
+
+
+def _outcome_here(client: distributed.Client, future: distributed.Future) -> tuple[bool, Any]:
+    try:
+        return True, client.gather(future)
+    except BaseException as exc:  # noqa: BLE001 - the attempt's error, KilledWorker, cancelled
+        return False, exc
+
+
+def _quietly(fn: Callable[[], Any]) -> None:
+    with contextlib.suppress(Exception):  # the manager's callback failing must not stop the report thread
+        fn()
+
+
 _WORKER_JOINED_TOPIC = "async_task_system-worker-joined"
+_STARTED_TOPIC = "async_task_system-attempt-started"
 _watchers_lock = threading.Lock()
 # One event handler per client (a topic has one handler per client), shared by its executors.
 _watchers: weakref.WeakKeyDictionary[distributed.Client, weakref.WeakSet[DaskExecutor]] = weakref.WeakKeyDictionary()
@@ -309,7 +426,15 @@ def _watch_workers_joining(executor: DaskExecutor) -> None:
         for each in executors:
             each._worker_joined()
 
+    def on_attempt_started(event: Any) -> None:
+        msg = event[1]
+        with _watchers_lock:
+            executors = list(_watchers.get(client, ()))
+        for each in executors:
+            each._attempt_started(msg["key"], msg.get("worker"))
+
     client.subscribe_topic(_WORKER_JOINED_TOPIC, on_worker_joined)
+    client.subscribe_topic(_STARTED_TOPIC, on_attempt_started)
     client.register_plugin(WorkerJoinedPlugin(), name="async_task_system-worker-joined")
 
 
@@ -460,6 +585,9 @@ def _run_attempt(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
             _running[key] = token
     if reason is not None:
         raise TaskCancelledError(f"task {meta['task_id']} was cancelled before it started: {reason}")
+    with contextlib.suppress(ValueError):  # not on a worker (tests call this directly): nobody to tell
+        worker = distributed.get_worker()
+        worker.log_event(_STARTED_TOPIC, {"key": key, "worker": worker.address})
     try:
         return contextvars.Context().run(_invoke, fn, args, kwargs, meta, token)
     finally:

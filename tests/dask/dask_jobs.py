@@ -60,6 +60,16 @@ def wait_for_cancel(marker_dir: str, limit: float) -> str:
     return "stopped"
 
 
+def until(predicate: Any, timeout: float = 60.0) -> bool:
+    """Test side: poll ``predicate`` until it holds (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def wait_for_file(path: Path, timeout: float = 30.0) -> str:
     """Test side: poll until another process has written ``path``; return its text."""
     deadline = time.monotonic() + timeout
