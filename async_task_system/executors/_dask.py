@@ -5,9 +5,11 @@ retries with backoff, timeouts); this executor only ships one attempt at a time
 to the cluster and reports back. Invariants:
 
 - The manager never hands it more attempts than ``capacity``: the cluster's worker
-  threads times ``1 + prefetch``. Up to ``prefetch`` attempts per thread wait in Dask's
-  queues (with the task's ``priority=``, so Dask runs them in the manager's order), so a
-  worker that finishes one attempt starts the next at once instead of idling a round trip.
+  threads times ``1 + window``. Up to ``window`` attempts per thread wait in Dask's queues
+  (with the task's ``priority=``, so Dask runs them in the manager's order), so a worker
+  that finishes one attempt starts the next at once instead of idling a round trip. The
+  window adapts to how long attempts run: about ``PREFETCH_SECONDS`` of queued work per
+  thread, at most ``prefetch`` attempts (many for no-op tool calls, none for sub-agents).
 - An attempt *begins* (``reporter.begin``) when it starts on a worker: the worker logs a
   start event that the client receives, not when it is submitted. An attempt whose outcome
   arrives first begins then, just before it ends.
@@ -39,6 +41,7 @@ import contextvars
 import itertools
 import os
 import threading
+import time
 import types
 import uuid
 import weakref
@@ -70,6 +73,8 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 __all__ = ["DaskExecutor", "WorkerTracingPlugin", "WorkerJoinedPlugin", "find_unpicklable"]
 
 _AUTO = "auto"
+#: Queued work per worker thread that the prefetch window aims at, in seconds of run time.
+PREFETCH_SECONDS = 0.05
 
 
 class DaskExecutor(Executor):
@@ -87,9 +92,10 @@ class DaskExecutor(Executor):
     ``PHOENIX_PROJECT_NAME``) if one is set; None turns worker export off.
     ``instrumentors``: ``"module:Class"`` OpenTelemetry instrumentors to
     ``instrument()`` on each worker along with tracing ("auto": smolagents', if installed).
-    ``prefetch``: attempts queued per worker thread beyond the one it runs (0: none, so
-    an attempt is only handed over when a thread is free; the manager's order is then
-    exact, at one round trip of idle time per attempt).
+    ``prefetch``: at most this many attempts queued per worker thread beyond the one it
+    runs; fewer when attempts run long (see ``window``). 0: none, so an attempt is only
+    handed over when a thread is free; the manager's order is then exact, at one round
+    trip of idle time per attempt.
     ``connect_timeout``: seconds to reach the scheduler (default: Dask's
     ``distributed.comm.timeouts.connect``, 30 s).
     """
@@ -102,7 +108,7 @@ class DaskExecutor(Executor):
         project_name: str | None = None,
         instrumentors: Iterable[str] | str = _AUTO,
         min_capacity: int = 1,
-        prefetch: int = 2,
+        prefetch: int = 8,
         connect_timeout: float | None = None,
     ) -> None:
         if not isinstance(min_capacity, int) or isinstance(min_capacity, bool) or min_capacity < 1:
@@ -116,6 +122,7 @@ class DaskExecutor(Executor):
         self.project_name = project_name = project_name or auto_project
         self._client, self._owns_client = _connect(client_or_address, connect_timeout)
         self._min_capacity = min_capacity
+        self._run_time: float | None = None  # moving average of an attempt's run (start event -> outcome), s
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._key_prefix = uuid.uuid4().hex[:8]  # keys unique across executors and clients
@@ -150,8 +157,21 @@ class DaskExecutor(Executor):
     # ------------------------------------------------------------ Executor interface
 
     @property
+    def window(self) -> int:
+        """Attempts queued per worker thread beyond the one it runs, now.
+
+        ``PREFETCH_SECONDS`` divided by the average attempt's run time, from 0 to ``prefetch``;
+        1 until an attempt has been measured (so a first burst of long tasks is not all
+        handed over at once).
+        """
+        run_time = self._run_time
+        if run_time is None:
+            return min(1, self.prefetch)
+        return min(self.prefetch, int(PREFETCH_SECONDS / max(run_time, 1e-6)))
+
+    @property
     def capacity(self) -> int:  # type: ignore[override]
-        """The cluster's total worker threads times ``1 + prefetch`` (at least ``min_capacity``).
+        """The cluster's total worker threads times ``1 + window`` (at least ``min_capacity``).
 
         Read from the client's cache of the scheduler's identity, which Dask refreshes
         every ``distributed.client.scheduler-info-interval`` (2 s) and this executor
@@ -160,7 +180,7 @@ class DaskExecutor(Executor):
         wait for a free thread.
         """
         threads = self._cluster_info().get("total_threads") or 0
-        return max(self._min_capacity, int(threads) * (1 + self.prefetch))
+        return max(self._min_capacity, int(threads) * (1 + self.window))
 
     @property
     def client(self) -> distributed.Client:
@@ -271,7 +291,7 @@ class DaskExecutor(Executor):
                 if kind == "started":
                     attempt = self._inflight.get(item[1])
                     if attempt is not None:
-                        attempt.worker = item[2]
+                        attempt.worker, attempt.started = item[2], time.monotonic()
                         self._begin(attempt)
                 elif kind == "done":
                     future = item[1]
@@ -321,6 +341,9 @@ class DaskExecutor(Executor):
             return
         call, reporter, ctx, scopes = attempt.call, attempt.reporter, attempt.ctx, attempt.scopes
         began = self._begin(attempt)  # an outcome can arrive before the start event
+        if attempt.started is not None:
+            took = time.monotonic() - attempt.started
+            self._run_time = took if self._run_time is None else 0.9 * self._run_time + 0.1 * took
         unpack = getattr(call.fn, "unpack_remote", None)
         if unpack is not None:  # the callable brings home what its remote run sent back (sub-agent usage)
             try:
@@ -378,7 +401,7 @@ class DaskExecutor(Executor):
 class _Attempt:
     """One submitted attempt, until it is reported."""
 
-    __slots__ = ("call", "reporter", "ctx", "scopes", "future", "began", "worker")
+    __slots__ = ("call", "reporter", "ctx", "scopes", "future", "began", "worker", "started")
 
     def __init__(self, call: TaskCall, reporter: AttemptReporter, ctx: contextvars.Context,
                  scopes: contextlib.ExitStack) -> None:
@@ -386,6 +409,7 @@ class _Attempt:
         self.future: distributed.Future | None = None
         self.began: bool | None = None  # None until the manager's gate was asked (at the remote start)
         self.worker: str | None = None  # the worker's address, once it started there
+        self.started: float | None = None  # time.monotonic() when its start event arrived
 
 
 def _outcome_here(client: distributed.Client, future: distributed.Future) -> tuple[bool, Any]:

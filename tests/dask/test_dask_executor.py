@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 
 import pytest
 from dask_jobs import fail, hold, wait_for_cancel, until, wait_for_file, whoami
@@ -31,11 +32,20 @@ def test_results_come_from_worker_processes(tm, dask_client):
     assert pids <= worker_pids
 
 
-def test_capacity_is_the_clusters_threads_times_one_plus_prefetch(dask_client):
+def test_capacity_is_the_clusters_threads_times_one_plus_the_window(dask_client):
     threads = sum(dask_client.nthreads().values())
     assert threads == 4
-    assert DaskExecutor(dask_client).capacity == threads * 3  # prefetch=2 by default
+    assert DaskExecutor(dask_client).capacity == threads * 2  # one queued per thread until measured
     assert DaskExecutor(dask_client, prefetch=0).capacity == threads
+
+
+def test_the_window_closes_for_long_attempts_and_opens_for_short_ones(dask_client):
+    executor = DaskExecutor(dask_client, trace_endpoint=None)
+    with TaskManager(max_workers=64, executor=executor, observers=[]) as tm:
+        assert not tm.wait([tm.submit(time.sleep, (0.3,)) for _ in range(8)], timeout=60).not_done
+        assert executor.window == 0 and executor.capacity == 4  # 0.3 s each: nothing is queued ahead
+        assert not tm.wait([tm.submit(int) for _ in range(300)], timeout=60).not_done
+        assert executor.window >= 1  # no-op attempts: the window opens again
 
 
 @pytest.mark.parametrize("bad", [-1, 65, 1.5, True, "2", None])
