@@ -52,6 +52,7 @@ from typing import Any
 from ..engine._call import AttemptReporter, Executor, TaskCall
 from ..engine._cancel import CancelToken, TaskContext, _current
 from ..errors import InvalidArgumentError, ShutdownError, TaskCancelledError
+from ._resources import call_resources
 from ..tracing._remote import (
     attach_carrier,
     capture_carrier,
@@ -136,6 +137,7 @@ class DaskExecutor(Executor):
         # so it happens on that one thread, never on the client's event loop.
         self._queue: collections.deque[tuple[Any, ...]] = collections.deque()
         self._queue_cv = threading.Condition(threading.Lock())
+        self._outbox: list[_Attempt] = []  # started on the report thread, shipped when its round ends
         self._reporting = threading.Thread(target=self._report_loop, name="dask-executor-report", daemon=True)
         self._reporting.start()
         # Cancel broadcasts block on a round trip: one background thread sends them in order.
@@ -212,27 +214,53 @@ class DaskExecutor(Executor):
         # remote run, in a copy of the submitter's context; the carrier is taken inside them.
         ctx = call.context.copy() if call.context is not None else contextvars.Context()
         scopes = contextlib.ExitStack()
+        attempt = _Attempt(key, call, reporter, ctx, scopes)
         try:
+            attempt.resources = call_resources(call)
             ctx.run(_enter_scopes, call, scopes)
             carrier = ctx.run(capture_carrier)
-            meta = {"key": key, "task_id": call.task_id, "name": call.name, "attempt": call.attempt,
-                    "carrier": carrier}
-            attempt = _Attempt(call, reporter, ctx, scopes)
-            with self._lock:
-                self._inflight[key] = attempt
-                attempt.future = self._client.submit(
-                    _run_attempt, call.fn, call.args, call.kwargs, meta,
-                    key=key, pure=False, priority=call.priority, retries=0,
-                )
         except BaseException as exc:  # noqa: BLE001 - could not ship it: this attempt fails
-            with self._lock:
-                self._inflight.pop(key, None)
-            ctx.run(scopes.__exit__, type(exc), exc, exc.__traceback__)
-            if reporter.begin(call):
-                reporter.end(call, False, exc)
+            self._refused([attempt], exc)
             return
+        attempt.meta = {"key": key, "task_id": call.task_id, "name": call.name, "attempt": call.attempt,
+                        "carrier": carrier}
+        with self._lock:
+            self._inflight[key] = attempt
         call.token.add_callback(lambda reason: self._cancel_remote(key, reason))
-        attempt.future.add_done_callback(self._on_done)
+        if threading.current_thread() is self._reporting:
+            self._outbox.append(attempt)  # shipped with the others this report starts, in one message
+        else:
+            self._ship([attempt])
+
+    def _ship(self, attempts: list[_Attempt]) -> None:
+        """Submit attempts to the cluster: one ``client.map`` (one graph update) per priority and resources."""
+        groups: dict[tuple[int, tuple[tuple[str, float], ...]], list[_Attempt]] = {}
+        for attempt in attempts:
+            groups.setdefault((attempt.call.priority, tuple(sorted(attempt.resources.items()))), []).append(attempt)
+        for (priority, resources), group in groups.items():
+            calls = [a.call for a in group]
+            try:
+                futures = self._client.map(
+                    _run_attempt, [c.fn for c in calls], [c.args for c in calls], [c.kwargs for c in calls],
+                    [a.meta for a in group], key=[a.key for a in group], pure=False, priority=priority,
+                    retries=0, resources=dict(resources) or None,
+                )
+            except BaseException as exc:  # noqa: BLE001 - could not ship them: these attempts fail
+                self._refused(group, exc)
+                continue
+            for attempt, future in zip(group, futures):
+                attempt.future = future
+                future.add_done_callback(self._on_done)
+
+    def _refused(self, attempts: list[_Attempt], exc: BaseException) -> None:
+        for attempt in attempts:
+            with self._lock:
+                self._inflight.pop(attempt.key, None)
+                self._idle.notify_all()
+            with contextlib.suppress(Exception):
+                attempt.ctx.run(attempt.scopes.__exit__, type(exc), exc, exc.__traceback__)
+            if attempt.reporter.begin(attempt.call):
+                attempt.reporter.end(attempt.call, False, exc)
 
     def shutdown(self, wait: bool = True) -> None:
         """Take no new attempts; with ``wait``, return once every started one has ended.
@@ -308,6 +336,9 @@ class DaskExecutor(Executor):
                         _quietly(notify)
                 else:  # ("stop",)
                     return
+            if self._outbox:  # the attempts the manager started while this thread reported
+                outbox, self._outbox = self._outbox, []
+                self._ship(outbox)
             if finished:  # fetched on the client's loop, so this thread goes on reporting meanwhile
                 self._client.loop.add_callback(self._fetch, finished)
 
@@ -401,11 +432,14 @@ class DaskExecutor(Executor):
 class _Attempt:
     """One submitted attempt, until it is reported."""
 
-    __slots__ = ("call", "reporter", "ctx", "scopes", "future", "began", "worker", "started")
+    __slots__ = ("key", "call", "reporter", "ctx", "scopes", "meta", "resources", "future", "began", "worker",
+                 "started")
 
-    def __init__(self, call: TaskCall, reporter: AttemptReporter, ctx: contextvars.Context,
+    def __init__(self, key: str, call: TaskCall, reporter: AttemptReporter, ctx: contextvars.Context,
                  scopes: contextlib.ExitStack) -> None:
-        self.call, self.reporter, self.ctx, self.scopes = call, reporter, ctx, scopes
+        self.key, self.call, self.reporter, self.ctx, self.scopes = key, call, reporter, ctx, scopes
+        self.meta: dict[str, Any] = {}
+        self.resources: dict[str, float] = {}
         self.future: distributed.Future | None = None
         self.began: bool | None = None  # None until the manager's gate was asked (at the remote start)
         self.worker: str | None = None  # the worker's address, once it started there
