@@ -25,9 +25,13 @@ to the cluster and reports back. Invariants:
 - Cancellation is cooperative: the task's ``CancelToken`` is mirrored on the worker
   (``cancel_token()`` works remotely). A cancel is broadcast to the workers; a worker
   remembers it for an attempt that has not started there yet.
-- A worker that joins says so (a worker plugin logs an event the client subscribes to):
-  the executor refreshes its capacity and tells the manager (``capacity_changed``), so
-  queued attempts start at once rather than at the next submit or end.
+- The executor keeps a view of the workers, their threads and resources (``workers()``,
+  ``resources()``, ``cluster_status()``), refreshed when one joins or leaves (see
+  ``_dask_cluster``); on a change it tells the manager (``capacity_changed``), so queued
+  attempts start at once rather than at the next submit or end.
+- An attempt that needs resources (``TaskCall.resources``, for now ``metadata["resources"]``)
+  is submitted with ``resources=``: Dask runs it only on a worker that offers them, and
+  keeps it queued until one joins (``waiting_for_resources()`` says which and why).
 - A callable may define ``unpack_remote(ok, value) -> (ok, value)``: called here, on the
   submitting side, with what its remote run returned or raised, before the manager sees
   it (a managed agent's run sends its token usage home this way).
@@ -44,15 +48,15 @@ import threading
 import time
 import types
 import uuid
-import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..engine._call import AttemptReporter, Executor, TaskCall
 from ..engine._cancel import CancelToken, TaskContext, _current
 from ..errors import InvalidArgumentError, ShutdownError, TaskCancelledError
-from ._resources import call_resources
+from ._dask_cluster import STARTED_TOPIC, WORKER_JOINED_TOPIC, ClusterWatch, WorkerInfo, watch_cluster
+from ._resources import call_resources, check_resources, format_resources
 from ..tracing._remote import (
     attach_carrier,
     capture_carrier,
@@ -123,6 +127,7 @@ class DaskExecutor(Executor):
         self.project_name = project_name = project_name or auto_project
         self._client, self._owns_client = _connect(client_or_address, connect_timeout)
         self._min_capacity = min_capacity
+        self._held_for_resources = 0  # attempts submitted with resources that have not begun
         self._run_time: float | None = None  # moving average of an attempt's run (start event -> outcome), s
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -142,8 +147,6 @@ class DaskExecutor(Executor):
         self._reporting.start()
         # Cancel broadcasts block on a round trip: one background thread sends them in order.
         self._control = ThreadPoolExecutor(1, thread_name_prefix="dask-executor-control")
-        if not self._cluster_info().get("total_threads"):
-            self._client.scheduler_info(n_workers=0)  # fill the client's cache once, synchronously
         if self.trace_endpoint:
             if instrumentors == _AUTO:
                 instrumentors = _default_instrumentors()
@@ -154,7 +157,7 @@ class DaskExecutor(Executor):
                                     instrumentors=tuple(instrumentors)),
                 name="async_task_system-tracing",
             )
-        _watch_workers_joining(self)
+        self._watch: ClusterWatch = watch_cluster(self, DaskExecutor._attempt_started, WorkerJoinedPlugin())
 
     # ------------------------------------------------------------ Executor interface
 
@@ -175,14 +178,15 @@ class DaskExecutor(Executor):
     def capacity(self) -> int:  # type: ignore[override]
         """The cluster's total worker threads times ``1 + window`` (at least ``min_capacity``).
 
-        Read from the client's cache of the scheduler's identity, which Dask refreshes
-        every ``distributed.client.scheduler-info-interval`` (2 s) and this executor
-        refreshes when a worker joins (queued attempts then start at once); when workers
-        leave, running attempts go on (Dask moves those of a lost worker) and new ones
-        wait for a free thread.
+        The threads are counted from the executor's view of the workers, refreshed when a
+        worker joins (queued attempts then start at once) or leaves (running attempts go on:
+        Dask moves those of a lost worker; new ones wait for a free thread). Attempts that
+        wait in the cluster for a resource and have not started are added on top.
         """
-        threads = self._cluster_info().get("total_threads") or 0
-        return max(self._min_capacity, int(threads) * (1 + self.window))
+        base = max(self._min_capacity, self._watch.threads() * (1 + self.window))
+        # Attempts queued in the cluster for a resource (the one GPU) hold no thread: they do not
+        # count against the window, so CPU-only attempts keep flowing past them (up to 4x more).
+        return base + min(self._held_for_resources, 4 * base)
 
     @property
     def client(self) -> distributed.Client:
@@ -226,6 +230,8 @@ class DaskExecutor(Executor):
                         "carrier": carrier}
         with self._lock:
             self._inflight[key] = attempt
+            if attempt.resources:
+                self._held_for_resources += 1
         call.token.add_callback(lambda reason: self._cancel_remote(key, reason))
         if threading.current_thread() is self._reporting:
             self._outbox.append(attempt)  # shipped with the others this report starts, in one message
@@ -255,10 +261,12 @@ class DaskExecutor(Executor):
     def _refused(self, attempts: list[_Attempt], exc: BaseException) -> None:
         for attempt in attempts:
             with self._lock:
-                self._inflight.pop(attempt.key, None)
+                if self._inflight.pop(attempt.key, None) is not None and attempt.resources:
+                    self._held_for_resources -= 1
                 self._idle.notify_all()
             with contextlib.suppress(Exception):
                 attempt.ctx.run(attempt.scopes.__exit__, type(exc), exc, exc.__traceback__)
+            attempt.began = False
             if attempt.reporter.begin(attempt.call):
                 attempt.reporter.end(attempt.call, False, exc)
 
@@ -278,18 +286,79 @@ class DaskExecutor(Executor):
         if close:
             self._close()
 
+    # ------------------------------------------------------------ seeing the cluster
+
+    def workers(self) -> dict[str, WorkerInfo]:
+        """The cluster's workers by address: name, threads, resources (as of the last join or leave)."""
+        return self._watch.workers()
+
+    def resources(self) -> dict[str, float]:
+        """Each worker resource's total over the cluster, e.g. ``{"GPU": 1.0}``."""
+        return self._watch.resources()
+
+    def missing(self, resources: Mapping[str, float]) -> str | None:
+        """None if some worker offers ``resources``; else why not: ``"no worker offers GPU=1 (...)"``."""
+        return self._watch.missing(check_resources(resources))
+
+    def waiting_for_resources(self) -> dict[str, str]:
+        """Task id -> reason, for attempts handed to the cluster that no worker can run yet.
+
+        Dask keeps such an attempt until a worker that offers its resources joins, then runs it.
+        """
+        with self._lock:
+            attempts = [a for a in self._inflight.values() if a.resources and a.began is None]
+        out = {}
+        for attempt in attempts:
+            reason = self._watch.missing(attempt.resources)
+            if reason is not None:
+                out[attempt.call.task_id] = reason
+        return out
+
+    def cluster_status(self) -> dict[str, Any]:
+        """Workers with their resources and load (this executor's attempts), for statistics and tables."""
+        with self._lock:
+            attempts = list(self._inflight.values())
+        running: dict[str, int] = {}
+        for attempt in attempts:
+            if attempt.began and attempt.worker is not None:
+                running[attempt.worker] = running.get(attempt.worker, 0) + 1
+        workers = [
+            {"address": w.address, "name": w.name, "threads": w.threads, "resources": dict(w.resources),
+             "running": running.get(w.address, 0)}
+            for w in sorted(self._watch.workers().values(), key=lambda w: w.address)
+        ]
+        started = sum(running.values())
+        return {
+            "scheduler": getattr(self._client.scheduler, "address", None),
+            "workers": workers,
+            "threads": sum(w["threads"] for w in workers),
+            "resources": self._watch.resources(),
+            "window": self.window,
+            "capacity": self.capacity,
+            "running": started,
+            "queued": len(attempts) - started,
+            "waiting_for_resources": self.waiting_for_resources(),
+        }
+
     def describe(self) -> str:
-        address = getattr(self._client.scheduler, "address", None) or self._client.status
-        return f"DaskExecutor(scheduler={address!r}, threads={self.capacity})"
+        """One line: scheduler, workers with their threads, resources and running attempts, queue."""
+        status = self.cluster_status()
+        workers = ", ".join(
+            f"{w['name']}: {w['running']}/{w['threads']} threads"
+            + (f", {format_resources(w['resources'])}" if w["resources"] else "")
+            for w in status["workers"]
+        ) or "none"
+        waiting = len(status["waiting_for_resources"])
+        return (
+            f"DaskExecutor(scheduler={status['scheduler'] or self._client.status!r}, workers=[{workers}], "
+            f"capacity={status['capacity']}, queued={status['queued']}"
+            + (f", waiting for resources={waiting}" if waiting else "") + ")"
+        )
 
     def __repr__(self) -> str:
         return f"<{self.describe()}{' shut down' if self._closing else ''}>"
 
     # ------------------------------------------------------------ internals
-
-    def _cluster_info(self) -> dict[str, Any]:
-        # Client caches the scheduler's identity and refreshes it periodically: a cheap read.
-        return getattr(self._client, "_scheduler_identity", None) or {}
 
     def _push(self, item: tuple[Any, ...]) -> None:
         with self._queue_cv:
@@ -359,6 +428,9 @@ class DaskExecutor(Executor):
     def _begin(self, attempt: _Attempt) -> bool:
         """The gate, once per attempt: whether the manager still wants it run."""
         if attempt.began is None:
+            if attempt.resources:
+                with self._lock:
+                    self._held_for_resources -= 1
             try:
                 attempt.began = bool(attempt.reporter.begin(attempt.call))
             except BaseException:  # noqa: BLE001 - a broken reporter must not stop the report thread
@@ -404,8 +476,8 @@ class DaskExecutor(Executor):
             if close:
                 self._close()
 
-    def _worker_joined(self) -> None:
-        """On the client's event loop, after a worker joined and the capacity was refreshed."""
+    def _cluster_changed(self) -> None:
+        """On the client's event loop, after a worker joined or left and the view was refreshed."""
         if self._reporter is None or self._closing:
             return  # nothing was ever started here: nothing can be queued for it either
         self._push(("capacity",))  # not on the loop: dispatching submits to the client
@@ -456,44 +528,6 @@ def _outcome_here(client: distributed.Client, future: distributed.Future) -> tup
 def _quietly(fn: Callable[[], Any]) -> None:
     with contextlib.suppress(Exception):  # the manager's callback failing must not stop the report thread
         fn()
-
-
-_WORKER_JOINED_TOPIC = "async_task_system-worker-joined"
-_STARTED_TOPIC = "async_task_system-attempt-started"
-_watchers_lock = threading.Lock()
-# One event handler per client (a topic has one handler per client), shared by its executors.
-_watchers: weakref.WeakKeyDictionary[distributed.Client, weakref.WeakSet[DaskExecutor]] = weakref.WeakKeyDictionary()
-
-
-def _watch_workers_joining(executor: DaskExecutor) -> None:
-    client = executor.client
-    with _watchers_lock:
-        group = _watchers.get(client)
-        first = group is None
-        if first:
-            group = _watchers[client] = weakref.WeakSet()
-        group.add(executor)
-    if not first:
-        return
-
-    async def on_worker_joined(event: Any) -> None:
-        with contextlib.suppress(Exception):  # the scheduler is gone: nothing to refresh
-            await client._update_scheduler_info()  # capacity reads this cache
-        with _watchers_lock:
-            executors = list(_watchers.get(client, ()))
-        for each in executors:
-            each._worker_joined()
-
-    def on_attempt_started(event: Any) -> None:
-        msg = event[1]
-        with _watchers_lock:
-            executors = list(_watchers.get(client, ()))
-        for each in executors:
-            each._attempt_started(msg["key"], msg.get("worker"))
-
-    client.subscribe_topic(_WORKER_JOINED_TOPIC, on_worker_joined)
-    client.subscribe_topic(_STARTED_TOPIC, on_attempt_started)
-    client.register_plugin(WorkerJoinedPlugin(), name="async_task_system-worker-joined")
 
 
 def _connect(target: Any, timeout: float | None) -> tuple[distributed.Client, bool]:
@@ -645,9 +679,11 @@ def _run_attempt(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
         raise TaskCancelledError(f"task {meta['task_id']} was cancelled before it started: {reason}")
     with contextlib.suppress(ValueError):  # not on a worker (tests call this directly): nobody to tell
         worker = distributed.get_worker()
-        worker.log_event(_STARTED_TOPIC, {"key": key, "worker": worker.address})
+        worker.log_event(STARTED_TOPIC, {"key": key, "worker": worker.address})
     try:
-        return contextvars.Context().run(_invoke, fn, args, kwargs, meta, token)
+        # A copy of the worker thread's context (Dask's get_worker() lives in it): nothing the
+        # task sets leaks into the next task on this thread.
+        return contextvars.copy_context().run(_invoke, fn, args, kwargs, meta, token)
     finally:
         with _registry_lock:
             _running.pop(key, None)
@@ -710,4 +746,4 @@ class WorkerJoinedPlugin(WorkerPlugin):
     to refresh its capacity at once."""
 
     def setup(self, worker: distributed.Worker) -> None:
-        worker.log_event(_WORKER_JOINED_TOPIC, {"worker": worker.address})
+        worker.log_event(WORKER_JOINED_TOPIC, {"worker": worker.address})

@@ -39,6 +39,15 @@ def flaky(fail_times: int) -> int:
     return attempt
 
 
+def where(label: str, seconds: float) -> tuple[str, str, float, float]:
+    """Sleep; return (label, the worker's address, start, end)."""
+    from distributed import get_worker
+
+    start = time.time()
+    time.sleep(seconds)
+    return label, get_worker().address, start, time.time()
+
+
 def pid_then_sleep(marker_dir: str, seconds: float) -> int:
     """Leave a file named after this process, then sleep: the test knows whom to kill."""
     (Path(marker_dir) / f"{os.getpid()}.pid").write_text("running")
