@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,22 @@ def wait_for_cancel(marker_dir: str, limit: float) -> str:
     cancelled = cancel_token().wait(limit)
     (marker / "stopped").write_text(f"{'cancelled' if cancelled else 'ran out'}: {cancel_token().reason}")
     return "stopped"
+
+
+@contextlib.contextmanager
+def local_client(n_workers: int = 1, threads: int = 2, processes: bool = True) -> Iterator[tuple[Any, Any]]:
+    """Test side: a LocalCluster of its own and a client on it, (cluster, client); closed after."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads, processes=processes,
+                           dashboard_address=":0", silence_logs=50)
+    client = Client(cluster, set_as_default=False)
+    try:
+        client.wait_for_workers(n_workers, timeout=60)
+        yield cluster, client
+    finally:
+        client.close()
+        cluster.close()
 
 
 def until(predicate: Any, timeout: float = 60.0) -> bool:

@@ -7,8 +7,7 @@ import time
 from pathlib import Path
 
 import pytest
-from dask_jobs import hold, stamp, until
-from distributed import Client, LocalCluster
+from dask_jobs import hold, local_client, stamp, until
 
 from async_task_system import TaskManager, TaskStatus
 from async_task_system.engine import CancelToken
@@ -20,12 +19,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def one_thread_client():
     """A cluster of one worker thread: the order attempts start in is the order it runs them."""
-    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
-                           silence_logs=50)
-    client = Client(cluster, set_as_default=False)
-    yield client
-    client.close()
-    cluster.close()
+    with local_client(n_workers=1, threads=1, processes=False) as (_, client):
+        yield client
 
 
 class RecordingReporter:

@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from dask_jobs import stamp, until, where
-from distributed import Client, LocalCluster
+from dask_jobs import local_client, stamp, until, where
+from distributed import Client
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -29,13 +29,8 @@ GPU = {"resources": {"GPU": 1}}
 
 @pytest.fixture(scope="module")
 def cpu_cluster():
-    cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=":0",
-                           silence_logs=50)
-    client = Client(cluster, set_as_default=False)
-    client.wait_for_workers(1, timeout=60)
-    yield cluster, client
-    client.close()
-    cluster.close()
+    with local_client(n_workers=1, threads=2) as cluster_and_client:
+        yield cluster_and_client
 
 
 class GpuWorker:
