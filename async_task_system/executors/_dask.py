@@ -128,7 +128,7 @@ class DaskExecutor(Executor):
         self._client, self._owns_client = _connect(client_or_address, connect_timeout)
         self._min_capacity = min_capacity
         self._held_for_resources = 0  # attempts submitted with resources that have not begun
-        self._run_time: float | None = None  # moving average of an attempt's run (start event -> outcome), s
+        self._run_time: float | None = None  # moving average of an attempt's run (start event -> done), s
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._key_prefix = uuid.uuid4().hex[:8]  # keys unique across executors and clients
@@ -137,8 +137,8 @@ class DaskExecutor(Executor):
         self._closing = False
         self._closed = False
         self._reporter: AttemptReporter | None = None  # the manager, told when capacity grows
-        # What the report thread has to do, in arrival order: ("started", key, worker),
-        # ("done", future) and ("capacity",). Reporting runs manager callbacks and user code,
+        # What the report thread has to do, in arrival order: ("started", key, worker, when),
+        # ("done", future, when), ("outcomes", futures, outcomes), ("capacity",) and ("stop",). Reporting runs manager callbacks and user code,
         # so it happens on that one thread, never on the client's event loop.
         self._queue: collections.deque[tuple[Any, ...]] = collections.deque()
         self._queue_cv = threading.Condition(threading.Lock())
@@ -372,7 +372,7 @@ class DaskExecutor(Executor):
     def _attempt_started(self, key: str, worker: str | None) -> None:
         """On the client's event loop: a worker started the attempt ``key``."""
         if key in self._inflight:
-            self._push(("started", key, worker))
+            self._push(("started", key, worker, time.monotonic()))
 
     def _report_loop(self) -> None:
         """The report thread: begins, outcomes (gathered in batches) and capacity changes."""
@@ -388,7 +388,7 @@ class DaskExecutor(Executor):
                 if kind == "started":
                     attempt = self._inflight.get(item[1])
                     if attempt is not None:
-                        attempt.worker, attempt.started = item[2], time.monotonic()
+                        attempt.worker, attempt.started = item[2], item[3]
                         self._begin(attempt)
                 elif kind == "done":
                     future = item[1]
