@@ -109,12 +109,13 @@ def main() -> None:
     run_manager(on_dask, noop, (), 20)
     run_manager(threads, noop, (), 20)
 
-    noop_threads, noop_dask, noop_raw, noop_gather = [], [], [], []
+    noop_threads, noop_dask, noop_raw, noop_gather, windows = [], [], [], [], []
     cpu_threads, cpu_dask = [], []
     for _ in range(opts.rounds):
         noop_threads.append(run_manager(threads, noop, (), opts.noop))
         noop_raw.append(run_raw_dask(client, opts.noop))
         noop_dask.append(run_manager(on_dask, noop, (), opts.noop))
+        windows.append(executor_for_runs[-1].window)
         noop_gather.append(run_raw_dask(client, opts.noop, gather=True))
         cpu_threads.append(run_manager(threads, spin, (opts.cpu_loop,), opts.cpu_tasks))
         cpu_dask.append(run_manager(on_dask, spin, (opts.cpu_loop,), opts.cpu_tasks))
@@ -122,7 +123,6 @@ def main() -> None:
     sleep_dask = run_manager(on_dask, nap, (0.5,), opts.sleepers)
     ideal = opts.sleepers / 4 * 0.5
 
-    capacity = executor_for_runs[-1].capacity
     client.close()
     cluster.close()
 
@@ -137,8 +137,9 @@ def main() -> None:
         f"--cpu-tasks {opts.cpu_tasks} --cpu-loop {opts.cpu_loop} --rounds {opts.rounds}`",
         f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}; one "
         "LocalCluster(n_workers=2, threads_per_worker=2, processes=True) in the same machine for every Dask arm; "
-        f"the manager on Dask: TaskManager(max_workers=1024, executor=DaskExecutor(client)) (executor capacity "
-        f"{capacity}); on threads: TaskManager(max_workers=4); medians of the rounds.",
+        "the manager on Dask: TaskManager(max_workers=1024, executor=DaskExecutor(client)) (defaults: up to "
+        f"prefetch=8 attempts queued per worker thread; the window at the end of each no-op round: {windows}); "
+        "on threads: TaskManager(max_workers=4); medians of the rounds.",
         "",
         f"## Throughput: {n} no-op tasks on the same cluster",
         "",
