@@ -36,6 +36,7 @@ from smolagents.memory import ActionStep, AgentMemory, FinalAnswerStep, MemorySt
 from smolagents.models import Model
 
 from ..engine import Executor, TaskManager
+from ..engine._resources import check_name_resources
 from ..errors import InvalidArgumentError, ShutdownError, TaskTimeoutError
 from ._board import Limits, TaskBoard
 from ._guidance import guidance_for
@@ -360,6 +361,7 @@ def create_async_agent(
     unfinished_tasks: str = "cancel",
     python_executor: Any = None,
     propagate_context: bool = True,
+    resources: Mapping[str, Mapping[str, float]] | None = None,
     **codeagent_kwargs: Any,
 ) -> AsyncAgent:
     """Build an ``AsyncAgent``: a CodeAgent with ``tools``, ``managed_agents`` and the seven
@@ -367,7 +369,8 @@ def create_async_agent(
 
     ``managed_agents``: agents (each task runs a fresh copy) or zero-argument factories (only a
     factory travels to another process: give factories with a ``DaskExecutor``).
-    ``executor`` and ``name_limits`` go to the TaskManager (e.g. a ``DaskExecutor``);
+    ``executor`` and ``name_limits`` go to the TaskManager (e.g. a ``DaskExecutor``), and so does
+    ``resources``, what each tool or managed agent needs by name (``{"render": {"GPU": 1}}``);
     ``python_executor`` is the CodeAgent's own ``executor``. ``propagate_context=False`` runs
     tasks without the caller's OpenTelemetry context (each starts a trace of its own). ``max_wait_seconds``,
     ``max_result_chars``, ``max_listed_tasks`` and ``max_report_chars`` bound what one call may block and put
@@ -399,10 +402,16 @@ def create_async_agent(
     limits = Limits(max_wait_seconds=max_wait_seconds, max_result_chars=max_result_chars,
                     max_listed_tasks=max_listed_tasks, max_report_chars=max_report_chars)
     registry = TaskRegistry(tools, managed)
+    resources = check_name_resources(resources, "resources")
+    unknown = sorted(set(resources) - set(registry.names()))
+    if unknown:
+        raise InvalidArgumentError(
+            f"resources names {unknown}, which are not tools or managed agents here ({registry.listing()})"
+        )
     if executor is not None:
         _check_travel(registry, executor)
     task_manager = TaskManager(max_workers, executor=executor, name_limits=name_limits,
-                               propagate_context=propagate_context)
+                               name_resources=resources, propagate_context=propagate_context)
     try:
         board = TaskBoard(task_manager, registry, limits)
         agent = CodeAgent(

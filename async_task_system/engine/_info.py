@@ -96,6 +96,7 @@ class TaskInfo:
     error: TaskError | None
     events: tuple[TaskEvent, ...]
     metadata: dict[str, Any] = field(default_factory=dict)
+    resources: dict[str, float] = field(default_factory=dict)  # what each attempt needs, e.g. {"GPU": 1.0}
 
     @property
     def done(self) -> bool:

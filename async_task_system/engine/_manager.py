@@ -24,6 +24,7 @@ from ._info import FINAL_STATES, TaskInfo, TaskStatus
 from ._markers import find_markers
 from ._observers import TaskObserver, default_observers
 from ._pool import ThreadExecutor
+from ._resources import check_name_resources, check_resources
 from ._retry import Backoff, ExponentialBackoff, RetryOn
 from ._scheduler import CANCELLED, COMPLETED, PENDING, TIMEOUT, WAITING, Effects, Scheduler
 from ._state import Task, Waiter
@@ -84,6 +85,7 @@ class TaskManager(Scheduler):
         *,
         executor: Executor | None = None,
         name_limits: Mapping[str, int] | None = None,
+        name_resources: Mapping[str, Mapping[str, float]] | None = None,
         max_unfinished: int = 10_000,
         max_finished: int = 10_000,
         result_ttl: float | None = 3600.0,
@@ -95,6 +97,7 @@ class TaskManager(Scheduler):
     ) -> None:
         self.max_workers = check_int("max_workers", max_workers, minimum=1)
         self.name_limits = check_limits(name_limits)
+        self.name_resources = check_name_resources(name_resources)
         self.max_unfinished = check_int("max_unfinished", max_unfinished, minimum=1)
         self.max_finished = check_int("max_finished", max_finished, minimum=0)
         self.result_ttl = check_seconds("result_ttl", result_ttl)
@@ -136,6 +139,7 @@ class TaskManager(Scheduler):
         backoff: Backoff | None = None,
         depends_on: Iterable[str] | str = (),
         metadata: Mapping[str, Any] | None = None,
+        resources: Mapping[str, float] | None = None,
     ) -> str:
         """Queue ``fn(*args, **kwargs)`` and return its task id at once.
 
@@ -144,7 +148,9 @@ class TaskManager(Scheduler):
         extra attempts after a failure matching ``retry_on``, spaced by ``backoff(attempt)``
         seconds. ``depends_on``: ids that must complete first; a ``ResultOf("t1")`` marker in
         the arguments (as an argument, or inside plain lists, tuples and dict values) receives
-        t1's result and adds the dependency. Nothing is submitted (and no id is used) if this raises.
+        t1's result and adds the dependency. ``resources``: what each attempt needs to run, such as
+        ``{"GPU": 1}`` (an executor that knows resources runs it only where they are free); None takes
+        ``name_resources[name]``, ``{}`` needs nothing. Nothing is submitted (and no id is used) if this raises.
         """
         if not callable(fn):
             raise InvalidArgumentError(f"fn must be callable, got {describe(fn)}")
@@ -174,6 +180,7 @@ class TaskManager(Scheduler):
         if backoff is not None and not callable(backoff):
             raise InvalidArgumentError(f"backoff must be a callable attempt -> seconds, got {describe(backoff)}")
         meta = check_metadata(metadata)
+        needs = self.name_resources.get(name) if resources is None else check_resources(resources)
         deps = list(dict.fromkeys(check_ids("depends_on", depends_on))) if depends_on else []
         plan = _find_markers(args, kwargs) if (args or kwargs) else None
         if plan is not None:
@@ -203,7 +210,7 @@ class TaskManager(Scheduler):
             task_id = f"{self.id_prefix}{self._last_id}"
             task = Task(
                 task_id, name, fn, args, kwargs, priority, timeout, max_retries, retry_on,
-                backoff or self._default_backoff, tuple(deps), meta, context, self._seq, plan, (),
+                backoff or self._default_backoff, tuple(deps), meta, context, self._seq, plan, (), needs,
             )
             self._tasks[task_id] = task
             if self._unfinished == 0:

@@ -142,6 +142,7 @@ class Scheduler:
                 task_id=task.id, name=task.name, attempt=attempt, fn=task.fn, args=task.args,
                 kwargs=task.kwargs, token=task.token, context=task.context, metadata=task.metadata,
                 priority=task.priority, timeout=task.timeout, scopes=self._scopes_for(task),
+                resources=task.resources,
             )
             effects.starts.append((call, task if task.plan is not None else None))
 
@@ -446,7 +447,7 @@ class Scheduler:
             created_at=task.created_at, started_at=task.started_at, finished_at=task.finished_at,
             attempts=task.attempts, max_retries=task.max_retries, timeout=task.timeout,
             depends_on=task.depends_on, result=task.result, error=task.error,
-            events=tuple(task.events), metadata=dict(task.metadata),
+            events=tuple(task.events), metadata=dict(task.metadata), resources=dict(task.resources),
         )
 
 

@@ -44,13 +44,14 @@ class Task:
         "backoff", "depends_on", "metadata", "status", "created_at", "started_at", "finished_at",
         "finished_mono", "attempts", "result", "error", "events", "token", "context", "seq",
         "waiters", "dependents", "unmet", "inflight", "holds_slot", "callbacks", "observers",
-        "dep_results", "plan",
+        "dep_results", "plan", "resources",
     )
 
     def __init__(self, task_id: str, name: str, fn: Callable[..., Any], args: tuple, kwargs: dict,
                  priority: int, timeout: float | None, max_retries: int, retry_on: RetryOn, backoff: Backoff,
                  depends_on: tuple[str, ...], metadata: dict, context: contextvars.Context | None,
-                 seq: int, plan: MarkerPlan | None, observers: tuple) -> None:
+                 seq: int, plan: MarkerPlan | None, observers: tuple,
+                 resources: dict[str, float] | None = None) -> None:
         self.id = task_id
         self.name = name
         self.fn = fn
@@ -86,3 +87,4 @@ class Task:
         # Results of completed dependencies, kept here as each completes: the dependency's own
         # record may be forgotten (read, then past max_finished) before this task starts.
         self.dep_results: dict[str, Any] | None = None
+        self.resources = resources or {}  # what each attempt needs (checked), e.g. {"GPU": 1.0}

@@ -29,7 +29,7 @@ to the cluster and reports back. Invariants:
   ``resources()``, ``cluster_status()``), refreshed when one joins or leaves (see
   ``_dask_cluster``); on a change it tells the manager (``capacity_changed``), so queued
   attempts start at once rather than at the next submit or end.
-- An attempt that needs resources (``TaskCall.resources``, for now ``metadata["resources"]``)
+- An attempt that needs resources (``TaskCall.resources``, from ``submit(resources=)``)
   is submitted with ``resources=``: Dask runs it only on a worker that offers them, and
   keeps it queued until one joins (``waiting_for_resources()`` says which and why).
 - A callable may define ``unpack_remote(ok, value) -> (ok, value)``: called here, on the
@@ -54,9 +54,9 @@ from typing import Any
 
 from ..engine import AttemptReporter, Executor, TaskCall
 from ..engine._cancel import CancelToken, TaskContext, _current
+from ..engine._resources import check_resources, format_resources
 from ..errors import InvalidArgumentError, ShutdownError, TaskCancelledError
 from ._dask_cluster import STARTED_TOPIC, WORKER_JOINED_TOPIC, ClusterWatch, WorkerInfo, watch_cluster
-from ._resources import call_resources, check_resources, format_resources
 from ..tracing._remote import (
     attach_carrier,
     capture_carrier,
@@ -220,7 +220,7 @@ class DaskExecutor(Executor):
         scopes = contextlib.ExitStack()
         attempt = _Attempt(key, call, reporter, ctx, scopes)
         try:
-            attempt.resources = call_resources(call)
+            attempt.resources = check_resources(call.resources, f"task {call.task_id} ({call.name}): resources")
             ctx.run(_enter_scopes, call, scopes)
             carrier = ctx.run(capture_carrier)
         except BaseException as exc:  # noqa: BLE001 - could not ship it: this attempt fails

@@ -22,7 +22,7 @@ import dask
 import distributed
 from dask.utils import parse_timedelta
 
-from ._resources import fits, format_resources
+from ..engine._resources import fits, format_resources
 
 if TYPE_CHECKING:
     from ._dask import DaskExecutor
