@@ -102,8 +102,8 @@ def main() -> None:
     def on_dask() -> TaskManager:
         executor = DaskExecutor(client, trace_endpoint=None)
         executor_for_runs.append(executor)
-        # max_workers only caps the manager; the executor's capacity decides how many attempts are in flight.
-        return TaskManager(max_workers=1024, max_unfinished=100_000, executor=executor, observers=[])
+        # No max_workers: the executor's capacity (threads x (1 + window)) decides how many attempts are in flight.
+        return TaskManager(max_unfinished=100_000, executor=executor, observers=[])
 
     # Warm up: imports and pickling paths on the workers.
     run_manager(on_dask, noop, (), 20)
@@ -137,7 +137,7 @@ def main() -> None:
         f"--cpu-tasks {opts.cpu_tasks} --cpu-loop {opts.cpu_loop} --rounds {opts.rounds}`",
         f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}; one "
         "LocalCluster(n_workers=2, threads_per_worker=2, processes=True) in the same machine for every Dask arm; "
-        "the manager on Dask: TaskManager(max_workers=1024, executor=DaskExecutor(client)) (defaults: up to "
+        "the manager on Dask: TaskManager(executor=DaskExecutor(client)) (defaults: up to "
         f"prefetch=8 attempts queued per worker thread; the window at the end of each no-op round: {windows}); "
         "on threads: TaskManager(max_workers=4); medians of the rounds.",
         "",

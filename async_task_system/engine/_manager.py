@@ -48,6 +48,7 @@ _log = logging.getLogger("async_task_system")
 ReturnWhen = Literal["ALL_COMPLETED", "FIRST_COMPLETED"]
 _RETURN_WHEN = {"ALL_COMPLETED", "FIRST_COMPLETED"}
 _RETRY_ALL: tuple[type[BaseException], ...] = (Exception,)
+_UNCAPPED = 2 ** 31 - 1  # max_workers when only the executor's capacity limits what runs
 
 
 class WaitResult(NamedTuple):
@@ -75,13 +76,17 @@ class TaskManager(Scheduler):
     default as many as ``max_workers``); once the spare is used up, new tasks wait
     for abandoned threads to return. A result that arrives late is discarded and logged.
 
+    ``max_workers``: attempts running at once. Not given: 4 on the manager's own threads; with
+    an ``executor`` that has a ``capacity`` (a ``DaskExecutor``: its cluster's threads and
+    prefetch window), that capacity alone, as it changes.
+
     A manager dropped without ``shutdown()`` finishes its unfinished tasks, then its
     threads exit and it is collected.
     """
 
     def __init__(
         self,
-        max_workers: int = 4,
+        max_workers: int | None = None,
         *,
         executor: Executor | None = None,
         name_limits: Mapping[str, int] | None = None,
@@ -95,13 +100,15 @@ class TaskManager(Scheduler):
         id_prefix: str = "t",
         default_backoff: Backoff | None = None,
     ) -> None:
+        if max_workers is None:  # the executor's capacity decides (the manager's loop never stops first)
+            max_workers = 4 if not isinstance(executor, Executor) or executor.capacity is None else _UNCAPPED
         self.max_workers = check_int("max_workers", max_workers, minimum=1)
         self.name_limits = check_limits(name_limits)
         self.name_resources = check_name_resources(name_resources)
         self.max_unfinished = check_int("max_unfinished", max_unfinished, minimum=1)
         self.max_finished = check_int("max_finished", max_finished, minimum=0)
         self.result_ttl = check_seconds("result_ttl", result_ttl)
-        spare = max_workers if max_abandoned is None else check_int("max_abandoned", max_abandoned, minimum=0)
+        spare = self.max_workers if max_abandoned is None else check_int("max_abandoned", max_abandoned, minimum=0)
         if not isinstance(id_prefix, str) or not id_prefix.isidentifier() or len(id_prefix) > 40:
             raise InvalidArgumentError(f"id_prefix must be a short identifier such as 't', got {describe(id_prefix)}")
         self.id_prefix = exact_str(id_prefix)
@@ -377,7 +384,7 @@ class TaskManager(Scheduler):
                 total=self._last_id,
                 queued=self._counts[PENDING] + self._counts[WAITING],
                 unfinished=self._unfinished,
-                max_workers=self.max_workers,
+                max_workers=self._max_workers_now(),
                 busy_slots=self._running_slots,
                 abandoned_threads=self._abandoned,
                 late_results_discarded=self._late_results,
@@ -420,11 +427,19 @@ class TaskManager(Scheduler):
 
     def __repr__(self) -> str:
         return (
-            f"<TaskManager {self.executor.describe()} max_workers={self.max_workers} "
+            f"<TaskManager {self.executor.describe()} max_workers={self._max_workers_now()} "
             f"unfinished={self._unfinished} total={self._last_id}{' shut down' if self._closing else ''}>"
         )
 
     # ------------------------------------------------------------ helpers
+
+    def _max_workers_now(self) -> int:
+        """``max_workers``, or the executor's capacity now when that alone is the limit."""
+        if self.max_workers == _UNCAPPED:
+            capacity = self.executor.capacity
+            if capacity is not None:
+                return capacity
+        return self.max_workers
 
     def _require(self, task_id: Any) -> Task:
         if not isinstance(task_id, str):

@@ -8,8 +8,9 @@ to the cluster and reports back. Invariants:
   threads times ``1 + window``. Up to ``window`` attempts per thread wait in Dask's queues
   (with the task's ``priority=``, so Dask runs them in the manager's order), so a worker
   that finishes one attempt starts the next at once instead of idling a round trip. The
-  window adapts to how long attempts run: about ``PREFETCH_SECONDS`` of queued work per
-  thread, at most ``prefetch`` attempts (many for no-op tool calls, none for sub-agents).
+  window adapts to how long attempts run (measured on the worker, so the load on the round
+  trip does not shrink it): about ``PREFETCH_SECONDS`` of queued work per thread, at most
+  ``prefetch`` attempts (many for no-op tool calls, none for sub-agents).
 - An attempt *begins* (``reporter.attempt_starting``) when it starts on a worker: the worker logs a
   start event that the client receives, not when it is submitted. An attempt whose outcome
   arrives first begins then, just before it ends.
@@ -128,7 +129,7 @@ class DaskExecutor(Executor):
         self._client, self._owns_client = _connect(client_or_address, connect_timeout)
         self._min_capacity = min_capacity
         self._held_for_resources = 0  # attempts submitted with resources that have not begun
-        self._run_time: float | None = None  # moving average of an attempt's run (start event -> done), s
+        self._run_time: float | None = None  # moving average of an attempt's run time on its worker, s
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self._key_prefix = uuid.uuid4().hex[:8]  # keys unique across executors and clients
@@ -137,8 +138,8 @@ class DaskExecutor(Executor):
         self._closing = False
         self._closed = False
         self._reporter: AttemptReporter | None = None  # the manager, told when capacity grows
-        # What the report thread has to do, in arrival order: ("started", key, worker, when),
-        # ("done", future, when), ("outcomes", futures, outcomes), ("capacity",) and ("stop",). Reporting runs manager callbacks and user code,
+        # What the report thread has to do, in arrival order: ("started", key, worker), ("done", future),
+        # ("outcomes", futures, [(ok, value, seconds)]), ("capacity",) and ("stop",). Reporting runs manager callbacks and user code,
         # so it happens on that one thread, never on the client's event loop.
         self._queue: collections.deque[tuple[Any, ...]] = collections.deque()
         self._queue_cv = threading.Condition(threading.Lock())
@@ -372,7 +373,7 @@ class DaskExecutor(Executor):
     def _attempt_started(self, key: str, worker: str | None) -> None:
         """On the client's event loop: a worker started the attempt ``key``."""
         if key in self._inflight:
-            self._push(("started", key, worker, time.monotonic()))
+            self._push(("started", key, worker))
 
     def _report_loop(self) -> None:
         """The report thread: begins, outcomes (gathered in batches) and capacity changes."""
@@ -388,7 +389,7 @@ class DaskExecutor(Executor):
                 if kind == "started":
                     attempt = self._inflight.get(item[1])
                     if attempt is not None:
-                        attempt.worker, attempt.started = item[2], item[3]
+                        attempt.worker = item[2]
                         self._begin(attempt)
                 elif kind == "done":
                     future = item[1]
@@ -397,8 +398,8 @@ class DaskExecutor(Executor):
                     else:  # erred or cancelled: its exception is already here, no round trip
                         self._finished(future, *_outcome_here(self._client, future))
                 elif kind == "outcomes":
-                    for future, (ok, value) in zip(item[1], item[2]):
-                        self._finished(future, ok, value)
+                    for future, (ok, value, took) in zip(item[1], item[2]):
+                        self._finished(future, ok, value, took)
                 elif kind == "capacity":
                     notify = getattr(self._reporter, "capacity_changed", None)
                     if notify is not None:
@@ -413,16 +414,17 @@ class DaskExecutor(Executor):
 
     async def _fetch(self, futures: list[distributed.Future]) -> None:
         """On the client's event loop: the results of finished futures, in one round trip."""
-        try:
-            values = await self._client.gather(futures, asynchronous=True)
-            outcomes = [(True, value) for value in values]
+        try:  # each is (its value, seconds it ran on the worker)
+            outcomes = [(True, value, took) for value, took in
+                        await self._client.gather(futures, asynchronous=True)]
         except BaseException:  # noqa: BLE001 - one bad future (its data lost with a worker): one by one
             outcomes = []
             for future in futures:
                 try:
-                    outcomes.append((True, await self._client.gather(future, asynchronous=True)))
+                    value, took = await self._client.gather(future, asynchronous=True)
+                    outcomes.append((True, value, took))
                 except BaseException as exc:  # noqa: BLE001 - the attempt's error, KilledWorker, cancelled
-                    outcomes.append((False, exc))
+                    outcomes.append((False, exc, None))
         self._push(("outcomes", futures, outcomes))
 
     def _begin(self, attempt: _Attempt) -> bool:
@@ -437,15 +439,16 @@ class DaskExecutor(Executor):
                 attempt.began = False
         return attempt.began
 
-    def _finished(self, future: distributed.Future, ok: bool, value: Any) -> None:
-        """On the report thread: end the attempt's scopes and report its outcome to the manager."""
+    def _finished(self, future: distributed.Future, ok: bool, value: Any, took: float | None = None) -> None:
+        """On the report thread: end the attempt's scopes and report its outcome to the manager.
+
+        ``took``: the seconds it ran on its worker (the prefetch window follows their average)."""
         attempt = self._inflight.get(future.key)
         if attempt is None:
             return
         call, reporter, ctx, scopes = attempt.call, attempt.reporter, attempt.ctx, attempt.scopes
         began = self._begin(attempt)  # an outcome can arrive before the start event
-        if attempt.started is not None:
-            took = time.monotonic() - attempt.started
+        if took is not None:
             self._run_time = took if self._run_time is None else 0.9 * self._run_time + 0.1 * took
         unpack = getattr(call.fn, "unpack_remote", None)
         if unpack is not None:  # the callable brings home what its remote run sent back (sub-agent usage)
@@ -504,8 +507,7 @@ class DaskExecutor(Executor):
 class _Attempt:
     """One submitted attempt, until it is reported."""
 
-    __slots__ = ("key", "call", "reporter", "ctx", "scopes", "meta", "resources", "future", "began", "worker",
-                 "started")
+    __slots__ = ("key", "call", "reporter", "ctx", "scopes", "meta", "resources", "future", "began", "worker")
 
     def __init__(self, key: str, call: TaskCall, reporter: AttemptReporter, ctx: contextvars.Context,
                  scopes: contextlib.ExitStack) -> None:
@@ -515,7 +517,6 @@ class _Attempt:
         self.future: distributed.Future | None = None
         self.began: bool | None = None  # None until the manager's gate was asked (at the remote start)
         self.worker: str | None = None  # the worker's address, once it started there
-        self.started: float | None = None  # time.monotonic() when its start event arrived
 
 
 def _outcome_here(client: distributed.Client, future: distributed.Future) -> tuple[bool, Any]:
@@ -667,8 +668,11 @@ _MAX_CANCELLED = 10_000
 
 
 def _run_attempt(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-                 meta: dict[str, Any]) -> Any:
-    """Runs in the worker: the attempt, as ``current_task()``, inside the submitter's trace context."""
+                 meta: dict[str, Any]) -> tuple[Any, float]:
+    """Runs in the worker: the attempt, as ``current_task()``, inside the submitter's trace context.
+
+    Returns its value and the seconds it ran here (what sizes the prefetch window: a time measured
+    on the client would add the round trip's delays, which grow with the load)."""
     key = meta["key"]
     token = CancelToken()
     with _registry_lock:
@@ -683,7 +687,9 @@ def _run_attempt(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
     try:
         # A copy of the worker thread's context (Dask's get_worker() lives in it): nothing the
         # task sets leaks into the next task on this thread.
-        return contextvars.copy_context().run(_invoke, fn, args, kwargs, meta, token)
+        began = time.perf_counter()
+        value = contextvars.copy_context().run(_invoke, fn, args, kwargs, meta, token)
+        return value, time.perf_counter() - began
     finally:
         with _registry_lock:
             _running.pop(key, None)

@@ -116,3 +116,20 @@ def test_cancelling_a_prefetched_attempt_keeps_it_from_ever_running(one_thread_c
         follow = tm.submit(stamp, ("after", 0.0))  # the slot it held was given back
         assert tm.result(follow, timeout=60)[0] == "after"
     assert not Path(tmp_path / "queued.started").exists()
+
+
+def test_without_max_workers_the_manager_fills_the_window_measured_on_the_workers(dask_client, tmp_path):
+    executor = DaskExecutor(dask_client, trace_endpoint=None, prefetch=3)
+    with TaskManager(executor=executor, observers=[]) as tm:
+        assert not tm.wait([tm.submit(int) for _ in range(50)], timeout=60).not_done
+        # No-op attempts run for microseconds on the workers, whatever the round trip costs: the full window.
+        assert executor.window == 3 and executor.capacity == 16  # 4 threads x (1 + 3)
+        assert tm.get_statistics()["max_workers"] == 16  # the executor's capacity, not a default of 4
+        ids = [tm.submit(hold, (str(tmp_path), f"h{i}")) for i in range(20)]
+        try:
+            assert until(lambda: executor.cluster_status()["running"] == 4)
+            assert until(lambda: executor.cluster_status()["queued"] == 12)  # 3 behind each thread
+            assert tm.get_statistics()["pending"] == 4  # the rest wait in the manager, in its order
+        finally:
+            (tmp_path / "release").write_text("go")
+        assert not tm.wait(ids, timeout=60).not_done

@@ -152,3 +152,4 @@ def test_anything_is_either_checked_resources_or_a_clear_refusal(value):
     else:
         assert all(isinstance(k, str) and k.isprintable() and 0 < len(k) <= 100 for k in checked)
         assert all(math.isfinite(v) and v > 0 for v in checked.values())
+
