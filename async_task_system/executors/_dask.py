@@ -57,7 +57,6 @@ from ..engine import AttemptReporter, Executor, TaskCall
 from ..engine._cancel import CancelToken, TaskContext, _current
 from ..engine._resources import check_resources, format_resources
 from ..errors import InvalidArgumentError, ShutdownError, TaskCancelledError
-from ._dask_cluster import STARTED_TOPIC, WORKER_JOINED_TOPIC, ClusterWatch, WorkerInfo, watch_cluster
 from ..tracing._remote import (
     attach_carrier,
     capture_carrier,
@@ -75,6 +74,8 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         f"DaskExecutor needs dask.distributed ({exc}); install it with: "
         'pip install "async_task_system[dask]"'
     ) from exc
+
+from ._dask_cluster import STARTED_TOPIC, WORKER_JOINED_TOPIC, ClusterWatch, WorkerInfo, watch_cluster  # noqa: E402
 
 __all__ = ["DaskExecutor", "WorkerTracingPlugin", "WorkerJoinedPlugin", "find_unpicklable"]
 

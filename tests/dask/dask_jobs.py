@@ -77,7 +77,7 @@ def local_client(n_workers: int = 1, threads: int = 2, processes: bool = True) -
     from distributed import Client, LocalCluster
 
     cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads, processes=processes,
-                           dashboard_address=":0", silence_logs=50)
+                           dashboard_address=":0", silence_logs=False)
     client = Client(cluster, set_as_default=False)
     try:
         client.wait_for_workers(n_workers, timeout=60)
