@@ -43,6 +43,7 @@ from smolagents.memory import ActionStep, AgentMemory, FinalAnswerStep, MemorySt
 from smolagents.models import Model
 
 from ..engine import Executor, TaskManager
+from ..engine._resources import check_name_resources
 from ..errors import InvalidArgumentError, ShutdownError, TaskTimeoutError
 from ._async_tools import BlockingAsyncTool, for_direct_calls, is_async_tool
 from ._board import Limits, TaskBoard
@@ -505,6 +506,7 @@ def create_async_agent(
     max_coroutines: int = 1000,
     notices: bool = True,
     max_notices: int = 5,
+    resources: Mapping[str, Mapping[str, float]] | None = None,
     **codeagent_kwargs: Any,
 ) -> AsyncAgent:
     """Build an ``AsyncAgent``: a CodeAgent with ``tools``, ``managed_agents`` and the eight
@@ -517,7 +519,8 @@ def create_async_agent(
 
     ``managed_agents``: agents (each task runs a fresh copy) or zero-argument factories (only a
     factory travels to another process: give factories with a ``DaskExecutor``).
-    ``executor`` and ``name_limits`` go to the TaskManager (e.g. a ``DaskExecutor``);
+    ``executor`` and ``name_limits`` go to the TaskManager (e.g. a ``DaskExecutor``), and so does
+    ``resources``, what each tool or managed agent needs by name (``{"render": {"GPU": 1}}``);
     ``python_executor`` is the CodeAgent's own ``executor`` (default: a ``SandboxedPythonExecutor``);
     ``code_in_subprocess=True`` runs the model's code in a child process instead
     (``SubprocessPythonExecutor``: it cannot stall this process, and a run's timeout or
@@ -559,10 +562,17 @@ def create_async_agent(
     limits = Limits(max_wait_seconds=max_wait_seconds, max_result_chars=max_result_chars,
                     max_listed_tasks=max_listed_tasks, max_report_chars=max_report_chars)
     registry = TaskRegistry(tools, managed)
+    resources = check_name_resources(resources, "resources")
+    unknown = sorted(set(resources) - set(registry.names()))
+    if unknown:
+        raise InvalidArgumentError(
+            f"resources names {unknown}, which are not tools or managed agents here ({registry.listing()})"
+        )
     if executor is not None:
         _check_travel(registry, executor)
     task_manager = TaskManager(max_workers, executor=executor, name_limits=name_limits,
-                               propagate_context=propagate_context, max_coroutines=max_coroutines)
+                               name_resources=resources, propagate_context=propagate_context,
+                               max_coroutines=max_coroutines)
     try:
         board = TaskBoard(task_manager, registry, limits)
         mailboxes, questions = Mailboxes(), InputRequests(task_manager)

@@ -42,6 +42,8 @@ class TaskCall:
     timeout: float | None = None  # seconds this attempt may run, counted from attempt_starting
     # Entered in the worker around the attempt, inside the task's context (tracing spans).
     scopes: Sequence[Callable[[TaskCall], ContextManager[Any]]] = ()
+    # What the attempt needs to run, checked by the manager: {"GPU": 1.0}; empty for nothing.
+    resources: dict[str, float] = field(default_factory=dict)
 
     def run(self) -> Any:
         """Run the callable here, in a copy of the submitter's context, as ``current_task()``."""

@@ -98,6 +98,7 @@ class TaskInfo:
     events: tuple[TaskEvent, ...]
     metadata: dict[str, Any] = field(default_factory=dict)
     question: str | None = None  # what a task waiting for input asked
+    resources: dict[str, float] = field(default_factory=dict)  # what each attempt needs, e.g. {"GPU": 1.0}
 
     @property
     def done(self) -> bool:

@@ -25,6 +25,7 @@ from ._loop import check_runnable, not_callable_error
 from ._markers import find_markers
 from ._observers import TaskObserver, default_observers
 from ._pool import ThreadExecutor
+from ._resources import check_name_resources, check_resources
 from ._retry import Backoff, ExponentialBackoff, RetryOn
 from ._scheduler import CANCELLED, COMPLETED, PENDING, TIMEOUT, WAITING, Effects, Scheduler
 from ._state import Task, Waiter
@@ -48,6 +49,7 @@ _log = logging.getLogger("async_task_system")
 ReturnWhen = Literal["ALL_COMPLETED", "FIRST_COMPLETED"]
 _RETURN_WHEN = {"ALL_COMPLETED", "FIRST_COMPLETED"}
 _RETRY_ALL: tuple[type[BaseException], ...] = (Exception,)
+_UNCAPPED = 2 ** 31 - 1  # max_workers when only the executor's capacity limits what runs
 
 
 class WaitResult(NamedTuple):
@@ -80,16 +82,21 @@ class TaskManager(Scheduler):
     default as many as ``max_workers``); once the spare is used up, new tasks wait
     for abandoned threads to return. A result that arrives late is discarded and logged.
 
+    ``max_workers``: attempts running at once. Not given: 4 on the manager's own threads; with
+    an ``executor`` that has a ``capacity`` (a ``DaskExecutor``: its cluster's threads and
+    prefetch window), that capacity alone, as it changes.
+
     A manager dropped without ``shutdown()`` finishes its unfinished tasks, then its
     threads exit and it is collected.
     """
 
     def __init__(
         self,
-        max_workers: int = 4,
+        max_workers: int | None = None,
         *,
         executor: Executor | None = None,
         name_limits: Mapping[str, int] | None = None,
+        name_resources: Mapping[str, Mapping[str, float]] | None = None,
         max_unfinished: int = 10_000,
         max_finished: int = 10_000,
         result_ttl: float | None = 3600.0,
@@ -100,13 +107,16 @@ class TaskManager(Scheduler):
         default_backoff: Backoff | None = None,
         max_coroutines: int = 1000,
     ) -> None:
+        if max_workers is None:  # the executor's capacity decides (the manager's loop never stops first)
+            max_workers = 4 if not isinstance(executor, Executor) or executor.capacity is None else _UNCAPPED
         self.max_workers = check_int("max_workers", max_workers, minimum=1)
         self.max_coroutines = check_int("max_coroutines", max_coroutines, minimum=1)
         self.name_limits = check_limits(name_limits)
+        self.name_resources = check_name_resources(name_resources)
         self.max_unfinished = check_int("max_unfinished", max_unfinished, minimum=1)
         self.max_finished = check_int("max_finished", max_finished, minimum=0)
         self.result_ttl = check_seconds("result_ttl", result_ttl)
-        spare = max_workers if max_abandoned is None else check_int("max_abandoned", max_abandoned, minimum=0)
+        spare = self.max_workers if max_abandoned is None else check_int("max_abandoned", max_abandoned, minimum=0)
         if not isinstance(id_prefix, str) or not id_prefix.isidentifier() or len(id_prefix) > 40:
             raise InvalidArgumentError(f"id_prefix must be a short identifier such as 't', got {describe(id_prefix)}")
         self.id_prefix = exact_str(id_prefix)
@@ -145,6 +155,7 @@ class TaskManager(Scheduler):
         backoff: Backoff | None = None,
         depends_on: Iterable[str] | str = (),
         metadata: Mapping[str, Any] | None = None,
+        resources: Mapping[str, float] | None = None,
     ) -> str:
         """Queue ``fn(*args, **kwargs)`` and return its task id at once.
 
@@ -153,7 +164,9 @@ class TaskManager(Scheduler):
         extra attempts after a failure matching ``retry_on``, spaced by ``backoff(attempt)``
         seconds. ``depends_on``: ids that must complete first; a ``ResultOf("t1")`` marker in
         the arguments (as an argument, or inside plain lists, tuples and dict values) receives
-        t1's result and adds the dependency. Nothing is submitted (and no id is used) if this raises.
+        t1's result and adds the dependency. ``resources``: what each attempt needs to run, such as
+        ``{"GPU": 1}`` (an executor that knows resources runs it only where they are free); None takes
+        ``name_resources[name]``, ``{}`` needs nothing. Nothing is submitted (and no id is used) if this raises.
         """
         if not callable(fn):
             raise not_callable_error(fn)  # a coroutine object gets its own message, and is closed
@@ -183,6 +196,7 @@ class TaskManager(Scheduler):
         if backoff is not None and not callable(backoff):
             raise InvalidArgumentError(f"backoff must be a callable attempt -> seconds, got {describe(backoff)}")
         meta = check_metadata(metadata)
+        needs = self.name_resources.get(name) if resources is None else check_resources(resources)
         deps = list(dict.fromkeys(check_ids("depends_on", depends_on))) if depends_on else []
         plan = _find_markers(args, kwargs) if (args or kwargs) else None
         if plan is not None:
@@ -212,7 +226,7 @@ class TaskManager(Scheduler):
             task_id = f"{self.id_prefix}{self._last_id}"
             task = Task(
                 task_id, name, fn, args, kwargs, priority, timeout, max_retries, retry_on,
-                backoff or self._default_backoff, tuple(deps), meta, context, self._seq, plan, (), lane,
+                backoff or self._default_backoff, tuple(deps), meta, context, self._seq, plan, (), lane, needs,
             )
             self._tasks[task_id] = task
             if self._unfinished == 0:
@@ -469,7 +483,7 @@ class TaskManager(Scheduler):
                 total=self._last_id,
                 queued=self._counts[PENDING] + self._counts[WAITING],
                 unfinished=self._unfinished,
-                max_workers=self.max_workers,
+                max_workers=self._max_workers_now(),
                 busy_slots=self._threads.running,
                 abandoned_threads=self._threads.abandoned,
                 max_coroutines=self.max_coroutines,
@@ -530,11 +544,19 @@ class TaskManager(Scheduler):
 
     def __repr__(self) -> str:
         return (
-            f"<TaskManager {self.executor.describe()} max_workers={self.max_workers} "
+            f"<TaskManager {self.executor.describe()} max_workers={self._max_workers_now()} "
             f"unfinished={self._unfinished} total={self._last_id}{' shut down' if self._closing else ''}>"
         )
 
     # ------------------------------------------------------------ helpers
+
+    def _max_workers_now(self) -> int:
+        """``max_workers``, or the executor's capacity now when that alone is the limit."""
+        if self.max_workers == _UNCAPPED:
+            capacity = self.executor.capacity
+            if capacity is not None:
+                return capacity
+        return self.max_workers
 
     def _require(self, task_id: Any) -> Task:
         if not isinstance(task_id, str):

@@ -178,6 +178,7 @@ class Scheduler:
                 task_id=task.id, name=task.name, attempt=attempt, fn=task.fn, args=task.args,
                 kwargs=task.kwargs, token=task.token, context=task.context, metadata=task.metadata,
                 priority=task.priority, timeout=task.timeout, scopes=self._scopes_for(task),
+                resources=task.resources,
             )
             effects.starts.append((lane, call, task if task.plan is not None else None))
 
@@ -514,6 +515,7 @@ class Scheduler:
             attempts=task.attempts, max_retries=task.max_retries, timeout=task.timeout,
             depends_on=task.depends_on, result=task.result, error=task.error,
             events=tuple(task.events), metadata=dict(task.metadata), question=task.question if asking else None,
+            resources=dict(task.resources),
         )
 
 

@@ -44,13 +44,14 @@ class Task:
         "backoff", "depends_on", "metadata", "status", "created_at", "started_at", "finished_at",
         "finished_mono", "attempts", "result", "error", "events", "token", "context", "seq",
         "waiters", "dependents", "unmet", "inflight", "holds_slot", "callbacks", "observers",
-        "dep_results", "plan", "lane", "question",
+        "dep_results", "plan", "lane", "question", "resources",
     )
 
     def __init__(self, task_id: str, name: str, fn: Callable[..., Any], args: tuple, kwargs: dict,
                  priority: int, timeout: float | None, max_retries: int, retry_on: RetryOn, backoff: Backoff,
                  depends_on: tuple[str, ...], metadata: dict, context: contextvars.Context | None,
-                 seq: int, plan: MarkerPlan | None, observers: tuple, lane: Any = None) -> None:
+                 seq: int, plan: MarkerPlan | None, observers: tuple, lane: Any = None,
+                 resources: dict[str, float] | None = None) -> None:
         self.id = task_id
         self.name = name
         self.fn = fn
@@ -91,3 +92,4 @@ class Task:
         # it stays RUNNING (deadline, cancel and finish work as for any running task); snapshots say
         # WAITING_FOR_INPUT while the question is open.
         self.question: str | None = None
+        self.resources = resources or {}  # what each attempt needs (checked), e.g. {"GPU": 1.0}

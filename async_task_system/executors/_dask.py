@@ -4,8 +4,19 @@ The ``TaskManager`` keeps all policy (priorities, dependencies, per-name limits,
 retries with backoff, timeouts); this executor only ships one attempt at a time
 to the cluster and reports back. Invariants:
 
-- The manager never hands it more attempts than ``capacity`` (the cluster's total
-  worker threads), so Dask's own queue stays (nearly) empty and priority order holds.
+- The manager never hands it more attempts than ``capacity``: the cluster's worker
+  threads times ``1 + window``. Up to ``window`` attempts per thread wait in Dask's queues
+  (with the task's ``priority=``, so Dask runs them in the manager's order), so a worker
+  that finishes one attempt starts the next at once instead of idling a round trip. The
+  window adapts to how long attempts run (measured on the worker, so the load on the round
+  trip does not shrink it): about ``PREFETCH_SECONDS`` of queued work per thread, at most
+  ``prefetch`` attempts (many for no-op tool calls, none for sub-agents).
+- An attempt *begins* (``reporter.attempt_starting``) when it starts on a worker: the worker logs a
+  start event that the client receives, not when it is submitted. An attempt whose outcome
+  arrives first begins then, just before it ends.
+- Outcomes come home in batches: each finished future is queued by its done callback; the
+  report thread fetches all queued results in one gather on the client's loop (without
+  waiting for it) and reports them as they arrive.
 - Each attempt is one Dask task with a unique key and ``pure=False``; the callable
   and its arguments travel as *arguments* of a wrapper, so a tool's keyword
   arguments named ``priority``, ``key``, ``retries``, ``pure``, ``workers`` reach it.
@@ -15,9 +26,13 @@ to the cluster and reports back. Invariants:
 - Cancellation is cooperative: the task's ``CancelToken`` is mirrored on the worker
   (``cancel_token()`` works remotely). A cancel is broadcast to the workers; a worker
   remembers it for an attempt that has not started there yet.
-- A worker that joins says so (a worker plugin logs an event the client subscribes to):
-  the executor refreshes its capacity and tells the manager (``capacity_changed``), so
-  queued attempts start at once rather than at the next submit or end.
+- The executor keeps a view of the workers, their threads and resources (``workers()``,
+  ``resources()``, ``cluster_status()``), refreshed when one joins or leaves (see
+  ``_dask_cluster``); on a change it tells the manager (``capacity_changed``), so queued
+  attempts start at once rather than at the next submit or end.
+- An attempt that needs resources (``TaskCall.resources``, from ``submit(resources=)``)
+  is submitted with ``resources=``: Dask runs it only on a worker that offers them, and
+  keeps it queued until one joins (``waiting_for_resources()`` says which and why).
 - A callable may define ``unpack_remote(ok, value) -> (ok, value)``: called here, on the
   submitting side, with what its remote run returned or raised, before the manager sees
   it (a managed agent's run sends its token usage home this way).
@@ -28,17 +43,19 @@ from __future__ import annotations
 import collections
 import contextlib
 import contextvars
+import itertools
 import os
 import threading
+import time
 import types
 import uuid
-import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..engine import AttemptReporter, Executor, TaskCall
 from ..engine._cancel import CancelToken, TaskContext, _current
+from ..engine._resources import check_resources, format_resources
 from ..errors import InvalidArgumentError, ShutdownError, TaskCancelledError
 from ..tracing._remote import (
     attach_carrier,
@@ -58,9 +75,13 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         'pip install "async_task_system[dask]"'
     ) from exc
 
+from ._dask_cluster import STARTED_TOPIC, WORKER_JOINED_TOPIC, ClusterWatch, WorkerInfo, watch_cluster  # noqa: E402
+
 __all__ = ["DaskExecutor", "WorkerTracingPlugin", "WorkerJoinedPlugin", "find_unpicklable"]
 
 _AUTO = "auto"
+#: Queued work per worker thread that the prefetch window aims at, in seconds of run time.
+PREFETCH_SECONDS = 0.05
 
 
 class DaskExecutor(Executor):
@@ -78,6 +99,10 @@ class DaskExecutor(Executor):
     ``PHOENIX_PROJECT_NAME``) if one is set; None turns worker export off.
     ``instrumentors``: ``"module:Class"`` OpenTelemetry instrumentors to
     ``instrument()`` on each worker along with tracing ("auto": smolagents', if installed).
+    ``prefetch``: at most this many attempts queued per worker thread beyond the one it
+    runs; fewer when attempts run long (see ``window``). 0: none, so an attempt is only
+    handed over when a thread is free; the manager's order is then exact, at one round
+    trip of idle time per attempt.
     ``connect_timeout``: seconds to reach the scheduler (default: Dask's
     ``distributed.comm.timeouts.connect``, 30 s).
     """
@@ -90,27 +115,40 @@ class DaskExecutor(Executor):
         project_name: str | None = None,
         instrumentors: Iterable[str] | str = _AUTO,
         min_capacity: int = 1,
+        prefetch: int = 8,
         connect_timeout: float | None = None,
     ) -> None:
-        if not isinstance(min_capacity, int) or min_capacity < 1:
+        if not isinstance(min_capacity, int) or isinstance(min_capacity, bool) or min_capacity < 1:
             raise InvalidArgumentError(f"min_capacity must be an int >= 1, got {min_capacity!r}")
+        if not isinstance(prefetch, int) or isinstance(prefetch, bool) or not 0 <= prefetch <= 64:
+            raise InvalidArgumentError(
+                f"prefetch must be an int from 0 to 64 (attempts queued per worker thread), got {prefetch!r}"
+            )
+        self.prefetch = prefetch
         self.trace_endpoint, auto_project, headers = _trace_target(trace_endpoint)  # checked before connecting
         self.project_name = project_name = project_name or auto_project
         self._client, self._owns_client = _connect(client_or_address, connect_timeout)
         self._min_capacity = min_capacity
+        self._held_for_resources = 0  # attempts submitted with resources that have not begun
+        self._run_time: float | None = None  # moving average of an attempt's run time on its worker, s
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
-        self._inflight: dict[str, distributed.Future] = {}  # key -> future of a started attempt
+        self._key_prefix = uuid.uuid4().hex[:8]  # keys unique across executors and clients
+        self._keys = itertools.count()
+        self._inflight: dict[str, _Attempt] = {}  # key -> an attempt submitted and not yet reported
         self._closing = False
         self._closed = False
         self._reporter: AttemptReporter | None = None  # the manager, told when capacity grows
-        # Outcomes are fetched on the client's event loop, all at once; reporting them runs
-        # manager callbacks and user code, so it happens on this thread, never on the loop.
-        self._reports = ThreadPoolExecutor(1, thread_name_prefix="dask-executor-report")
+        # What the report thread has to do, in arrival order: ("started", key, worker), ("done", future),
+        # ("outcomes", futures, [(ok, value, seconds)]), ("capacity",) and ("stop",). Reporting runs manager callbacks and user code,
+        # so it happens on that one thread, never on the client's event loop.
+        self._queue: collections.deque[tuple[Any, ...]] = collections.deque()
+        self._queue_cv = threading.Condition(threading.Lock())
+        self._outbox: list[_Attempt] = []  # started on the report thread, shipped when its round ends
+        self._reporting = threading.Thread(target=self._report_loop, name="dask-executor-report", daemon=True)
+        self._reporting.start()
         # Cancel broadcasts block on a round trip: one background thread sends them in order.
         self._control = ThreadPoolExecutor(1, thread_name_prefix="dask-executor-control")
-        if not self._cluster_info().get("total_threads"):
-            self._client.scheduler_info(n_workers=0)  # fill the client's cache once, synchronously
         if self.trace_endpoint:
             if instrumentors == _AUTO:
                 instrumentors = _default_instrumentors()
@@ -121,22 +159,36 @@ class DaskExecutor(Executor):
                                     instrumentors=tuple(instrumentors)),
                 name="async_task_system-tracing",
             )
-        _watch_workers_joining(self)
+        self._watch: ClusterWatch = watch_cluster(self, DaskExecutor._attempt_started, WorkerJoinedPlugin())
 
     # ------------------------------------------------------------ Executor interface
 
     @property
-    def capacity(self) -> int:  # type: ignore[override]
-        """The cluster's total worker threads (at least ``min_capacity``).
+    def window(self) -> int:
+        """Attempts queued per worker thread beyond the one it runs, now.
 
-        Read from the client's cache of the scheduler's identity, which Dask refreshes
-        every ``distributed.client.scheduler-info-interval`` (2 s) and this executor
-        refreshes when a worker joins (queued attempts then start at once); when workers
-        leave, running attempts go on (Dask moves those of a lost worker) and new ones
-        wait for a free thread.
+        ``PREFETCH_SECONDS`` divided by the average attempt's run time, from 0 to ``prefetch``;
+        1 until an attempt has been measured (so a first burst of long tasks is not all
+        handed over at once).
         """
-        threads = self._cluster_info().get("total_threads") or 0
-        return max(self._min_capacity, int(threads))
+        run_time = self._run_time
+        if run_time is None:
+            return min(1, self.prefetch)
+        return min(self.prefetch, int(PREFETCH_SECONDS / max(run_time, 1e-6)))
+
+    @property
+    def capacity(self) -> int:  # type: ignore[override]
+        """The cluster's total worker threads times ``1 + window`` (at least ``min_capacity``).
+
+        The threads are counted from the executor's view of the workers, refreshed when a
+        worker joins (queued attempts then start at once) or leaves (running attempts go on:
+        Dask moves those of a lost worker; new ones wait for a free thread). Attempts that
+        wait in the cluster for a resource and have not started are added on top.
+        """
+        base = max(self._min_capacity, self._watch.threads() * (1 + self.window))
+        # Attempts queued in the cluster for a resource (the one GPU) hold no thread: they do not
+        # count against the window, so CPU-only attempts keep flowing past them (up to 4x more).
+        return base + min(self._held_for_resources, 4 * base)
 
     @property
     def client(self) -> distributed.Client:
@@ -161,30 +213,64 @@ class DaskExecutor(Executor):
             if self._closing:
                 raise ShutdownError("cannot start new attempts after DaskExecutor.shutdown() was called")
         self._reporter = reporter
-        if not reporter.attempt_starting(call):
-            return
-        key = f"{call.name}-{call.task_id}-a{call.attempt}-{uuid.uuid4().hex[:12]}"
+        if call.token.cancelled and not reporter.attempt_starting(call):
+            return  # cancelled between dispatch and here: nothing to ship
+        key = f"{call.name}-{call.task_id}-a{call.attempt}-{self._key_prefix}{next(self._keys)}"
         # The attempt's observer scopes (the library's task span) are entered here, around the
         # remote run, in a copy of the submitter's context; the carrier is taken inside them.
         ctx = call.context.copy() if call.context is not None else contextvars.Context()
         scopes = contextlib.ExitStack()
+        attempt = _Attempt(key, call, reporter, ctx, scopes)
         try:
+            attempt.resources = check_resources(call.resources, f"task {call.task_id} ({call.name}): resources")
             ctx.run(_enter_scopes, call, scopes)
             carrier = ctx.run(capture_carrier)
-            meta = {"key": key, "task_id": call.task_id, "name": call.name, "attempt": call.attempt,
-                    "carrier": carrier}
-            with self._lock:
-                future = self._client.submit(
-                    _run_attempt, call.fn, call.args, call.kwargs, meta,
-                    key=key, pure=False, priority=call.priority, retries=0,
-                )
-                self._inflight[key] = future
         except BaseException as exc:  # noqa: BLE001 - could not ship it: this attempt fails
-            ctx.run(scopes.__exit__, type(exc), exc, exc.__traceback__)
-            reporter.attempt_finished(call, False, exc)
+            self._refused([attempt], exc)
             return
+        attempt.meta = {"key": key, "task_id": call.task_id, "name": call.name, "attempt": call.attempt,
+                        "carrier": carrier}
+        with self._lock:
+            self._inflight[key] = attempt
+            if attempt.resources:
+                self._held_for_resources += 1
         call.token.add_callback(lambda reason: self._cancel_remote(key, reason))
-        self._client.loop.add_callback(self._collect, future, call, reporter, ctx, scopes)
+        if threading.current_thread() is self._reporting:
+            self._outbox.append(attempt)  # shipped with the others this report starts, in one message
+        else:
+            self._ship([attempt])
+
+    def _ship(self, attempts: list[_Attempt]) -> None:
+        """Submit attempts to the cluster: one ``client.map`` (one graph update) per priority and resources."""
+        groups: dict[tuple[int, tuple[tuple[str, float], ...]], list[_Attempt]] = {}
+        for attempt in attempts:
+            groups.setdefault((attempt.call.priority, tuple(sorted(attempt.resources.items()))), []).append(attempt)
+        for (priority, resources), group in groups.items():
+            calls = [a.call for a in group]
+            try:
+                futures = self._client.map(
+                    _run_attempt, [c.fn for c in calls], [c.args for c in calls], [c.kwargs for c in calls],
+                    [a.meta for a in group], key=[a.key for a in group], pure=False, priority=priority,
+                    retries=0, resources=dict(resources) or None,
+                )
+            except BaseException as exc:  # noqa: BLE001 - could not ship them: these attempts fail
+                self._refused(group, exc)
+                continue
+            for attempt, future in zip(group, futures):
+                attempt.future = future
+                future.add_done_callback(self._on_done)
+
+    def _refused(self, attempts: list[_Attempt], exc: BaseException) -> None:
+        for attempt in attempts:
+            with self._lock:
+                if self._inflight.pop(attempt.key, None) is not None and attempt.resources:
+                    self._held_for_resources -= 1
+                self._idle.notify_all()
+            with contextlib.suppress(Exception):
+                attempt.ctx.run(attempt.scopes.__exit__, type(exc), exc, exc.__traceback__)
+            attempt.began = False
+            if attempt.reporter.attempt_starting(attempt.call):
+                attempt.reporter.attempt_finished(attempt.call, False, exc)
 
     def shutdown(self, wait: bool = True) -> None:
         """Take no new attempts; with ``wait``, return once every started one has ended.
@@ -202,34 +288,169 @@ class DaskExecutor(Executor):
         if close:
             self._close()
 
+    # ------------------------------------------------------------ seeing the cluster
+
+    def workers(self) -> dict[str, WorkerInfo]:
+        """The cluster's workers by address: name, threads, resources (as of the last join or leave)."""
+        return self._watch.workers()
+
+    def resources(self) -> dict[str, float]:
+        """Each worker resource's total over the cluster, e.g. ``{"GPU": 1.0}``."""
+        return self._watch.resources()
+
+    def missing(self, resources: Mapping[str, float]) -> str | None:
+        """None if some worker offers ``resources``; else why not: ``"no worker offers GPU=1 (...)"``."""
+        return self._watch.missing(check_resources(resources))
+
+    def waiting_for_resources(self) -> dict[str, str]:
+        """Task id -> reason, for attempts handed to the cluster that no worker can run yet.
+
+        Dask keeps such an attempt until a worker that offers its resources joins, then runs it.
+        """
+        with self._lock:
+            attempts = [a for a in self._inflight.values() if a.resources and a.began is None]
+        out = {}
+        for attempt in attempts:
+            reason = self._watch.missing(attempt.resources)
+            if reason is not None:
+                out[attempt.call.task_id] = reason
+        return out
+
+    def cluster_status(self) -> dict[str, Any]:
+        """Workers with their resources and load (this executor's attempts), for statistics and tables."""
+        with self._lock:
+            attempts = list(self._inflight.values())
+        running: dict[str, int] = {}
+        for attempt in attempts:
+            if attempt.began and attempt.worker is not None:
+                running[attempt.worker] = running.get(attempt.worker, 0) + 1
+        workers = [
+            {"address": w.address, "name": w.name, "threads": w.threads, "resources": dict(w.resources),
+             "running": running.get(w.address, 0)}
+            for w in sorted(self._watch.workers().values(), key=lambda w: w.address)
+        ]
+        started = sum(running.values())
+        return {
+            "scheduler": getattr(self._client.scheduler, "address", None),
+            "workers": workers,
+            "threads": sum(w["threads"] for w in workers),
+            "resources": self._watch.resources(),
+            "window": self.window,
+            "capacity": self.capacity,
+            "running": started,
+            "queued": len(attempts) - started,
+            "waiting_for_resources": self.waiting_for_resources(),
+        }
+
     def describe(self) -> str:
-        address = getattr(self._client.scheduler, "address", None) or self._client.status
-        return f"DaskExecutor(scheduler={address!r}, threads={self.capacity})"
+        """One line: scheduler, workers with their threads, resources and running attempts, queue."""
+        status = self.cluster_status()
+        workers = ", ".join(
+            f"{w['name']}: {w['running']}/{w['threads']} threads"
+            + (f", {format_resources(w['resources'])}" if w["resources"] else "")
+            for w in status["workers"]
+        ) or "none"
+        waiting = len(status["waiting_for_resources"])
+        return (
+            f"DaskExecutor(scheduler={status['scheduler'] or self._client.status!r}, workers=[{workers}], "
+            f"capacity={status['capacity']}, queued={status['queued']}"
+            + (f", waiting for resources={waiting}" if waiting else "") + ")"
+        )
 
     def __repr__(self) -> str:
         return f"<{self.describe()}{' shut down' if self._closing else ''}>"
 
     # ------------------------------------------------------------ internals
 
-    def _cluster_info(self) -> dict[str, Any]:
-        # Client caches the scheduler's identity and refreshes it periodically: a cheap read.
-        return getattr(self._client, "_scheduler_identity", None) or {}
+    def _push(self, item: tuple[Any, ...]) -> None:
+        with self._queue_cv:
+            self._queue.append(item)
+            self._queue_cv.notify()
 
-    async def _collect(self, future: distributed.Future, call: TaskCall, reporter: AttemptReporter,
-                       ctx: contextvars.Context, scopes: contextlib.ExitStack) -> None:
-        """On the client's event loop: wait for the attempt and fetch its outcome (no thread blocks)."""
-        try:
-            value, ok = await self._client.gather(future, asynchronous=True), True
-        except BaseException as exc:  # noqa: BLE001 - the attempt's error, KilledWorker, cancelled
-            value, ok = exc, False
-        try:
-            self._reports.submit(self._finished, future, call, reporter, ctx, scopes, ok, value)
-        except RuntimeError:  # interpreter exit: nobody is left to report to
-            pass
+    def _on_done(self, future: distributed.Future) -> None:
+        """Dask's callback thread: a future finished, erred or was cancelled."""
+        self._push(("done", future))
 
-    def _finished(self, future: distributed.Future, call: TaskCall, reporter: AttemptReporter,
-                  ctx: contextvars.Context, scopes: contextlib.ExitStack, ok: bool, value: Any) -> None:
-        """On the report thread: end the attempt's scopes and report its outcome to the manager."""
+    def _attempt_started(self, key: str, worker: str | None) -> None:
+        """On the client's event loop: a worker started the attempt ``key``."""
+        if key in self._inflight:
+            self._push(("started", key, worker))
+
+    def _report_loop(self) -> None:
+        """The report thread: begins, outcomes (gathered in batches) and capacity changes."""
+        while True:
+            with self._queue_cv:
+                while not self._queue:
+                    self._queue_cv.wait()
+                items = list(self._queue)
+                self._queue.clear()
+            finished: list[distributed.Future] = []
+            for item in items:
+                kind = item[0]
+                if kind == "started":
+                    attempt = self._inflight.get(item[1])
+                    if attempt is not None:
+                        attempt.worker = item[2]
+                        self._begin(attempt)
+                elif kind == "done":
+                    future = item[1]
+                    if future.status == "finished":
+                        finished.append(future)
+                    else:  # erred or cancelled: its exception is already here, no round trip
+                        self._finished(future, *_outcome_here(self._client, future))
+                elif kind == "outcomes":
+                    for future, (ok, value, took) in zip(item[1], item[2]):
+                        self._finished(future, ok, value, took)
+                elif kind == "capacity":
+                    notify = getattr(self._reporter, "capacity_changed", None)
+                    if notify is not None:
+                        _quietly(notify)
+                else:  # ("stop",)
+                    return
+            if self._outbox:  # the attempts the manager started while this thread reported
+                outbox, self._outbox = self._outbox, []
+                self._ship(outbox)
+            if finished:  # fetched on the client's loop, so this thread goes on reporting meanwhile
+                self._client.loop.add_callback(self._fetch, finished)
+
+    async def _fetch(self, futures: list[distributed.Future]) -> None:
+        """On the client's event loop: the results of finished futures, in one round trip."""
+        try:  # each is (its value, seconds it ran on the worker)
+            outcomes = [(True, value, took) for value, took in
+                        await self._client.gather(futures, asynchronous=True)]
+        except BaseException:  # noqa: BLE001 - one bad future (its data lost with a worker): one by one
+            outcomes = []
+            for future in futures:
+                try:
+                    value, took = await self._client.gather(future, asynchronous=True)
+                    outcomes.append((True, value, took))
+                except BaseException as exc:  # noqa: BLE001 - the attempt's error, KilledWorker, cancelled
+                    outcomes.append((False, exc, None))
+        self._push(("outcomes", futures, outcomes))
+
+    def _begin(self, attempt: _Attempt) -> bool:
+        """The gate, once per attempt: whether the manager still wants it run."""
+        if attempt.began is None:
+            if attempt.resources:
+                with self._lock:
+                    self._held_for_resources -= 1
+            try:
+                attempt.began = bool(attempt.reporter.attempt_starting(attempt.call))
+            except BaseException:  # noqa: BLE001 - a broken reporter must not stop the report thread
+                attempt.began = False
+        return attempt.began
+
+    def _finished(self, future: distributed.Future, ok: bool, value: Any, took: float | None = None) -> None:
+        """On the report thread: end the attempt's scopes and report its outcome to the manager.
+
+        ``took``: the seconds it ran on its worker (the prefetch window follows their average)."""
+        attempt = self._inflight.get(future.key)
+        if attempt is None:
+            return
+        call, reporter, ctx, scopes = attempt.call, attempt.reporter, attempt.ctx, attempt.scopes
+        began = self._begin(attempt)  # an outcome can arrive before the start event
+        if took is not None:
+            self._run_time = took if self._run_time is None else 0.9 * self._run_time + 0.1 * took
         unpack = getattr(call.fn, "unpack_remote", None)
         if unpack is not None:  # the callable brings home what its remote run sent back (sub-agent usage)
             try:
@@ -244,7 +465,10 @@ class DaskExecutor(Executor):
         except Exception:  # noqa: BLE001 - a broken observer must not lose the result
             pass
         try:
-            reporter.attempt_finished(call, ok, value)
+            if began:  # not begun: the manager gave the slot back when it said "do not run"
+                reporter.attempt_finished(call, ok, value)
+        except BaseException:  # noqa: BLE001 - the manager's own failure must not stop the report thread
+            pass
         finally:
             with self._lock:
                 self._inflight.pop(future.key, None)
@@ -253,17 +477,14 @@ class DaskExecutor(Executor):
                     self._closed = True
                 self._idle.notify_all()
             future.release()
-            if close:  # not from the report thread: closing shuts it down
-                threading.Thread(target=self._close, name="dask-executor-close", daemon=True).start()
+            if close:
+                self._close()
 
-    def _worker_joined(self) -> None:
-        """On the client's event loop, after a worker joined and the capacity was refreshed."""
-        reporter = self._reporter
-        notify = getattr(reporter, "capacity_changed", None)
-        if notify is None or self._closing:
+    def _cluster_changed(self) -> None:
+        """On the client's event loop, after a worker joined or left and the view was refreshed."""
+        if self._reporter is None or self._closing:
             return  # nothing was ever started here: nothing can be queued for it either
-        with contextlib.suppress(RuntimeError):  # not on the loop: dispatching submits to the client
-            self._reports.submit(notify)
+        self._push(("capacity",))  # not on the loop: dispatching submits to the client
 
     def _cancel_remote(self, key: str, reason: str) -> None:
         with self._lock:
@@ -277,40 +498,38 @@ class DaskExecutor(Executor):
             self._client.run(_cancel_on_worker, key, reason, on_error="ignore")
 
     def _close(self) -> None:
+        self._push(("stop",))
         self._control.shutdown(wait=False)
-        self._reports.shutdown(wait=False)
         if self._owns_client:
             with contextlib.suppress(Exception):
                 self._client.close()
 
 
-_WORKER_JOINED_TOPIC = "async_task_system-worker-joined"
-_watchers_lock = threading.Lock()
-# One event handler per client (a topic has one handler per client), shared by its executors.
-_watchers: weakref.WeakKeyDictionary[distributed.Client, weakref.WeakSet[DaskExecutor]] = weakref.WeakKeyDictionary()
+class _Attempt:
+    """One submitted attempt, until it is reported."""
+
+    __slots__ = ("key", "call", "reporter", "ctx", "scopes", "meta", "resources", "future", "began", "worker")
+
+    def __init__(self, key: str, call: TaskCall, reporter: AttemptReporter, ctx: contextvars.Context,
+                 scopes: contextlib.ExitStack) -> None:
+        self.key, self.call, self.reporter, self.ctx, self.scopes = key, call, reporter, ctx, scopes
+        self.meta: dict[str, Any] = {}
+        self.resources: dict[str, float] = {}
+        self.future: distributed.Future | None = None
+        self.began: bool | None = None  # None until the manager's gate was asked (at the remote start)
+        self.worker: str | None = None  # the worker's address, once it started there
 
 
-def _watch_workers_joining(executor: DaskExecutor) -> None:
-    client = executor.client
-    with _watchers_lock:
-        group = _watchers.get(client)
-        first = group is None
-        if first:
-            group = _watchers[client] = weakref.WeakSet()
-        group.add(executor)
-    if not first:
-        return
+def _outcome_here(client: distributed.Client, future: distributed.Future) -> tuple[bool, Any]:
+    try:
+        return True, client.gather(future)
+    except BaseException as exc:  # noqa: BLE001 - the attempt's error, KilledWorker, cancelled
+        return False, exc
 
-    async def on_worker_joined(event: Any) -> None:
-        with contextlib.suppress(Exception):  # the scheduler is gone: nothing to refresh
-            await client._update_scheduler_info()  # capacity reads this cache
-        with _watchers_lock:
-            executors = list(_watchers.get(client, ()))
-        for each in executors:
-            each._worker_joined()
 
-    client.subscribe_topic(_WORKER_JOINED_TOPIC, on_worker_joined)
-    client.register_plugin(WorkerJoinedPlugin(), name="async_task_system-worker-joined")
+def _quietly(fn: Callable[[], Any]) -> None:
+    with contextlib.suppress(Exception):  # the manager's callback failing must not stop the report thread
+        fn()
 
 
 def _connect(target: Any, timeout: float | None) -> tuple[distributed.Client, bool]:
@@ -450,8 +669,11 @@ _MAX_CANCELLED = 10_000
 
 
 def _run_attempt(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-                 meta: dict[str, Any]) -> Any:
-    """Runs in the worker: the attempt, as ``current_task()``, inside the submitter's trace context."""
+                 meta: dict[str, Any]) -> tuple[Any, float]:
+    """Runs in the worker: the attempt, as ``current_task()``, inside the submitter's trace context.
+
+    Returns its value and the seconds it ran here (what sizes the prefetch window: a time measured
+    on the client would add the round trip's delays, which grow with the load)."""
     key = meta["key"]
     token = CancelToken()
     with _registry_lock:
@@ -460,8 +682,15 @@ def _run_attempt(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str
             _running[key] = token
     if reason is not None:
         raise TaskCancelledError(f"task {meta['task_id']} was cancelled before it started: {reason}")
+    with contextlib.suppress(ValueError):  # not on a worker (tests call this directly): nobody to tell
+        worker = distributed.get_worker()
+        worker.log_event(STARTED_TOPIC, {"key": key, "worker": worker.address})
     try:
-        return contextvars.Context().run(_invoke, fn, args, kwargs, meta, token)
+        # A copy of the worker thread's context (Dask's get_worker() lives in it): nothing the
+        # task sets leaks into the next task on this thread.
+        began = time.perf_counter()
+        value = contextvars.copy_context().run(_invoke, fn, args, kwargs, meta, token)
+        return value, time.perf_counter() - began
     finally:
         with _registry_lock:
             _running.pop(key, None)
@@ -524,4 +753,4 @@ class WorkerJoinedPlugin(WorkerPlugin):
     to refresh its capacity at once."""
 
     def setup(self, worker: distributed.Worker) -> None:
-        worker.log_event(_WORKER_JOINED_TOPIC, {"worker": worker.address})
+        worker.log_event(WORKER_JOINED_TOPIC, {"worker": worker.address})

@@ -29,7 +29,7 @@ def dask_cluster():
     with dask.config.set({"distributed.scheduler.allowed-failures": 1,
                           "distributed.client.scheduler-info-interval": "200ms"}):
         cluster = LocalCluster(n_workers=N_WORKERS, threads_per_worker=THREADS_PER_WORKER, processes=True,
-                               dashboard_address=":0", silence_logs=50)
+                               dashboard_address=":0", silence_logs=False)
         client = Client(cluster, set_as_default=False)
     client.wait_for_workers(N_WORKERS, timeout=60)
     yield cluster, client

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +41,15 @@ def flaky(fail_times: int) -> int:
     return attempt
 
 
+def where(label: str, seconds: float) -> tuple[str, str, float, float]:
+    """Sleep; return (label, the worker's address, start, end)."""
+    from distributed import get_worker
+
+    start = time.time()
+    time.sleep(seconds)
+    return label, get_worker().address, start, time.time()
+
+
 def pid_then_sleep(marker_dir: str, seconds: float) -> int:
     """Leave a file named after this process, then sleep: the test knows whom to kill."""
     (Path(marker_dir) / f"{os.getpid()}.pid").write_text("running")
@@ -58,6 +69,32 @@ def wait_for_cancel(marker_dir: str, limit: float) -> str:
     cancelled = cancel_token().wait(limit)
     (marker / "stopped").write_text(f"{'cancelled' if cancelled else 'ran out'}: {cancel_token().reason}")
     return "stopped"
+
+
+@contextlib.contextmanager
+def local_client(n_workers: int = 1, threads: int = 2, processes: bool = True) -> Iterator[tuple[Any, Any]]:
+    """Test side: a LocalCluster of its own and a client on it, (cluster, client); closed after."""
+    from distributed import Client, LocalCluster
+
+    cluster = LocalCluster(n_workers=n_workers, threads_per_worker=threads, processes=processes,
+                           dashboard_address=":0", silence_logs=False)
+    client = Client(cluster, set_as_default=False)
+    try:
+        client.wait_for_workers(n_workers, timeout=60)
+        yield cluster, client
+    finally:
+        client.close()
+        cluster.close()
+
+
+def until(predicate: Any, timeout: float = 60.0) -> bool:
+    """Test side: poll ``predicate`` until it holds (True) or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
 
 
 def wait_for_file(path: Path, timeout: float = 30.0) -> str:

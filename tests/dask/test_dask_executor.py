@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from dask_jobs import fail, hold, wait_for_cancel, wait_for_file, whoami
+from dask_jobs import fail, hold, wait_for_cancel, until, wait_for_file, whoami
 
 from async_task_system import InvalidArgumentError, TaskManager, TaskStatus
 from async_task_system.executors import DaskExecutor
@@ -32,9 +32,26 @@ def test_results_come_from_worker_processes(tm, dask_client):
     assert pids <= worker_pids
 
 
-def test_capacity_is_the_clusters_thread_count(dask_client):
-    executor = DaskExecutor(dask_client)
-    assert executor.capacity == sum(dask_client.nthreads().values()) == 4
+def test_capacity_is_the_clusters_threads_times_one_plus_the_window(dask_client):
+    threads = sum(dask_client.nthreads().values())
+    assert threads == 4
+    assert DaskExecutor(dask_client).capacity == threads * 2  # one queued per thread until measured
+    assert DaskExecutor(dask_client, prefetch=0).capacity == threads
+
+
+def test_the_window_closes_for_long_attempts_and_opens_for_short_ones(dask_client):
+    executor = DaskExecutor(dask_client, trace_endpoint=None)
+    with TaskManager(max_workers=64, executor=executor, observers=[]) as tm:
+        assert not tm.wait([tm.submit(time.sleep, (0.3,)) for _ in range(8)], timeout=60).not_done
+        assert executor.window == 0 and executor.capacity == 4  # 0.3 s each: nothing is queued ahead
+        assert not tm.wait([tm.submit(int) for _ in range(300)], timeout=60).not_done
+        assert executor.window >= 1  # no-op attempts: the window opens again
+
+
+@pytest.mark.parametrize("bad", [-1, 65, 1.5, True, "2", None])
+def test_a_bad_prefetch_is_refused_with_what_is_accepted(dask_client, bad):
+    with pytest.raises(InvalidArgumentError, match="prefetch must be an int from 0 to 64"):
+        DaskExecutor(dask_client, prefetch=bad)
 
 
 def test_kwargs_named_like_dask_options_reach_the_tool_intact(tm):
@@ -117,18 +134,9 @@ def test_an_unreachable_scheduler_is_reported_clearly():
         DaskExecutor("tcp://127.0.0.1:9", trace_endpoint=None, connect_timeout=1)
 
 
-def _until(predicate, timeout: float = 20.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
-
 def test_capacity_follows_workers_joining_and_leaving(dask_cluster, dask_client, tmp_path):
     cluster, _ = dask_cluster
-    executor = DaskExecutor(dask_client, trace_endpoint=None)
+    executor = DaskExecutor(dask_client, trace_endpoint=None, prefetch=0)  # capacity = threads
     old_pids = set(dask_client.run(os.getpid).values())
 
     def started() -> int:
@@ -139,13 +147,13 @@ def test_capacity_follows_workers_joining_and_leaving(dask_cluster, dask_client,
             try:
                 # Six tasks that run until released: four fill the two workers' threads, two wait.
                 ids = [tm.submit(hold, (str(tmp_path), f"job{i}")) for i in range(6)]
-                assert _until(lambda: started() == 4, timeout=60)
+                assert until(lambda: started() == 4, timeout=60)
                 waiting = [t for t in ids if tm.get(t).status is TaskStatus.PENDING]
                 assert len(waiting) == 2
                 # A third worker joins. Nothing is submitted and nothing ends (the four are held),
                 # yet the two waiting tasks start on it: the executor told the manager it grew.
                 cluster.scale(3)
-                assert _until(lambda: started() == 6, timeout=60), [tm.get(t).status.value for t in ids]
+                assert until(lambda: started() == 6, timeout=60), [tm.get(t).status.value for t in ids]
                 assert executor.capacity == 6
                 assert all(tm.get(t).status is TaskStatus.RUNNING for t in ids)
             finally:
@@ -156,7 +164,7 @@ def test_capacity_follows_workers_joining_and_leaving(dask_cluster, dask_client,
         assert len(new_pids) == 1 and late_pids == new_pids  # they ran on the worker that joined
     finally:
         cluster.scale(2)
-    assert _until(lambda: executor.capacity == 4)
+    assert until(lambda: executor.capacity == 4, timeout=20)
 
 
 def test_a_closure_over_an_unpicklable_object_is_named(tm):

@@ -9,8 +9,7 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from dask_jobs import traced_work
-from distributed import Client, LocalCluster
+from dask_jobs import local_client, traced_work
 from openinference.instrumentation import using_attributes
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import TracerProvider
@@ -74,13 +73,8 @@ def _value(value):
 def traced_cluster():
     """Its own one-worker cluster: the worker's tracer provider must not outlive this test."""
     receiver = OTLPReceiver()
-    cluster = LocalCluster(n_workers=1, threads_per_worker=2, processes=True, dashboard_address=":0",
-                           silence_logs=50)
-    client = Client(cluster, set_as_default=False)
-    client.wait_for_workers(1, timeout=60)
-    yield client, receiver
-    client.close()
-    cluster.close()
+    with local_client(n_workers=1, threads=2) as (_, client):
+        yield client, receiver
     receiver.close()
 
 

@@ -93,3 +93,26 @@ def test_executor_capacity_growth_dispatches_queued_tasks():
         assert tm.result(second, timeout=2) == 2
         gate.set()
         tm.wait(first, timeout=5)
+
+
+def test_without_max_workers_the_executors_capacity_is_the_limit(gate):
+    started = threading.Semaphore(0)
+
+    def hold() -> None:
+        started.release()
+        gate.wait(10)
+
+    from async_task_system.executors import ThreadExecutor
+
+    executor = ThreadExecutor(6)
+    with TaskManager(executor=executor, observers=[]) as tm:
+        ids = [tm.submit(hold) for _ in range(8)]
+        assert all(started.acquire(timeout=5) for _ in range(6))  # six at once, not the default four
+        assert tm.get_statistics()["max_workers"] == 6 and "max_workers=6" in repr(tm)
+        assert tm.get_statistics()["running"] == 6
+        gate.set()
+        assert not tm.wait(ids, timeout=10).not_done
+    with TaskManager(executor=ThreadExecutor(6), max_workers=2) as tm:
+        assert tm.get_statistics()["max_workers"] == 2  # an explicit max_workers still caps it
+    with TaskManager() as tm:
+        assert tm.max_workers == 4  # on its own threads: four

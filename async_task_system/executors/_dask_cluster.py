@@ -1,0 +1,155 @@
+"""What a Dask cluster offers, kept current from the scheduler's events: workers, threads, resources.
+
+One ``ClusterWatch`` per client, shared by the ``DaskExecutor``\\ s on it (a topic has one
+handler per client). It is filled from the scheduler once, synchronously, then refreshed
+when a worker joins (``WorkerJoinedPlugin``'s event, and the scheduler's ``add-worker``)
+or leaves (seen at the next poll, every ``distributed.client.scheduler-info-interval``,
+killed workers included), and tells its
+executors so (their capacity and their view of resources follow).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import dask
+import distributed
+from dask.utils import parse_timedelta
+
+from ..engine._resources import fits, format_resources
+
+if TYPE_CHECKING:
+    from ._dask import DaskExecutor
+
+__all__ = ["WorkerInfo", "ClusterWatch", "watch_cluster"]
+
+WORKER_JOINED_TOPIC = "async_task_system-worker-joined"
+STARTED_TOPIC = "async_task_system-attempt-started"
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerInfo:
+    """One worker as the scheduler describes it."""
+
+    address: str
+    name: str
+    threads: int
+    resources: Mapping[str, float] = field(default_factory=dict)
+
+
+class ClusterWatch:
+    """The workers of one client's cluster, current to the scheduler's last membership event."""
+
+    def __init__(self, client: distributed.Client) -> None:
+        self.client = client
+        self._lock = threading.Lock()
+        self._workers: dict[str, WorkerInfo] = {}
+        self._executors: weakref.WeakSet[DaskExecutor] = weakref.WeakSet()
+
+    # ------------------------------------------------------------ reads (cheap, no round trip)
+
+    def workers(self) -> dict[str, WorkerInfo]:
+        with self._lock:
+            return dict(self._workers)
+
+    def threads(self) -> int:
+        with self._lock:
+            return sum(w.threads for w in self._workers.values())
+
+    def resources(self) -> dict[str, float]:
+        """Each resource's total over all workers."""
+        totals: dict[str, float] = {}
+        for worker in self.workers().values():
+            for name, quantity in worker.resources.items():
+                totals[name] = totals.get(name, 0.0) + quantity
+        return totals
+
+    def missing(self, needs: Mapping[str, float]) -> str | None:
+        """None if some worker offers ``needs``; else why not ("no worker offers GPU=1")."""
+        if not needs:
+            return None
+        workers = self.workers().values()
+        if any(fits(needs, w.resources) for w in workers):
+            return None
+        offered = self.resources()
+        return f"no worker offers {format_resources(needs)}" + (
+            f" (the cluster offers {format_resources(offered)})" if offered else " (its workers offer no resources)"
+        )
+
+    # ------------------------------------------------------------ updates
+
+    def load(self, identity: Mapping[str, Any]) -> None:
+        """Replace the view with the workers in a scheduler ``identity(n_workers=-1)``."""
+        workers = {}
+        for address, info in (identity.get("workers") or {}).items():
+            resources = {str(k): float(v) for k, v in (info.get("resources") or {}).items()}
+            workers[address] = WorkerInfo(address, str(info.get("name", address)), int(info.get("nthreads") or 0),
+                                          resources)
+        with self._lock:
+            self._workers = workers
+
+    async def refresh(self) -> None:
+        """On the client's loop: fetch every worker's description; tell the executors if it changed."""
+        before = self.workers()
+        with contextlib.suppress(Exception):  # the scheduler is gone: keep the last view
+            self.load(await self.client.scheduler.identity(n_workers=-1))
+        if self.workers() != before:
+            for executor in self.executors():
+                executor._cluster_changed()
+
+    async def poll(self) -> None:
+        """On the client's loop, while the client runs: refresh every scheduler-info interval, so
+        a worker that left (killed ones too) leaves the view. (The scheduler's own "all" topic
+        would say so at once, but subscribing to it would replace a handler of the user's.)"""
+        interval = parse_timedelta(dask.config.get("distributed.client.scheduler-info-interval"))
+        while self.client.status in ("newly-created", "connecting", "running"):
+            await asyncio.sleep(interval)
+            if self.executors():
+                await self.refresh()
+
+    def executors(self) -> list[DaskExecutor]:
+        with self._lock:
+            return list(self._executors)
+
+    def add(self, executor: DaskExecutor) -> None:
+        with self._lock:
+            self._executors.add(executor)
+
+
+_watches_lock = threading.Lock()
+_watches: weakref.WeakKeyDictionary[distributed.Client, ClusterWatch] = weakref.WeakKeyDictionary()
+
+
+def watch_cluster(executor: DaskExecutor, on_started: Callable[[DaskExecutor, str, str | None], None],
+                  plugin: distributed.diagnostics.plugin.WorkerPlugin) -> ClusterWatch:
+    """The client's ``ClusterWatch`` (made, filled and subscribed on first use), with ``executor`` in it."""
+    client = executor.client
+    with _watches_lock:
+        watch = _watches.get(client)
+        first = watch is None
+        if first:
+            watch = _watches[client] = ClusterWatch(client)
+    watch.add(executor)
+    if not first:
+        return watch
+    watch.load(client.scheduler_info(n_workers=-1))
+
+    async def on_worker_joined(event: Any) -> None:
+        await watch.refresh()
+
+    def on_attempt_started(event: Any) -> None:
+        msg = event[1]
+        for each in watch.executors():
+            on_started(each, msg["key"], msg.get("worker"))
+
+    client.subscribe_topic(WORKER_JOINED_TOPIC, on_worker_joined)
+    client.subscribe_topic(STARTED_TOPIC, on_attempt_started)
+    client.loop.add_callback(watch.poll)
+    client.register_plugin(plugin, name="async_task_system-worker-joined")
+    return watch

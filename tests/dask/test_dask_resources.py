@@ -1,0 +1,143 @@
+"""Worker resources on a heterogeneous process cluster: GPU calls go to the GPU worker, CPU calls flow.
+
+The cluster: a LocalCluster of one CPU worker process (2 threads), plus a GPU worker started by a
+test as a real ``dask worker --resources GPU=1`` process, and killed again.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from dask_jobs import local_client, stamp, until, where
+from distributed import Client
+
+from async_task_system import TaskManager, TaskStatus
+from async_task_system.executors import DaskExecutor
+
+pytestmark = pytest.mark.slow
+
+@pytest.fixture(scope="module")
+def cpu_cluster():
+    with local_client(n_workers=1, threads=2) as cluster_and_client:
+        yield cluster_and_client
+
+
+class GpuWorker:
+    """A ``dask worker`` process offering GPU=1, started and killed by the test."""
+
+    def __init__(self, scheduler: str) -> None:
+        self.proc = subprocess.Popen(
+            [os.path.join(os.path.dirname(sys.executable), "dask"), "worker", scheduler, "--nthreads", "1",
+             "--resources", "GPU=1", "--name", "gpu-worker", "--no-dashboard", "--no-nanny"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parent), *sys.path])},
+        )
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait(timeout=30)
+
+
+@pytest.fixture
+def gpu_worker(cpu_cluster):
+    cluster, client = cpu_cluster
+    workers: list[GpuWorker] = []
+
+    def start() -> str:
+        worker = GpuWorker(cluster.scheduler_address)
+        workers.append(worker)
+        assert until(lambda: _gpu_address(client) is not None, timeout=60), "the GPU worker did not join"
+        return _gpu_address(client)
+
+    yield start
+    for worker in workers:
+        worker.kill()
+    assert until(lambda: _gpu_address(client) is None, timeout=60)
+
+
+def _gpu_address(client: Client) -> str | None:
+    for address, info in client.scheduler_info(n_workers=-1)["workers"].items():
+        if info.get("resources", {}).get("GPU"):
+            return address
+    return None
+
+
+def test_gpu_calls_land_only_on_the_gpu_worker_while_cpu_calls_keep_flowing(cpu_cluster, gpu_worker):
+    _, client = cpu_cluster
+    gpu_address = gpu_worker()
+    executor = DaskExecutor(client, trace_endpoint=None)
+    assert until(lambda: executor.resources() == {"GPU": 1.0})
+    with TaskManager(max_workers=64, executor=executor, observers=[]) as tm:
+        gpu_ids = [tm.submit(where, (f"g{i}", 0.4), resources={"GPU": 1}) for i in range(4)]
+        cpu_ids = [tm.submit(where, (f"c{i}", 0.05)) for i in range(24)]
+        assert not tm.wait(gpu_ids + cpu_ids, timeout=120).not_done
+        gpu = sorted((tm.result(t) for t in gpu_ids), key=lambda r: r[2])
+        cpu = [tm.result(t) for t in cpu_ids]
+    assert {address for _, address, _, _ in gpu} == {gpu_address}
+    for (_, _, _, end), (_, _, start, _) in zip(gpu, gpu[1:]):
+        assert start >= end - 0.01  # GPU=1: one GPU call at a time
+    # The CPU calls did not queue behind the GPU chain: most ran while it was still going.
+    assert sum(end < gpu[-1][2] for _, _, _, end in cpu) >= len(cpu) // 2
+
+
+def test_a_gpu_call_waits_with_a_reason_until_a_gpu_worker_joins(cpu_cluster, gpu_worker):
+    _, client = cpu_cluster
+    executor = DaskExecutor(client, trace_endpoint=None)
+    assert until(lambda: executor.resources() == {})  # a GPU worker of an earlier test has left
+    assert executor.missing({"GPU": 1}) == "no worker offers GPU=1 (its workers offer no resources)"
+    # The need comes from the task's name (a tool that always needs a GPU), not from this submit.
+    with TaskManager(max_workers=64, executor=executor, observers=[], name_resources={"render": {"GPU": 1}}) as tm:
+        gpu_id = tm.submit(where, ("g", 0.0), name="render")
+        assert until(lambda: gpu_id in executor.waiting_for_resources())
+        assert executor.waiting_for_resources()[gpu_id].startswith("no worker offers GPU=1")
+        assert "waiting for resources=1" in executor.describe()
+        # CPU calls run meanwhile: the waiting GPU call holds no thread.
+        cpu_ids = [tm.submit(stamp, (f"c{i}", 0.0)) for i in range(20)]
+        assert not tm.wait(cpu_ids, timeout=60).not_done
+        assert tm.get(gpu_id).status is not TaskStatus.COMPLETED
+        gpu_address = gpu_worker()
+        assert tm.result(gpu_id, timeout=60)[1] == gpu_address
+        assert executor.waiting_for_resources() == {}
+        assert executor.missing({"GPU": 1}) is None
+        assert executor.missing({"GPU": 2}) == "no worker offers GPU=2 (the cluster offers GPU=1)"
+
+
+def test_the_view_follows_a_gpu_worker_that_is_killed(cpu_cluster):
+    cluster, client = cpu_cluster
+    executor = DaskExecutor(client, trace_endpoint=None)
+    worker = GpuWorker(cluster.scheduler_address)
+    try:
+        assert until(lambda: executor.resources() == {"GPU": 1.0}, timeout=60)
+        names = sorted(w.name for w in executor.workers().values())
+        assert "gpu-worker" in names and len(names) == 2
+        status = executor.cluster_status()
+        assert status["threads"] == 3 and status["resources"] == {"GPU": 1.0}
+        assert {w["name"]: w["resources"] for w in status["workers"]}["gpu-worker"] == {"GPU": 1.0}
+        assert "gpu-worker: 0/1 threads, GPU=1" in executor.describe()
+    finally:
+        worker.kill()  # kill -9: no goodbye, the scheduler notices the lost connection
+    assert until(lambda: executor.resources() == {}, timeout=60)
+    assert len(executor.workers()) == 1
+
+
+def test_the_cluster_status_shows_where_attempts_run(cpu_cluster, tmp_path):
+    from dask_jobs import hold
+
+    _, client = cpu_cluster
+    executor = DaskExecutor(client, trace_endpoint=None)
+    with TaskManager(max_workers=64, executor=executor, observers=[]) as tm:
+        ids = [tm.submit(hold, (str(tmp_path), f"h{i}")) for i in range(3)]
+        try:
+            assert until(lambda: len(list(tmp_path.glob("*.started"))) == 2)
+            assert until(lambda: executor.cluster_status()["running"] == 2)
+            status = executor.cluster_status()
+            assert [w["running"] for w in status["workers"]] == [2]
+            assert status["queued"] == 1  # the third waits in the worker's queue (the prefetch window)
+            assert "2/2 threads" in executor.describe() and "queued=1" in executor.describe()
+        finally:
+            (tmp_path / "release").write_text("go")
+        assert not tm.wait(ids, timeout=60).not_done
