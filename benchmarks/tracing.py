@@ -47,10 +47,7 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from async_task_system import TaskManager
-from async_task_system.engine import TaskObserver
-from async_task_system.engine._call import TaskCall
-from async_task_system.engine._cancel import CancelToken
-from async_task_system.engine._record import TaskEvent, TaskInfo, TaskStatus
+from async_task_system.engine import CancelToken, TaskCall, TaskEvent, TaskInfo, TaskObserver, TaskStatus
 from async_task_system.tracing import TaskSpanObserver
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -42,8 +42,7 @@ from smolagents.agents import CodeAgent, RunResult, populate_template
 from smolagents.memory import ActionStep, AgentMemory, FinalAnswerStep, MemoryStep, PlanningStep
 from smolagents.models import Model
 
-from ..engine import Executor, TaskManager
-from ..engine._resources import check_name_resources
+from ..engine import Executor, TaskManager, check_name_resources
 from ..errors import InvalidArgumentError, ShutdownError, TaskTimeoutError
 from ._async_tools import BlockingAsyncTool, for_direct_calls, is_async_tool
 from ._board import Limits, TaskBoard

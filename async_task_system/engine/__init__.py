@@ -8,6 +8,7 @@ from ._manager import TaskManager, WaitResult
 from ._markers import ResultOf
 from ._observers import TaskObserver, default_observers, register_default_observer
 from ._pool import ThreadExecutor
+from ._resources import check_name_resources, check_resources
 from ._retry import ExponentialBackoff
 from ._validate import MAX_SECONDS
 
@@ -15,5 +16,5 @@ __all__ = [
     "TaskManager", "WaitResult", "TaskStatus", "TaskInfo", "TaskEvent", "TaskError", "FINAL_STATES",
     "ResultOf", "CancelToken", "TaskContext", "current_task", "cancel_token", "ExponentialBackoff",
     "Executor", "TaskCall", "AttemptReporter", "TaskObserver", "ThreadExecutor",
-    "register_default_observer", "default_observers", "MAX_SECONDS",
+    "register_default_observer", "default_observers", "MAX_SECONDS", "check_resources", "check_name_resources",
 ]
