@@ -56,6 +56,9 @@ class InputRequests:
 
     def ask(self, task_id: str, question: str, *, timeout: float | None = None, token: Any = None) -> str:
         """Block until ``question`` (asked by running task ``task_id``) is answered; return the answer."""
+        if _on_an_event_loop():
+            raise RuntimeError("request_input() blocks until the answer comes, so it cannot run inside a coroutine "
+                               "task (it would stall every coroutine on the loop); ask from a plain (def) tool")
         if not isinstance(question, str) or not question.strip():
             raise InvalidArgumentError(f"request_input needs a question (a non-empty str), got {question!r}")
         if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
@@ -142,9 +145,6 @@ def request_input(question: str, timeout: float | None = None) -> str:
     if task is None or requests is None:
         raise RuntimeError("request_input() works only inside a task an AsyncAgent runs (a tool or sub-agent "
                            "it submitted); elsewhere, nobody is there to answer")
-    if _on_an_event_loop():
-        raise RuntimeError("request_input() blocks until the answer comes, so it cannot run inside a coroutine "
-                           "task (it would stall every coroutine on the loop); ask from a plain (def) tool")
     return requests.ask(task.task_id, question, timeout=timeout, token=cancel_token())
 
 
