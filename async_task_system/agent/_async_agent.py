@@ -579,7 +579,8 @@ def create_async_agent(
             tools=[*for_direct_calls(tools, task_manager), *task_tools(board),  # async tools: on the loop
                    SendMessageTool(board, mailboxes, questions)],
             model=model,
-            managed_agents=[source.callable_agent(registry.usage) for source in registry.agent_sources] or None,
+            managed_agents=[source.callable_agent(registry.usage, task_manager)  # their async tools: on the loop
+                            for source in registry.agent_sources] or None,
             instructions=instructions,
             executor=python_executor or code_executor(
                 codeagent_kwargs.get("additional_authorized_imports"),

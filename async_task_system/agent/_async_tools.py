@@ -6,6 +6,8 @@
   (``AsyncToolCall``), so it runs on the TaskManager's event loop, not on a thread.
 * Called directly by the model's code (which cannot ``await``), it runs on the same loop
   through ``BlockingAsyncTool``, the stand-in the agent gets: the code receives the result.
+  The same holds for the code of managed sub-agents (``run_async_tools_on``), in-process or
+  with their code in a child process (whose tool calls come back to this process).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from smolagents._function_type_hints_utils import TypeHintParsingException
 
 from ..engine import CancelToken, TaskManager, current_task
 
-__all__ = ["tool", "is_async_tool", "AsyncToolCall", "BlockingAsyncTool", "for_direct_calls"]
+__all__ = ["tool", "is_async_tool", "AsyncToolCall", "BlockingAsyncTool", "for_direct_calls", "run_async_tools_on"]
 
 
 def is_async_tool(obj: Any) -> bool:
@@ -178,12 +180,32 @@ class BlockingAsyncTool(Tool):
 
 
 def for_direct_calls(tools: list[Any], task_manager: TaskManager) -> list[Any]:
-    """``tools`` with each async tool replaced by a ``BlockingAsyncTool`` (a class named like the
-    tool's own, as Phoenix names tool spans after the class)."""
-    out = []
-    for item in tools:
-        if is_async_tool(item):
-            cls = type(type(item).__name__, (BlockingAsyncTool,), {"__module__": __name__})
-            item = cls(item, task_manager)
-        out.append(item)
-    return out
+    """``tools`` with each async tool replaced by its ``BlockingAsyncTool`` on ``task_manager``."""
+    return [_stand_in(item, task_manager) for item in tools]
+
+
+def run_async_tools_on(agent: Any, task_manager: TaskManager) -> Any:
+    """Replace, in ``agent.tools`` (and its managed agents' tools), each async tool by its stand-in on
+    ``task_manager``'s loop, so the agent's code gets results, not coroutines. A stand-in bound to
+    another manager is bound to this one instead. Returns ``agent``."""
+    tools = getattr(agent, "tools", None)
+    if isinstance(tools, dict):
+        for name, item in list(tools.items()):
+            if isinstance(item, BlockingAsyncTool):
+                if item._task_manager is task_manager:
+                    continue
+                item = item.__wrapped__
+            if is_async_tool(item):
+                tools[name] = _stand_in(item, task_manager)
+    for sub in (getattr(agent, "managed_agents", None) or {}).values():
+        run_async_tools_on(sub, task_manager)
+    return agent
+
+
+def _stand_in(item: Any, task_manager: TaskManager) -> Any:
+    """A ``BlockingAsyncTool`` for an async tool (of a class named like the tool's own, as Phoenix
+    names tool spans after the class); anything else as it is."""
+    if not is_async_tool(item):
+        return item
+    cls = type(type(item).__name__, (BlockingAsyncTool,), {"__module__": __name__})
+    return cls(item, task_manager)

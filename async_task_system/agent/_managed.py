@@ -11,6 +11,10 @@ A coordinator (an ``AsyncAgent``, or a factory of them) is a managed agent too: 
 runs a fresh coordinator with its own board and tasks, interrupted (its tasks cancelled)
 when the task is cancelled, and shut down when the task ends, so no thread outlives it.
 
+Async tools in a managed agent's own tools run on the TaskManager's event loop, as the
+coordinator's do: the agent's code gets their results (``run_async_tools_on``); cancelling its
+task cancels the coroutine.
+
 On an executor that pickles (Dask), only a factory travels: an agent instance holds locks
 (model, logger console) and is refused with the fix in the message. The worker-side run
 returns an ``AgentReply`` (the answer and its usage) that ``ManagedAgentRun.unpack_remote``
@@ -31,8 +35,9 @@ from smolagents.agents import MultiStepAgent
 from smolagents.memory import ActionStep, AgentMemory, CallbackRegistry, PlanningStep
 from smolagents.monitoring import Monitor
 
-from ..engine import cancel_token, current_task
+from ..engine import TaskManager, cancel_token, current_task
 from ..errors import InvalidArgumentError
+from ._async_tools import run_async_tools_on
 from ._live import SubAgentLink
 from ._messages import current_mailboxes
 from ._progress import _sink
@@ -159,6 +164,7 @@ def fresh_copy(agent: MultiStepAgent) -> MultiStepAgent:
     clone.task = None
     clone.step_number = 0
     clone.interrupt_switch = False
+    clone.tools = dict(agent.tools)  # its own: run_async_tools_on may rebind the stand-ins in it
     clone.memory = AgentMemory("")  # run() renders the system prompt into it; rendering here costs ~5 ms
     clone.monitor = Monitor(clone.model, clone.logger)
     callbacks = CallbackRegistry()
@@ -186,6 +192,7 @@ class AgentSource:
         self.factory: Callable[[], Any] | None = None
         self.template: Any = None  # a MultiStepAgent to copy, or a Coordinator to take fresh() ones of
         self.nested = False  # the instances are coordinators
+        self.task_manager: TaskManager | None = None  # whose loop runs the instances' async tools (in-process)
         if isinstance(agent_or_factory, (MultiStepAgent, Coordinator)):
             self.template = agent_or_factory
             self.nested = isinstance(agent_or_factory, Coordinator)
@@ -219,9 +226,14 @@ class AgentSource:
             )
         sandbox_agent(self.template)  # the model may also call the template directly, as a tool
 
-    def callable_agent(self, usage: UsageMeter) -> Any:
+    def callable_agent(self, usage: UsageMeter, task_manager: TaskManager | None = None) -> Any:
         """What the parent CodeAgent lists under ``managed_agents`` (and calls, for a direct call);
-        a coordinator's direct calls add their usage to ``usage``."""
+        a coordinator's direct calls add their usage to ``usage``. With ``task_manager``, the async
+        tools of this agent's instances (the template's too, for direct calls) run on its loop."""
+        if task_manager is not None and not self.nested:
+            self.task_manager = task_manager
+            if self.template is not None:
+                run_async_tools_on(self.template, task_manager)
         return _ManagedProxy(self, usage) if self.nested else self.template
 
     def new_instance(self) -> Any:
@@ -234,6 +246,8 @@ class AgentSource:
             raise InvalidArgumentError(
                 f"the factory of managed agent {self.name!r} must return a new {kind.__name__} on every call"
             )
+        if self.task_manager is not None:
+            run_async_tools_on(instance, self.task_manager)
         return sandbox_agent(instance)
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -253,7 +267,7 @@ def _remote_source(factory: Callable[[], Any], name: str, description: str, nest
     """An ``AgentSource`` rebuilt in another process: the factory only (no template is built there)."""
     source = AgentSource.__new__(AgentSource)
     source.factory, source.template, source.name, source.description = factory, None, name, description
-    source.nested = nested
+    source.nested, source.task_manager = nested, None
     return source
 
 

@@ -8,7 +8,8 @@ Shape: the child runs a ``SandboxedPythonExecutor`` (the interpreter state, so v
 persist across steps, lives there). Each tool the code can call is a proxy in the child
 that sends ``(name, args, kwargs)`` back; this process calls the real tool in the thread
 that runs the step (same context, tracing and cancellation as in-process) and sends the
-result. ``final_answer`` is such a tool too.
+result. ``final_answer`` is such a tool too. An async tool's stand-in (``BlockingAsyncTool``)
+runs its coroutine on the TaskManager's loop; a stopped step cancels that coroutine.
 
 Trust runs one way: this process pickles to the child, but reads the child's messages with
 an unpickler that builds plain data only (str, numbers, lists, dicts, sets..., and
@@ -304,6 +305,9 @@ class SubprocessPythonExecutor(PythonExecutor):
             if self._tool_thread is worker:
                 self._tool_thread = None
         worker.close()
+        stop_call = getattr(self._tools.get(name), "cancel_calls", None)  # an async tool: its coroutine can stop
+        if stop_call is not None:
+            stop_call(self._stop_reason or "the step was stopped")
         if not finished:
             self.stop(f"the code ran longer than its limit of {self.timeout_seconds:g}s "
                       f"(in a call to {name}, which is left running)")

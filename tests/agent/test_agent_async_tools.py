@@ -259,3 +259,101 @@ def test_in_the_background_an_async_tool_is_set_up_once_and_takes_one_dict_or_it
         assert tm.result(second, timeout=10) == ["by keyword", "task-loop"]
         assert tm.result(own, timeout=10) == ["own __call__", "x"]
     assert Setup.setups == 1
+
+
+# ---------------------------------------------------------------- async tools in managed sub-agents' own code
+
+def _worker_script(code: str):
+    """A sub-agent's script: run ``code`` in its first step, then answer with ``str(v)``."""
+    return lambda messages: code if len(messages) <= 3 else "final_answer(str(v))"
+
+
+def _make_worker(tools, code: str, *, in_subprocess: bool = False):
+    from smolagents import CodeAgent
+
+    from async_task_system.agent import SubprocessPythonExecutor
+    from async_task_system.testing import ScriptedModel
+
+    def make():
+        executor = {"executor": SubprocessPythonExecutor()} if in_subprocess else {}
+        return CodeAgent(tools=tools, model=ScriptedModel(_worker_script(code)), name="worker",
+                         description="Works with the lookup tools.", verbosity_level=-1, **executor)
+    return make
+
+
+@pytest.mark.parametrize("in_subprocess", [False, True], ids=["in-process", "code-in-subprocess"])
+@pytest.mark.parametrize("how", ["as a task", "called directly"])
+def test_a_managed_agent_calling_an_async_tool_gets_its_result_from_the_loop(make_agent, how, in_subprocess):
+    worker = _make_worker([lookup, AsyncSearch()], "v = [lookup(key='sub'), search('q')]",
+                          in_subprocess=in_subprocess)
+    call = ("t = submit_task('agent', 'worker', {'task': 'go'})\nwait_for_tasks([t])\nr = get_task_results([t])[t]"
+            if how == "as a task" else "r = worker(task='go')")
+    agent = make_agent([call, "final_answer(r)"], tools=[], managed_agents=[worker])
+
+    answer = agent.run("Have the worker look it up.")
+
+    assert answer.endswith("['sub@task-loop', ['q', 'task-loop']]"), answer  # awaited, not a coroutine object
+
+
+@pytest.mark.parametrize("in_subprocess", [False, True], ids=["in-process", "code-in-subprocess"])
+def test_cancelling_a_managed_agent_task_cancels_the_async_tool_its_code_awaits(make_agent, in_subprocess):
+    search = AsyncSearch()
+
+    class UntilStarted(Tool):
+        name, description, inputs, output_type = "until_started", "Wait for the search to start.", {}, "boolean"
+
+        def forward(self) -> bool:
+            return search.started.wait(30)
+
+    worker = _make_worker([search], "v = search('hang')", in_subprocess=in_subprocess)
+    agent = make_agent([
+        "t = submit_task('agent', 'worker', {'task': 'go'})\nuntil_started()\nprint(cancel_task(t))",
+        "final_answer(check_task(t))",
+    ], tools=[UntilStarted()], managed_agents=[worker])
+
+    answer = agent.run("Start the worker, then cancel it.")
+
+    assert search.stopped.wait(10), "the coroutine's finally did not run"
+    assert agent.last_run.tasks[0].status is TaskStatus.CANCELLED and "cancelled" in answer
+
+
+def test_with_code_in_a_subprocess_the_coordinator_awaits_async_tools_on_the_loop(make_agent):
+    agent = make_agent(["a = lookup(key='child')\nb = search({'query': 'dict'})", "final_answer([a, b])"],
+                       tools=[lookup, AsyncSearch()], code_in_subprocess=True)
+
+    assert agent.run("Call them.") == ["child@task-loop", ["dict", "task-loop"]]
+
+
+def test_cancelling_arun_cancels_an_async_tool_that_code_in_a_subprocess_awaits(make_agent):
+    search = AsyncSearch()
+    agent = make_agent(["search('hang')", "final_answer('not reached')"], tools=[search], code_in_subprocess=True)
+
+    async def main() -> None:
+        run = asyncio.ensure_future(agent.arun("Search."))
+        assert await asyncio.to_thread(search.started.wait, 30)
+        run.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await run
+
+    asyncio.run(main())
+    assert search.stopped.wait(10), "the coroutine's finally did not run"
+
+
+def test_a_stopped_subprocess_step_cancels_the_async_tool_call_it_left_running():
+    from async_task_system import TaskManager
+    from async_task_system.agent import SubprocessPythonExecutor
+    from async_task_system.agent._async_tools import for_direct_calls
+
+    search = AsyncSearch()
+    with TaskManager() as tm:
+        executor = SubprocessPythonExecutor()
+        try:
+            (stand_in,) = for_direct_calls([search], tm)
+            executor.send_tools({"search": stand_in})
+            threading.Thread(target=lambda: search.started.wait(30) and executor.stop("stopped by the test"),
+                             daemon=True).start()
+            with pytest.raises(Exception, match="stopped by the test"):
+                executor("search('hang')")
+        finally:
+            executor.cleanup()
+        assert search.stopped.wait(10), "the abandoned call's coroutine was not cancelled"
