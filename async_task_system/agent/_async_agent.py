@@ -95,7 +95,7 @@ class AsyncAgent(Coordinator):
         # live coordination: completion notices into each step's prompt; mailboxes for send_message
         self.mailboxes = mailboxes if mailboxes is not None else Mailboxes()
         self.questions = questions if questions is not None else InputRequests(board.tm)
-        board.asking = self.questions.is_open  # a wait_for_tasks returns when a task asks a question
+        board.watch_questions(self.questions)  # a wait_for_tasks returns when a task asks a question
         self.notices: CompletionNotices | None = None
         if notices:
             self.notices = CompletionNotices(board.tm, lambda: board.run_ids, max_notices=max_notices,

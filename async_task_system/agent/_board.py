@@ -115,8 +115,10 @@ class TaskBoard:
         self._submitted: set[str] = set()  # every id this board submitted, in any run
         self._kept: set[str] = set()  # ids of earlier runs a placeholder may still name (unfinished_tasks="keep")
         self._seen_done: set[str] = set()  # finished tasks a report already showed the model (no notice needed)
-        #: whether a task waits for an answer (set by the AsyncAgent): a wait for it returns at once
+        #: whether a task waits for an answer (``watch_questions``): a wait for it returns at once
         self.asking: Callable[[str], bool] | None = None
+        self._changed = threading.Condition()  # notified when a watched task ends or a task asks a question
+        self._watched: set[str] = set()  # unfinished ids with a done-callback that notifies _changed
         self._variables: Callable[[], Mapping[str, Any]] = dict  # the model's interpreter state, if readable
         self.placeholders = Placeholders(
             referable=self._referable, exists=self._submitted.__contains__, variables=lambda: self._variables(),
@@ -175,6 +177,18 @@ class TaskBoard:
 
     def close(self) -> None:
         self._stop.set()
+        self.wake()
+
+    def watch_questions(self, questions: Any) -> None:
+        """Let waits return as soon as a task asks a question: ``questions`` (``InputRequests``)
+        says which tasks ask (``is_open``) and calls back when one starts to (``on_question``)."""
+        self.asking = questions.is_open
+        questions.on_question(self.wake)
+
+    def wake(self, *_: Any) -> None:
+        """Wake every wait to look again (a watched task ended, a task asked a question)."""
+        with self._changed:
+            self._changed.notify_all()
 
     def seen_done(self, task_id: str) -> bool:
         """Whether a wait report, results or check_task already showed the model this task finished."""
@@ -273,18 +287,42 @@ class TaskBoard:
         return self._report("\n".join(lines), "check_task(id) for one task")
 
     def _wait_or_question(self, ids: list[str], limit: float, mode: str) -> tuple[set[str], set[str]]:
-        """``tm.wait``, but back as soon as one of ``ids`` waits for input (the model must answer it):
-        with ``asking`` set, it waits in slices of 0.1 s and looks in between."""
+        """``tm.wait``, but back as soon as one of ``ids`` waits for input (the model must answer it).
+
+        Event-driven: a done-callback per watched task and the questions' callback notify
+        ``_changed``; each wake looks again, under that condition's lock, so no wake is lost."""
         asking = self.asking
         if asking is None:
             return self.tm.wait(ids, timeout=limit, return_when=mode)
+        self._watch(ids)
         end = time.monotonic() + limit
-        while True:
-            left = end - time.monotonic()
-            done, not_done = self.tm.wait(ids, timeout=max(0.0, min(0.1, left)), return_when=mode)
-            if not not_done or (mode == "FIRST_COMPLETED" and done) or left <= 0.1 \
-                    or any(asking(tid) for tid in not_done):
-                return done, not_done
+        with self._changed:
+            while True:
+                done, not_done = self.tm.wait(ids, timeout=0, return_when=mode)
+                left = end - time.monotonic()
+                if not not_done or (mode == "FIRST_COMPLETED" and done) or left <= 0 or self._stop.is_set() \
+                        or any(asking(tid) for tid in not_done):
+                    return done, not_done
+                self._changed.wait(left)
+
+    def _watch(self, ids: list[str]) -> None:
+        """One done-callback per task, ever (not one per wait): it wakes the waits and forgets the id."""
+        with self._lock:
+            new = [tid for tid in ids if tid not in self._watched]
+            self._watched.update(new)
+        for tid in new:
+            try:
+                self.tm.add_done_callback(tid, self._ended)
+            except UnknownTaskError:  # forgotten, so finished: tm.wait counts it as done
+                self._ended_id(tid)
+
+    def _ended(self, info: TaskInfo) -> None:
+        self._ended_id(info.id)
+
+    def _ended_id(self, task_id: str) -> None:
+        with self._lock:
+            self._watched.discard(task_id)
+        self.wake()
 
     def sleep(self, seconds: Any, reason: Any = None) -> str:
         asked = _seconds("seconds", seconds)

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +33,7 @@ from ._observation import preview
 
 __all__ = ["InputRequests", "RequestInputTool", "request_input"]
 
+_log = logging.getLogger("async_task_system")
 _requests: contextvars.ContextVar[InputRequests | None] = contextvars.ContextVar(
     "async_task_system_input_requests", default=None)
 
@@ -53,6 +56,13 @@ class InputRequests:
         self._lock = threading.Lock()
         self._open: dict[str, _Question] = {}
         self._announced: set[str] = set()  # task ids whose current question was shown in a notice
+        self._listeners: list[Callable[[str], object]] = []  # called with the task id once it asks
+
+    def on_question(self, callback: Callable[[str], object]) -> None:
+        """Call ``callback(task_id)`` each time a task starts waiting for input (on the asking thread,
+        after its status shows the question; whatever the callback raises is logged, the ask goes on)."""
+        with self._lock:
+            self._listeners.append(callback)
 
     def ask(self, task_id: str, question: str, *, timeout: float | None = None, token: Any = None) -> str:
         """Block until ``question`` (asked by running task ``task_id``) is answered; return the answer."""
@@ -77,6 +87,7 @@ class InputRequests:
         try:
             if not self.tm.ask(task_id, asked.text):
                 raise TaskCancelledError(f"task {task_id} is not running; it cannot wait for input")
+            self._tell_listeners(task_id)
             asked.answered.wait(timeout)
             if asked.answer is not None:
                 outcome = "input received"
@@ -92,9 +103,20 @@ class InputRequests:
                 self._announced.discard(task_id)
             self.tm.answered(task_id, outcome)
 
-    def is_open(self, task_id: str) -> bool:
+    def _tell_listeners(self, task_id: str) -> None:
         with self._lock:
-            return task_id in self._open
+            listeners = list(self._listeners)
+        for listener in listeners:
+            try:
+                listener(task_id)
+            except Exception:  # noqa: BLE001 - a listener's bug must not lose the question
+                _log.exception("an on_question callback raised; the question stays open")
+
+    def is_open(self, task_id: str) -> bool:
+        """Whether ``task_id`` waits for an answer (a question answered but not yet taken is not open)."""
+        with self._lock:
+            asked = self._open.get(task_id)
+            return asked is not None and asked.answer is None
 
     def question(self, task_id: str) -> str | None:
         with self._lock:

@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from smolagents import CodeAgent
+from smolagents import CodeAgent, Tool
 
 from async_task_system import TaskStatus
 from async_task_system.agent._notices import NOTICE_HEADER
@@ -369,6 +369,50 @@ def test_wait_for_tasks_returns_when_a_task_asks_so_the_model_can_answer(make_ag
     assert "waiting_for_input (1): t1 write_report waiting for input: 'Which year should the q report cover?'" \
         in first and "A task waits for your answer: send_message" in first
     assert "Stopped at" not in first  # back because of the question, not the 20 s bound
+
+
+def test_wait_for_tasks_is_woken_by_the_question_itself_not_by_polling(make_agent) -> None:
+    gate, looks = threading.Event(), []
+
+    class GatedReport(Tool):
+        name, description, output_type = "gated_report", "Asks a question once the test opens the gate.", "string"
+        inputs = {"topic": {"type": "string", "description": "what about"}}
+
+        def forward(self, topic: str) -> str:
+            gate.wait(30)
+            return f"{topic} for " + request_input("Which year?")
+
+    agent = make_agent(["t = submit_task('tool', 'gated_report', {'topic': 'q'})\n"
+                        "print(wait_for_tasks([t], max_wait_time=25))",
+                        "send_message(t, '2021')\nprint(wait_for_tasks([t], max_wait_time=25))",
+                        "final_answer(get_task_results()[t])"], tools=[GatedReport()])
+    asking = agent.board.asking
+    agent.board.asking = lambda tid: looks.append(tid) or asking(tid)  # counts how often a wait looks
+    runner, result = run_in_background(agent)
+    deadline = time.monotonic() + 20
+    while not looks and time.monotonic() < deadline:  # the first wait has looked once and sleeps
+        time.sleep(0.01)
+    time.sleep(0.5)  # a 0.1 s poll would look about five more times meanwhile
+    assert len(looks) == 1, f"the wait looked {len(looks)} times before anything happened"
+    gate.set()
+    runner.join(30)
+
+    assert result["answer"] == "q for 2021"
+    report = last_observation(agent.model.received[1])
+    assert "waiting_for_input (1): t1 gated_report waiting for input: 'Which year?'" in report
+    assert "Stopped at" not in report  # woken by the question, not at the 25 s bound
+    kinds = [e.kind for e in agent.task_manager.get("t1").events]
+    assert kinds == ["pending", "running", "waiting_for_input", "message", "input_received", "completed"]
+
+
+def test_an_on_question_callback_that_raises_does_not_lose_the_question(make_agent) -> None:
+    agent = make_agent(["t = submit_task('tool', 'write_report', {'topic': 'x'})\nprint(wait_for_tasks([t]))",
+                        "send_message(t, '1990')\nprint(wait_for_tasks([t]))",
+                        "final_answer(get_task_results()[t])"], tools=[write_report])
+    agent.questions.on_question(lambda task_id: 1 / 0)
+
+    assert agent.run("go") == "x report for 1990"
+    assert "waiting for input: 'Which year should the x report cover?'" in last_observation(agent.model.received[1])
 
 
 from hypothesis import given, settings  # noqa: E402
