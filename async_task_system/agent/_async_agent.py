@@ -42,7 +42,7 @@ from smolagents.agents import CodeAgent, RunResult, populate_template
 from smolagents.memory import ActionStep, AgentMemory, FinalAnswerStep, MemoryStep, PlanningStep
 from smolagents.models import Model
 
-from ..engine import Executor, TaskManager, check_name_resources
+from ..engine import Executor, TaskManager, check_name_resources, check_seconds
 from ..errors import InvalidArgumentError, ShutdownError, TaskTimeoutError
 from ._async_tools import BlockingAsyncTool, for_direct_calls, is_async_tool
 from ._board import Limits, TaskBoard
@@ -162,9 +162,7 @@ class AsyncAgent(Coordinator):
         ``run_kwargs`` go to ``CodeAgent.run``: ``return_full_result=True`` returns smolagents'
         ``RunResult``; ``stream=True`` returns a generator of the steps (see ``_stream``).
         """
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-                                    or not 0 < timeout < float("inf")):
-            raise InvalidArgumentError(f"timeout must be a number of seconds > 0 (or None), got {timeout!r}")
+        timeout = check_seconds("timeout", timeout)
         if not isinstance(task, str) or not task.strip():
             raise InvalidArgumentError(f"task must be a non-empty string, got {task!r}")
         try:
@@ -556,8 +554,9 @@ def create_async_agent(
         raise InvalidArgumentError(f"tool names {clashes} are taken by the background-task tools; rename your tools")
     executor_kwargs = dict(codeagent_kwargs.pop("executor_kwargs", None) or {})
     executor_kwargs.setdefault("timeout_seconds", None)
-    if executor_kwargs["timeout_seconds"] is not None:
-        max_wait_seconds = min(max_wait_seconds, 0.8 * float(executor_kwargs["timeout_seconds"]))
+    step_limit = check_seconds("executor_kwargs['timeout_seconds']", executor_kwargs["timeout_seconds"], cap=True)
+    if step_limit is not None:
+        max_wait_seconds = min(check_seconds("max_wait_seconds", max_wait_seconds, allow_none=False), 0.8 * step_limit)
     limits = Limits(max_wait_seconds=max_wait_seconds, max_result_chars=max_result_chars,
                     max_listed_tasks=max_listed_tasks, max_report_chars=max_report_chars)
     registry = TaskRegistry(tools, managed)

@@ -9,14 +9,13 @@ named at ``max_listed_tasks`` per line), while code gets results whole.
 
 from __future__ import annotations
 
-import math
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..engine import FINAL_STATES, TaskInfo, TaskManager, TaskStatus
+from ..engine import FINAL_STATES, TaskInfo, TaskManager, TaskStatus, check_seconds
 from ..errors import InvalidArgumentError, UnknownTaskError
 from ._observation import NoResult, TaskResults, clip, preview
 from ._placeholders import Placeholders, ResolvedCall
@@ -47,11 +46,8 @@ class Limits:
     max_report_chars: int = 8000
 
     def __post_init__(self) -> None:
-        wait = self.max_wait_seconds
-        if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not 0 < wait <= _YEAR:
-            # bounded: the tools' descriptions format it as a float (10**400 raised OverflowError there)
-            raise InvalidArgumentError(f"max_wait_seconds must be a number of seconds > 0 and at most {_YEAR} "
-                                       f"(one year), got {preview(wait, 80)}")
+        # bounded: the tools' descriptions format it as a float (10**400 raised OverflowError there)
+        check_seconds("max_wait_seconds", self.max_wait_seconds, allow_none=False)
         for name in ("max_result_chars", "max_listed_tasks", "max_report_chars"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -70,25 +66,15 @@ class TaskListing(str):
         )
 
 
-_YEAR = 365 * 24 * 3600
-
-
-def _seconds(name: str, value: Any, *, allow_zero: bool = True) -> float:
+def _seconds(name: str, value: Any, *, allow_zero: bool = True, cap: bool = True) -> float:
+    """A number of seconds from the model: also written as text ('5', '5s'); ``cap``: a huge or
+    infinite one means as long as allowed (every wait is bounded anyway). The check is the engine's."""
     if isinstance(value, str):
         try:
             value = float(value.strip().rstrip("s"))
         except ValueError:
             pass
-    elif type(value) is int:
-        try:
-            value = float(value)
-        except OverflowError:  # 10**400: as long as infinity (math.isnan below would raise)
-            value = math.inf
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or value < 0 \
-            or (value == 0 and not allow_zero):
-        raise InvalidArgumentError(f"{name} must be a number of seconds{' > 0' if not allow_zero else ' >= 0'}, "
-                                   f"got {preview(value, 80)}")
-    return float(value)
+    return check_seconds(name, value, allow_zero=allow_zero, allow_none=False, cap=cap)
 
 
 def _asks(info: TaskInfo) -> str:
@@ -226,7 +212,7 @@ class TaskBoard:
         if isinstance(priority, bool) or not isinstance(priority, int):
             raise InvalidArgumentError(f"priority must be an int (higher starts first), got {priority!r}")
         if timeout is not None:
-            timeout = _seconds("timeout", timeout, allow_zero=False)
+            timeout = _seconds("timeout", timeout, allow_zero=False, cap=False)  # refused past one year
         deps = [] if depends_on is None else self._dependencies(depends_on)
         self._check_known(deps)
         deps += [ref for ref in translation.refs if ref not in deps]

@@ -27,7 +27,7 @@ from typing import Any
 
 from smolagents.tools import Tool
 
-from ..engine import TaskManager, cancel_token, current_task
+from ..engine import TaskManager, cancel_token, check_seconds, current_task
 from ..errors import InvalidArgumentError, TaskCancelledError, TaskTimeoutError
 from ._observation import preview
 
@@ -71,9 +71,7 @@ class InputRequests:
                                "task (it would stall every coroutine on the loop); ask from a plain (def) tool")
         if not isinstance(question, str) or not question.strip():
             raise InvalidArgumentError(f"request_input needs a question (a non-empty str), got {question!r}")
-        if timeout is not None and (isinstance(timeout, bool) or not isinstance(timeout, (int, float))
-                                    or not 0 < timeout < float("inf")):
-            raise InvalidArgumentError(f"timeout must be a number of seconds > 0 (or None), got {timeout!r}")
+        timeout = check_seconds("timeout", timeout)
         info = self.tm.get(task_id)
         asked = _Question(task_id, info.name, info.metadata.get("task_type", "task"), question[:10_000])
         with self._lock:

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextvars
 import io
+import math
 import os
 import pickle
 import queue
@@ -39,7 +40,7 @@ from typing import Any
 
 from smolagents.local_python_executor import CodeOutput, InterpreterError, PythonExecutor
 
-from ..engine import MAX_SECONDS
+from ..engine import check_seconds
 from ..errors import InvalidArgumentError
 from ._sandbox import check_max_int_digits
 
@@ -367,12 +368,10 @@ class _Duplex:
 
 
 def _check_timeout(value: Any) -> float | None:
-    """A step's limit: None or infinity (no limit), or a number of seconds > 0 (capped at ``MAX_SECONDS``)."""
-    if value is None:
+    """A step's limit: None or infinity (no limit), or a number of seconds > 0 (more than a year: a year)."""
+    if type(value) is float and value == math.inf:
         return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:  # NaN fails "> 0" too
-        raise InvalidArgumentError(f"timeout_seconds must be a number of seconds > 0 or None (no limit), got {value!r}")
-    return None if value == float("inf") else float(min(value, MAX_SECONDS))
+    return check_seconds("timeout_seconds", value, cap=True)
 
 
 def _dumps_for_child(message: tuple[Any, ...]) -> bytes:

@@ -10,11 +10,12 @@ from ._observers import TaskObserver, default_observers, register_default_observ
 from ._pool import ThreadExecutor
 from ._resources import check_name_resources, check_resources
 from ._retry import ExponentialBackoff
-from ._validate import MAX_SECONDS
+from ._validate import MAX_SECONDS, check_seconds
 
 __all__ = [
     "TaskManager", "WaitResult", "TaskStatus", "TaskInfo", "TaskEvent", "TaskError", "FINAL_STATES",
     "ResultOf", "CancelToken", "TaskContext", "current_task", "cancel_token", "ExponentialBackoff",
     "Executor", "TaskCall", "AttemptReporter", "TaskObserver", "ThreadExecutor",
-    "register_default_observer", "default_observers", "MAX_SECONDS", "check_resources", "check_name_resources",
+    "register_default_observer", "default_observers", "MAX_SECONDS", "check_seconds", "check_resources",
+    "check_name_resources",
 ]

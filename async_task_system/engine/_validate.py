@@ -55,24 +55,30 @@ def check_int(name: str, value: Any, *, minimum: int | None = None) -> int:
     return value
 
 
-def check_seconds(name: str, value: Any, *, allow_zero: bool = False) -> float | None:
-    """None, or a finite positive number of seconds up to ``MAX_SECONDS``."""
-    if value is None:
+def check_seconds(name: str, value: Any, *, allow_zero: bool = False, allow_none: bool = True,
+                  cap: bool = False) -> float | None:
+    """The one check of "a number of seconds" (the engine's, the agent layer's, the model's tools').
+
+    Accepts an int or float (not a bool) that is > 0 (``allow_zero``: >= 0) and at most
+    ``MAX_SECONDS``, or None (``allow_none``). ``cap``: a larger number (infinity, ``10**400``)
+    means "as long as possible" and becomes ``MAX_SECONDS`` instead of an error.
+    """
+    if value is None and allow_none:
         return None
+    accepted = (f"{name} must be a number of seconds {'>= 0' if allow_zero else '> 0'}"
+                + ("" if cap else f" and at most {MAX_SECONDS:.0f} (one year)") + (" or None" if allow_none else ""))
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidArgumentError(f"{name} must be a number of seconds or None, got {describe(value)}")
-    accepted = ">= 0" if allow_zero else "> 0"
+        raise InvalidArgumentError(f"{accepted}, got {describe(value)}")
     try:
         seconds = float(value)
-    except OverflowError:  # an int too large for a float
-        seconds = math.inf
+    except OverflowError:  # an int too large for a float: as long as infinity (-10**400: negative)
+        seconds = math.inf if value > 0 else -math.inf
     if math.isnan(seconds) or seconds < 0 or (seconds == 0 and not allow_zero):
-        raise InvalidArgumentError(f"{name} must be {accepted} seconds or None, got {quote(value)}")
+        raise InvalidArgumentError(f"{accepted}, got {quote(value)}")
     if seconds > MAX_SECONDS:
-        raise InvalidArgumentError(
-            f"{name} must be at most {MAX_SECONDS:.0f} seconds (one year), got {quote(value)}; "
-            "pass None for no limit"
-        )
+        if cap:
+            return MAX_SECONDS
+        raise InvalidArgumentError(f"{accepted}, got {quote(value)}" + ("; pass None for no limit" if allow_none else ""))
     return seconds
 
 

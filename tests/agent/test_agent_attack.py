@@ -39,7 +39,7 @@ FOUND = [
         "a = submit_task('tool', 'slow_lookup', {'key': 'k', 'delay': 0.01}, timeout=10**5000)",
         "a = submit_task('tool', 'slow_lookup', {'key': 'k', 'delay': 0.01}, timeout=60)\n" + W +
         "final_answer(get_task_results()[a])",
-        fix=("timeout must be at most 31536000 seconds (one year)",)),
+        fix=("timeout must be a number of seconds > 0 and at most 31536000 (one year)",)),
     one("indexing the results by position names the fix", "results for q",
         "a = submit_task('tool', 'search', {'query': 'q'})\n" + W + "r = get_task_results()\nfinal_answer(r[0])",
         "final_answer(list(r.values())[0])",

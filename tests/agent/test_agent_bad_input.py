@@ -70,7 +70,7 @@ SUBMIT_CASES = {
     ),
     "zero timeout": (
         "submit_task('tool', 'slow_lookup', {'key': 'a'}, timeout=0)",
-        "timeout must be a number of seconds > 0, got 0",
+        "timeout must be a number of seconds > 0 and at most 31536000 (one year), got 0",
     ),
     "unknown dependency": (
         "submit_task('tool', 'slow_lookup', {'key': 'a'}, depends_on=['t7'])",

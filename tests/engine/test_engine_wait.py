@@ -33,7 +33,7 @@ def test_wait_rejects_bad_arguments(tm):
     tid = tm.submit(int)
     with pytest.raises(InvalidArgumentError, match="return_when must be 'ALL_COMPLETED' or 'FIRST_COMPLETED'"):
         tm.wait([tid], return_when="all")
-    with pytest.raises(InvalidArgumentError, match="timeout must be >= 0 seconds"):
+    with pytest.raises(InvalidArgumentError, match="timeout must be a number of seconds >= 0"):
         tm.wait([tid], timeout=-1)
     with pytest.raises(InvalidArgumentError, match="task_ids must contain task ids as str, got int 3"):
         tm.wait([tid, 3])
