@@ -25,6 +25,7 @@ from smolagents.tools import tool as smolagents_tool
 from smolagents._function_type_hints_utils import TypeHintParsingException
 
 from ..engine import CancelToken, TaskManager, current_task
+from ._tool_spans import tool_span
 
 __all__ = ["tool", "is_async_tool", "AsyncToolCall", "BlockingAsyncTool", "for_direct_calls", "run_async_tools_on"]
 
@@ -110,13 +111,16 @@ class AsyncToolCall:
     Does what ``Tool.__call__`` does (setup on first use, one dict of arguments accepted) and
     awaits ``forward`` on the manager's loop. Not through ``Tool.__call__`` itself: instrumented
     by OpenInference, it would record a tool span that ends when the coroutine is made, with
-    the coroutine object as its output.
+    the coroutine object as its output. With ``traced``, the call records that TOOL span itself,
+    around the whole await (``tool_span``); a ``BlockingAsyncTool``'s call does not, as its
+    caller's ``Tool.__call__`` already has one.
     """
 
-    __slots__ = ("tool", "__name__")
+    __slots__ = ("tool", "traced", "__name__")
 
-    def __init__(self, async_tool: Tool) -> None:
+    def __init__(self, async_tool: Tool, *, traced: bool = True) -> None:
         self.tool = async_tool
+        self.traced = traced
         self.__name__ = async_tool.name
 
     async def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -128,7 +132,13 @@ class AsyncToolCall:
             tool.setup()
         if len(args) == 1 and not kwargs and isinstance(args[0], dict) and all(k in tool.inputs for k in args[0]):
             args, kwargs = (), args[0]
-        return await tool.forward(*args, **kwargs)
+        if not self.traced:
+            return await tool.forward(*args, **kwargs)
+        with tool_span(tool, args, kwargs) as finished:
+            result = await tool.forward(*args, **kwargs)
+            if finished is not None:
+                finished(result)
+        return result
 
     def __repr__(self) -> str:
         return f"<AsyncToolCall {self.tool.name}>"
@@ -164,7 +174,7 @@ class BlockingAsyncTool(Tool):
         if getattr(async_tool, "output_schema", None) is not None:
             self.output_schema = async_tool.output_schema
         self.__wrapped__ = async_tool
-        self._call = AsyncToolCall(async_tool)
+        self._call = AsyncToolCall(async_tool, traced=False)  # this stand-in's own Tool.__call__ has the span
         self._task_manager = task_manager
         self._calls = CancelToken()  # replaced after each cancel_calls()
         super().__init__()

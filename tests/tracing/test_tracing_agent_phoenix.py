@@ -141,3 +141,40 @@ def test_without_propagation_every_task_starts_a_trace_of_its_own(phoenix_server
     for sub_run in tree.named("squarer.run"):
         assert tree.parent(sub_run)["name"] == "task squarer"
         assert sub_run["context"]["trace_id"] != run["context"]["trace_id"]
+
+
+def test_background_async_tools_show_their_tool_spans_under_their_task_spans_in_one_trace(phoenix_server):
+    import asyncio
+
+    from async_task_system.agent import tool as async_tool
+
+    @async_tool
+    async def fetch(key: str) -> str:
+        """Fetch a record, asynchronously.
+
+        Args:
+            key: which record
+        """
+        await asyncio.sleep(0.05)
+        return f"record-{key}"
+
+    project = f"agent-async-{uuid.uuid4().hex[:8]}"
+    provider = setup_tracing(project_name=project, endpoint=phoenix_server.url, batch=False, set_global=False)
+    model = ScriptedModel(["ids = [submit_task('tool', 'fetch', {'key': k}) for k in ('a', 'b')]\n"
+                           "print(wait_for_tasks(ids))\nresults = get_task_results(ids)", "final_answer(results)"])
+    with create_async_agent(tools=[fetch], model=model, verbosity_level=0) as agent:
+        assert agent.run("Fetch a and b.") == {"t1": "record-a", "t2": "record-b"}
+    provider.force_flush()
+    # AGENT, 2 steps, 2 LLM, 2 submit_task, wait, get, final_answer = 10; 2 x (task, tool) = 4
+    spans = phoenix_server.spans(project, expect=14)
+    tree = Tree(spans)
+    assert len(spans) == 14, sorted(s["name"] for s in spans)
+    assert len({s["context"]["trace_id"] for s in spans}) == 1
+    tasks = tree.named("task fetch")
+    assert len(tasks) == 2
+    for task in tasks:
+        assert tree.parent(task)["attributes"]["tool.name"] == "submit_task"
+        (inner,) = tree.children(task)
+        assert inner["span_kind"] == "TOOL" and inner["attributes"]["tool.name"] == "fetch"
+        assert inner["attributes"]["output.value"] in ("record-a", "record-b")
+        assert inner["status_code"] == "OK"

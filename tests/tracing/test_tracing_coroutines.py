@@ -6,10 +6,12 @@ from __future__ import annotations
 import asyncio
 import threading
 
+import pytest
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 
 from async_task_system import TaskManager, TaskStatus
+from async_task_system.agent import tool
 from async_task_system.tracing import TaskSpanObserver
 
 _LEAK = otel_context.create_key("coroutine-leak-test")
@@ -69,35 +71,82 @@ def test_what_one_coroutine_attaches_does_not_leak_into_the_next(spans):
     assert span_id == spans.wait_for("task look").context.span_id
 
 
-def test_an_async_tool_gets_one_tool_span_with_its_real_output_when_called_directly(spans):
+@tool
+async def lookup(key: str) -> str:
+    """Look a key up.
+
+    Args:
+        key: the key
+    """
+    await asyncio.sleep(0.01)
+    if key == "broken":
+        raise ConnectionError("the index is down")
+    return key.upper()
+
+
+@pytest.fixture
+def instrumented(spans, monkeypatch):
+    """smolagents instrumented into ``spans``, and task spans going there too (as setup_tracing does)."""
     from openinference.instrumentation.smolagents import SmolagentsInstrumentor
 
-    from async_task_system import create_async_agent
-    from async_task_system.agent import tool
-    from async_task_system.testing import ScriptedModel
-
-    @tool
-    async def lookup(key: str) -> str:
-        """Look a key up.
-
-        Args:
-            key: the key
-        """
-        await asyncio.sleep(0.01)
-        return key.upper()
-
+    monkeypatch.setattr("async_task_system.tracing._setup._provider", spans.provider)
     instrumentor = SmolagentsInstrumentor()
     instrumentor.instrument(tracer_provider=spans.provider)
-    try:
-        model = ScriptedModel([
-            "a = lookup('x')\nt = submit_task('tool', 'lookup', {'key': 'y'})\nprint(wait_for_tasks([t]))",
-            "final_answer([a, get_task_results([t])[t]])",
-        ])
-        with create_async_agent(tools=[lookup], model=model, verbosity_level=0) as agent:
-            assert agent.run("Look up x and y.") == ["X", "Y"]
-    finally:
-        instrumentor.uninstrument()
-    tool_spans = [s for s in spans.finished() if s.attributes.get("tool.name") == "lookup"]
-    # The direct call: one span, for the whole await, with the result (not a coroutine object).
-    # The background call ran on the loop without a tool span that would end at once, holding a coroutine.
-    assert [s.attributes.get("output.value") for s in tool_spans] == ["X"]
+    yield spans
+    instrumentor.uninstrument()
+
+
+def _run(code: list[str], **kwargs):
+    from async_task_system import create_async_agent
+    from async_task_system.testing import ScriptedModel
+
+    with create_async_agent(tools=[lookup], model=ScriptedModel(code), verbosity_level=0, **kwargs) as agent:
+        return agent.run("Look it up.")
+
+
+def test_an_async_tool_gets_one_tool_span_for_the_whole_await_called_directly_or_in_the_background(instrumented):
+    spans = instrumented
+    assert _run(["a = lookup('x')\nt = submit_task('tool', 'lookup', {'key': 'y'})\nprint(wait_for_tasks([t]))",
+                 "final_answer([a, get_task_results([t])[t]])"]) == ["X", "Y"]
+    tool_spans = sorted((s for s in spans.finished() if s.attributes.get("tool.name") == "lookup"),
+                        key=lambda s: s.attributes["output.value"])
+    # one span each, for the whole await, with the result (not a coroutine object), named as for a sync tool
+    assert [s.attributes["output.value"] for s in tool_spans] == ["X", "Y"]
+    assert {s.name for s in tool_spans} == {"SimpleTool"} and all(
+        s.attributes["openinference.span.kind"] == "TOOL" for s in tool_spans)
+    background = tool_spans[1]
+    assert '"kwargs": {"key": "y"}' in background.attributes["input.value"]
+    assert background.end_time - background.start_time >= 10_000_000  # it covers the 10 ms await
+
+
+def test_a_background_async_tools_span_sits_under_its_task_span_in_one_trace(instrumented):
+    spans = instrumented
+    assert _run(["t = submit_task('tool', 'lookup', {'key': 'y'})\nprint(wait_for_tasks([t]))",
+                 "final_answer(get_task_results([t])[t])"]) == "Y"
+    finished = spans.finished()
+    by_id = {s.context.span_id: s for s in finished}
+    (tool_span,) = [s for s in finished if s.attributes.get("tool.name") == "lookup"]
+    chain, span = [], tool_span
+    while span.parent is not None:
+        span = by_id[span.parent.span_id]
+        chain.append(span.name)
+    assert chain[:2] == ["task lookup", "SubmitTaskTool"] and chain[-1] == "CodeAgent.run", chain
+    assert len({s.context.trace_id for s in finished}) == 1  # one connected trace
+
+
+def test_a_background_async_tool_that_raises_or_is_cancelled_ends_its_span_with_the_error(instrumented):
+    spans = instrumented
+    _run(["t = submit_task('tool', 'lookup', {'key': 'broken'})\nprint(wait_for_tasks([t]))", "final_answer(1)"])
+    (failed,) = [s for s in spans.finished() if s.attributes.get("tool.name") == "lookup"]
+    assert failed.status.status_code is trace.StatusCode.ERROR and "the index is down" in failed.status.description
+    assert any(e.name == "exception" for e in failed.events)
+    assert failed.parent.span_id == spans.one("task lookup").context.span_id
+
+
+def test_with_the_instrumentation_off_a_background_async_tool_records_no_tool_span(spans):
+    with TaskManager(observers=[TaskSpanObserver(spans.provider)]) as tm:
+        from async_task_system.agent import AsyncToolCall
+
+        assert tm.result(tm.submit(AsyncToolCall(lookup), kwargs={"key": "k"}), timeout=10) == "K"
+    spans.wait_for("task lookup")
+    assert [s.name for s in spans.finished()] == ["task lookup"]
