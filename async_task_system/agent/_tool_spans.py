@@ -44,19 +44,27 @@ def tool_span(tool: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Itera
     if otel_context.get_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY):
         yield None
         return
+    def text(value: Any) -> str:  # the tool's values are user objects: tracing must not fail the call
+        try:
+            return safe_json_dumps(value)
+        except Exception as exc:  # noqa: BLE001 - a broken __str__, a cycle...
+            return f"<not shown: {type(exc).__name__}>"
+
     attributes = {
         "openinference.span.kind": "TOOL",
-        "input.value": safe_json_dumps({"args": list(args), "sanitize_inputs_outputs": False, "kwargs": kwargs}),
-        "tool.name": tool.name, "tool.description": tool.description, "tool.parameters": safe_json_dumps(tool.inputs),
+        "input.value": text({"args": list(args), "sanitize_inputs_outputs": False, "kwargs": kwargs}),
+        "tool.parameters": text(tool.inputs),
+        **{key: value for key, value in (("tool.name", tool.name), ("tool.description", tool.description))
+           if isinstance(value, str) and value},
         **dict(get_attributes_from_context()),
     }
     with tracer.start_as_current_span(type(tool).__name__, attributes=attributes) as span:
 
         def finished(result: Any) -> None:
             span.set_status(StatusCode.OK)
-            if tool.output_type in _TEXT_TYPES or isinstance(result, str):
+            if isinstance(result, str) or (tool.output_type in _TEXT_TYPES and isinstance(result, (bool, int, float))):
                 span.set_attributes({"output.value": result, "output.mime_type": "text/plain"})
             else:
-                span.set_attributes({"output.value": safe_json_dumps(result), "output.mime_type": "application/json"})
+                span.set_attributes({"output.value": text(result), "output.mime_type": "application/json"})
 
         yield finished

@@ -357,3 +357,21 @@ def test_a_stopped_subprocess_step_cancels_the_async_tool_call_it_left_running()
         finally:
             executor.cleanup()
         assert search.stopped.wait(10), "the abandoned call's coroutine was not cancelled"
+
+
+def test_a_sub_agent_given_to_a_second_agent_after_the_first_shut_down_runs_its_async_tools_there(make_agent):
+    from smolagents import CodeAgent
+
+    from async_task_system.testing import ScriptedModel
+
+    worker = CodeAgent(tools=[lookup], model=ScriptedModel(_worker_script("v = lookup(key='again')")), name="worker",
+                       description="Works with the lookup tool.", verbosity_level=-1)
+    first = make_agent(["r = worker(task='go')", "final_answer(r)"], tools=[], managed_agents=[worker])
+    assert first.run("Go.").endswith("again@task-loop")
+    first.shutdown()
+    second = make_agent(["t = submit_task('agent', 'worker', {'task': 'go'})\nwait_for_tasks([t])",
+                         "r = worker(task='go')\nfinal_answer([get_task_results([t])[t], r])"],
+                        tools=[], managed_agents=[worker])
+
+    assert [a[-15:] for a in second.run("Go twice.")] == ["again@task-loop"] * 2
+    assert worker.tools["lookup"].__wrapped__ is lookup

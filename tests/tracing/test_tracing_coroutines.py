@@ -150,3 +150,31 @@ def test_with_the_instrumentation_off_a_background_async_tool_records_no_tool_sp
         assert tm.result(tm.submit(AsyncToolCall(lookup), kwargs={"key": "k"}), timeout=10) == "K"
     spans.wait_for("task lookup")
     assert [s.name for s in spans.finished()] == ["task lookup"]
+
+
+class Unprintable:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")
+
+    __str__ = __repr__
+
+
+def test_a_background_async_tool_with_unprintable_arguments_and_result_still_completes_traced(instrumented):
+    from async_task_system.agent import AsyncToolCall
+
+    @tool
+    async def echo(value: object) -> object:
+        """Give the value back.
+
+        Args:
+            value: anything
+        """
+        return value
+
+    with TaskManager(observers=[TaskSpanObserver(instrumented.provider)]) as tm:
+        thing = Unprintable()
+        assert tm.result(tm.submit(AsyncToolCall(echo), kwargs={"value": thing}), timeout=10) is thing
+    (span,) = [s for s in instrumented.finished() if s.attributes.get("tool.name") == "echo"]
+    assert span.attributes["output.value"] == "<not shown: RuntimeError>"
+    assert span.attributes["input.value"] == "<not shown: RuntimeError>"
+    assert span.status.status_code is trace.StatusCode.OK
