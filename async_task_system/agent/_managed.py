@@ -37,7 +37,7 @@ from smolagents.monitoring import Monitor
 
 from ..engine import TaskManager, cancel_token, current_task
 from ..errors import InvalidArgumentError
-from ._async_tools import run_async_tools_on
+from ._async_tools import has_async_tools, process_loop, run_async_tools_on
 from ._live import SubAgentLink
 from ._messages import current_mailboxes
 from ._progress import _sink
@@ -248,6 +248,8 @@ class AgentSource:
             )
         if self.task_manager is not None:
             run_async_tools_on(instance, self.task_manager)
+        elif has_async_tools(instance):  # in another process (a Dask worker): a loop of that process
+            run_async_tools_on(instance, process_loop())
         return sandbox_agent(instance)
 
     def __reduce__(self) -> tuple[Any, ...]:

@@ -375,3 +375,22 @@ def test_a_sub_agent_given_to_a_second_agent_after_the_first_shut_down_runs_its_
 
     assert [a[-15:] for a in second.run("Go twice.")] == ["again@task-loop"] * 2
     assert worker.tools["lookup"].__wrapped__ is lookup
+
+
+def make_remote_worker():
+    """A factory (what travels to a Dask worker) of a sub-agent whose code calls an async tool."""
+    return _make_worker([lookup], "v = lookup(key='remote')")()
+
+
+def test_a_managed_agent_on_a_dask_worker_awaits_its_async_tools_on_a_loop_there(make_agent):
+    distributed = pytest.importorskip("distributed")
+    from async_task_system.executors import DaskExecutor
+
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0") as c:
+        agent = make_agent(["t = submit_task('agent', 'worker', {'task': 'go'})\nwait_for_tasks([t])",
+                            "final_answer(get_task_results([t])[t])"],
+                           tools=[], managed_agents=[make_remote_worker], executor=DaskExecutor(c.scheduler_address))
+        answer = agent.run("Have the worker look it up on the cluster.")
+        agent.shutdown()
+
+    assert answer.endswith("remote@task-loop"), answer  # awaited there, not a coroutine object
