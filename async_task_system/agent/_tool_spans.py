@@ -5,6 +5,8 @@ returns, which for an ``async def`` forward is when the coroutine is *made*. So 
 async tool (``AsyncToolCall``) gets its span here instead, around the whole ``await``, made by
 the instrumentation's own tracer with the same name (the tool's class), kind, tool attributes,
 input and output. Inside a task, it is a child of the task span, so the trace stays one tree.
+A tool that raises ends its span in error with the exception; a cancelled one (a timeout,
+``cancel_task``) with a ``tool.cancelled`` event and no error status, as task spans do.
 Nothing is recorded unless that instrumentation is on (and tracing is not suppressed).
 """
 
@@ -39,7 +41,7 @@ def tool_span(tool: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Itera
         return
     from openinference.instrumentation import get_attributes_from_context, safe_json_dumps
     from opentelemetry import context as otel_context
-    from opentelemetry.trace import StatusCode
+    from opentelemetry.trace import Status, StatusCode
 
     if otel_context.get_value(otel_context._SUPPRESS_INSTRUMENTATION_KEY):
         yield None
@@ -58,7 +60,8 @@ def tool_span(tool: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Itera
            if isinstance(value, str) and value},
         **dict(get_attributes_from_context()),
     }
-    with tracer.start_as_current_span(type(tool).__name__, attributes=attributes) as span:
+    with tracer.start_as_current_span(type(tool).__name__, attributes=attributes, record_exception=False,
+                                      set_status_on_exception=False) as span:
 
         def finished(result: Any) -> None:
             span.set_status(StatusCode.OK)
@@ -67,4 +70,12 @@ def tool_span(tool: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Itera
             else:
                 span.set_attributes({"output.value": text(result), "output.mime_type": "application/json"})
 
-        yield finished
+        try:
+            yield finished
+        except Exception as exc:
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            raise
+        except BaseException as exc:  # cancelled (a timeout, cancel_task): asked for, so not an error
+            span.add_event("tool.cancelled", {"exception.type": type(exc).__name__})
+            raise

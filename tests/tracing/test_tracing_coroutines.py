@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 
 import pytest
 from opentelemetry import context as otel_context
@@ -178,3 +179,34 @@ def test_a_background_async_tool_with_unprintable_arguments_and_result_still_com
     assert span.attributes["output.value"] == "<not shown: RuntimeError>"
     assert span.attributes["input.value"] == "<not shown: RuntimeError>"
     assert span.status.status_code is trace.StatusCode.OK
+
+
+def test_a_cancelled_background_async_tool_ends_its_span_with_a_cancel_event_not_an_error(instrumented):
+    from async_task_system.agent import AsyncToolCall
+
+    started = threading.Event()
+
+    @tool
+    async def hang(key: str) -> str:
+        """Never answers.
+
+        Args:
+            key: anything
+        """
+        started.set()
+        await asyncio.Event().wait()
+        return key
+
+    with TaskManager(observers=[TaskSpanObserver(instrumented.provider)]) as tm:
+        tid = tm.submit(AsyncToolCall(hang), kwargs={"key": "k"})
+        assert started.wait(10)
+        tm.cancel(tid, reason="plan changed")
+        instrumented.wait_for("task hang")
+        deadline = time.monotonic() + 5
+        while not [s for s in instrumented.finished() if s.attributes.get("tool.name") == "hang"] \
+                and time.monotonic() < deadline:
+            time.sleep(0.01)
+    (span,) = [s for s in instrumented.finished() if s.attributes.get("tool.name") == "hang"]
+    assert span.status.status_code is trace.StatusCode.UNSET
+    assert [e.name for e in span.events] == ["tool.cancelled"]
+    assert span.parent.span_id == instrumented.one("task hang").context.span_id
