@@ -17,7 +17,6 @@ import functools
 import inspect
 import json
 import textwrap
-import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -29,7 +28,7 @@ from ..engine import CancelToken, TaskManager, current_task
 from ._tool_spans import tool_span
 
 __all__ = ["tool", "is_async_tool", "AsyncToolCall", "BlockingAsyncTool", "for_direct_calls", "run_async_tools_on",
-           "has_async_tools", "process_loop"]
+           "has_async_tools"]
 
 
 def is_async_tool(obj: Any) -> bool:
@@ -219,20 +218,6 @@ def has_async_tools(agent: Any) -> bool:
     tools = getattr(agent, "tools", None)
     return (isinstance(tools, dict) and any(is_async_tool(item) for item in tools.values())) or any(
         has_async_tools(sub) for sub in (getattr(agent, "managed_agents", None) or {}).values())
-
-
-_process_loop: TaskManager | None = None
-_process_loop_lock = threading.Lock()
-
-
-def process_loop() -> TaskManager:
-    """A TaskManager of this process, made on first use, whose loop runs the async tools of agents
-    that run here without their AsyncAgent (a managed agent on a Dask worker). Its threads are daemons."""
-    global _process_loop
-    with _process_loop_lock:
-        if _process_loop is None or _process_loop.is_shutdown:
-            _process_loop = TaskManager(max_workers=1, observers=())
-        return _process_loop
 
 
 def _stand_in(item: Any, task_manager: TaskManager) -> Any:

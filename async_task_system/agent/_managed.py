@@ -13,7 +13,8 @@ when the task is cancelled, and shut down when the task ends, so no thread outli
 
 Async tools in a managed agent's own tools run on the TaskManager's event loop, as the
 coordinator's do: the agent's code gets their results (``run_async_tools_on``); cancelling its
-task cancels the coroutine.
+task cancels the coroutine. Away from its AsyncAgent (on a Dask worker), a run whose agent has
+async tools gets a loop of its own, shut down when the run ends.
 
 On an executor that pickles (Dask), only a factory travels: an agent instance holds locks
 (model, logger console) and is refused with the fix in the message. The worker-side run
@@ -37,7 +38,7 @@ from smolagents.monitoring import Monitor
 
 from ..engine import TaskManager, cancel_token, current_task
 from ..errors import InvalidArgumentError
-from ._async_tools import has_async_tools, process_loop, run_async_tools_on
+from ._async_tools import has_async_tools, run_async_tools_on
 from ._live import SubAgentLink
 from ._messages import current_mailboxes
 from ._progress import _sink
@@ -248,8 +249,6 @@ class AgentSource:
             )
         if self.task_manager is not None:
             run_async_tools_on(instance, self.task_manager)
-        elif has_async_tools(instance):  # in another process (a Dask worker): a loop of that process
-            run_async_tools_on(instance, process_loop())
         return sandbox_agent(instance)
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -330,6 +329,10 @@ class ManagedAgentRun:
         running = [instance]  # emptied at the end: the token (kept with the task's record) must not keep it alive
         if token is not None:
             token.add_callback(lambda reason: [agent.interrupt() for agent in running])
+        loop = None  # away from its AsyncAgent (a Dask worker): a loop of this run's own for its async tools
+        if self.source.task_manager is None and has_async_tools(instance):
+            loop = TaskManager(max_workers=1, observers=())
+            run_async_tools_on(instance, loop)
         try:
             if additional_args:
                 answer = instance(task, additional_args=dict(additional_args))
@@ -349,6 +352,8 @@ class ManagedAgentRun:
             running.clear()
             if link is not None:
                 link.close()
+            if loop is not None:
+                loop.shutdown(wait=False)
         return AgentReply(answer, spent.total) if self.remote else answer
 
     def _run_coordinator(self, coordinator: Coordinator, task: str, additional_args: dict[str, Any] | None,
