@@ -77,6 +77,29 @@ def _seconds(name: str, value: Any, *, allow_zero: bool = True, cap: bool = True
     return check_seconds(name, value, allow_zero=allow_zero, allow_none=False, cap=cap)
 
 
+class _Waiting:
+    """One wait in progress: the ids still unfinished, its rule, and the event that wakes it.
+    ``pending`` is changed under the board's lock."""
+
+    __slots__ = ("pending", "total", "first", "woken")
+
+    def __init__(self, ids: list[str], *, first: bool) -> None:
+        self.pending = set(ids)
+        self.total = len(self.pending)
+        self.first = first
+        self.woken = threading.Event()
+
+    def finished(self, task_id: str) -> bool:
+        """``task_id`` ended; whether this wait may return now."""
+        if task_id not in self.pending:
+            return False
+        self.pending.discard(task_id)
+        return self.satisfied()
+
+    def satisfied(self) -> bool:
+        return not self.pending or (self.first and len(self.pending) < self.total)
+
+
 def _asks(info: TaskInfo) -> str:
     return f"waiting for input: {preview(info.question, 200)}; answer with send_message('{info.id}', '...')"
 
@@ -103,8 +126,8 @@ class TaskBoard:
         self._seen_done: set[str] = set()  # finished tasks a report already showed the model (no notice needed)
         #: whether a task waits for an answer (``watch_questions``): a wait for it returns at once
         self.asking: Callable[[str], bool] | None = None
-        self._changed = threading.Condition()  # notified when a watched task ends or a task asks a question
-        self._watched: set[str] = set()  # unfinished ids with a done-callback that notifies _changed
+        self._waits: set[_Waiting] = set()  # the waits in progress (wait_or_question), woken when they may return
+        self._watched: set[str] = set()  # unfinished ids with a done-callback (_ended) registered
         self._variables: Callable[[], Mapping[str, Any]] = dict  # the model's interpreter state, if readable
         self.placeholders = Placeholders(
             referable=self._referable, exists=self._submitted.__contains__, variables=lambda: self._variables(),
@@ -172,9 +195,11 @@ class TaskBoard:
         questions.on_question(self.wake)
 
     def wake(self, *_: Any) -> None:
-        """Wake every wait to look again (a watched task ended, a task asked a question)."""
-        with self._changed:
-            self._changed.notify_all()
+        """Wake every wait to look again (a task asked a question, the board closed)."""
+        with self._lock:
+            waits = list(self._waits)
+        for waiting in waits:
+            waiting.woken.set()
 
     def seen_done(self, task_id: str) -> bool:
         """Whether a wait report, results or check_task already showed the model this task finished."""
@@ -275,26 +300,37 @@ class TaskBoard:
     def _wait_or_question(self, ids: list[str], limit: float, mode: str) -> tuple[set[str], set[str]]:
         """``tm.wait``, but back as soon as one of ``ids`` waits for input (the model must answer it).
 
-        Event-driven: a done-callback per watched task and the questions' callback notify
-        ``_changed``; each wake looks again, under that condition's lock, so no wake is lost."""
+        Event-driven, and woken only when it may return: one done-callback per task takes the
+        task out of every wait's pending set and wakes a wait whose rule is met; a new question
+        (``watch_questions``) and ``close()`` wake them all."""
         asking = self.asking
         if asking is None:
             return self.tm.wait(ids, timeout=limit, return_when=mode)
-        self._watch(ids)
-        end = time.monotonic() + limit
-        with self._changed:
+        waiting = _Waiting(ids, first=mode == "FIRST_COMPLETED")
+        with self._lock:
+            self._waits.add(waiting)
+        try:
+            self._watch(ids)
+            end = time.monotonic() + limit
             while True:
-                done, not_done = self.tm.wait(ids, timeout=0, return_when=mode)
+                with self._lock:
+                    pending = list(waiting.pending)
+                if waiting.satisfied() or any(asking(tid) for tid in pending):
+                    break
                 left = end - time.monotonic()
-                if not not_done or (mode == "FIRST_COMPLETED" and done) or left <= 0 or self._stop.is_set() \
-                        or any(asking(tid) for tid in not_done):
-                    return done, not_done
-                self._changed.wait(left)
+                if left <= 0 or self._stop.is_set():
+                    break
+                waiting.woken.wait(left)
+                waiting.woken.clear()  # then look again: what woke it is still there to see
+        finally:
+            with self._lock:
+                self._waits.discard(waiting)
+        return self.tm.wait(ids, timeout=0, return_when=mode)
 
     def _watch(self, ids: list[str]) -> None:
-        """One done-callback per task, ever (not one per wait): it wakes the waits and forgets the id."""
+        """One done-callback per task, ever (not one per wait); a final task's runs at once."""
         with self._lock:
-            new = [tid for tid in ids if tid not in self._watched]
+            new = [tid for tid in dict.fromkeys(ids) if tid not in self._watched]
             self._watched.update(new)
         for tid in new:
             try:
@@ -308,7 +344,9 @@ class TaskBoard:
     def _ended_id(self, task_id: str) -> None:
         with self._lock:
             self._watched.discard(task_id)
-        self.wake()
+            ready = [w for w in self._waits if w.finished(task_id)]
+        for waiting in ready:
+            waiting.woken.set()
 
     def sleep(self, seconds: Any, reason: Any = None) -> str:
         asked = _seconds("seconds", seconds)

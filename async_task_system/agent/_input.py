@@ -107,7 +107,7 @@ class InputRequests:
         for listener in listeners:
             try:
                 listener(task_id)
-            except Exception:  # noqa: BLE001 - a listener's bug must not lose the question
+            except BaseException:  # noqa: BLE001 - a listener's bug (even SystemExit) must not lose the question
                 _log.exception("an on_question callback raised; the question stays open")
 
     def is_open(self, task_id: str) -> bool:

@@ -409,7 +409,11 @@ def test_an_on_question_callback_that_raises_does_not_lose_the_question(make_age
     agent = make_agent(["t = submit_task('tool', 'write_report', {'topic': 'x'})\nprint(wait_for_tasks([t]))",
                         "send_message(t, '1990')\nprint(wait_for_tasks([t]))",
                         "final_answer(get_task_results()[t])"], tools=[write_report])
+    def exits(task_id: str) -> None:
+        raise SystemExit("a listener that raises BaseException")
+
     agent.questions.on_question(lambda task_id: 1 / 0)
+    agent.questions.on_question(exits)
 
     assert agent.run("go") == "x report for 1990"
     assert "waiting for input: 'Which year should the x report cover?'" in last_observation(agent.model.received[1])
