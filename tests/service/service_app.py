@@ -134,7 +134,8 @@ def build():
     model = build_model() if os.environ.get("SERVICE_RUNS") else None
     app = create_app(
         TOOLS, [build_analyst(), build_listener()], model=model,
-        keepalive_seconds=float(os.environ.get("SERVICE_KEEPALIVE", "15")), token=os.environ.get("SERVICE_TOKEN") or None,
+        keepalive_seconds=float(os.environ.get("SERVICE_KEEPALIVE", "15")),
+        max_stream_seconds=float(os.environ.get("SERVICE_MAX_STREAM", "300")), token=os.environ.get("SERVICE_TOKEN") or None,
         db_path=os.environ["SERVICE_DB"], max_workers=int(os.environ.get("SERVICE_MAX_WORKERS", "4")),
         max_unfinished=int(os.environ.get("SERVICE_MAX_UNFINISHED", "1000")), max_wait_seconds=30,
         retain_finished=int(os.environ.get("SERVICE_RETAIN", "10000")),

@@ -177,3 +177,81 @@ def test_a_message_to_a_run_changes_the_scripted_models_answer(client):
     with pytest.raises(ServiceError) as caught:
         client.send_run_message(run["id"], "too late")
     assert caught.value.status_code == 409 and "already ended" in caught.value.body["message"]
+
+
+def test_the_client_resumes_a_stream_the_server_ends_early_without_losing_or_repeating(start_service, tmp_path):
+    server = start_service(tmp_path / "short.db", SERVICE_MAX_STREAM="0.3", SERVICE_KEEPALIVE="0.1")
+    with TaskClient(server.url, TOKEN) as client:
+        task = client.submit("ask_user", {"question": "Ready?"})
+        seen = []
+        for event in client.events(task["id"]):  # each connection lasts 0.3 s: many resumes
+            seen.append((event.id, event.kind))
+            if event.kind == "question":
+                client.answer(task["id"], "ready")
+        assert seen == [(e.id, e.kind) for e in client.events(task["id"])]  # the same as one replay
+        assert [kind for _, kind in seen][-1] == "end" and len(set(seen)) == len(seen)
+    with server.client() as api:  # the server's stream ends after its limit; it said where to resume
+        text = api.get(f"/tasks/{task['id']}/events", params={"after": seen[1][0]}).text
+        assert [e.id for e in parse_sse(iter(text.splitlines()))] == [i for i, _ in seen[2:]]
+
+
+def test_many_open_streams_hold_no_worker_thread(client, live):
+    import threading
+
+    task = client.submit("slow_echo", {"text": "held", "seconds": 60})
+    opened = threading.Barrier(61)
+    streams = []
+
+    def listen() -> None:
+        with live.client() as api, api.stream("GET", f"/tasks/{task['id']}/events") as response:
+            streams.append(response.status_code)
+            next(response.iter_lines())
+            opened.wait(30)
+            opened.wait(30)  # held open until the checks below are done
+
+    threads = [threading.Thread(target=listen, daemon=True) for _ in range(60)]
+    for thread in threads:
+        thread.start()
+    opened.wait(30)
+    try:  # more streams than the server's thread pool (40): requests still get answers
+        assert client.get(task["id"])["status"] == "running"
+        assert client.health()["status"] == "ok"
+    finally:
+        opened.wait(30)
+        for thread in threads:
+            thread.join(30)
+        client.cancel(task["id"])
+    assert streams == [200] * 60
+
+
+def test_odd_results_end_a_stream_as_valid_json_or_a_pointer(client):
+    for kind, check in (("surrogate", lambda end: "caf" in json.dumps(end["result"])),
+                        ("huge", lambda end: end["result_url"].endswith("/result") and "result" not in end),
+                        ("broken_repr", lambda end: end["status"] in ("completed", "failed"))):
+        task = client.submit("odd_value", {"kind": kind})
+        events = list(client.events(task["id"]))
+        assert events[-1].kind == "end" and check(events[-1].data), (kind, events[-1].data)
+
+
+def test_the_event_log_survives_a_crash_ends_lost_records_and_goes_with_pruned_ones(tmp_path):
+    from async_task_system.server._store import Store
+
+    store = Store(tmp_path / "events.db")
+    record = {"id": "t1_1", "task_type": "add", "kind": "tool", "description": "", "parameters": {},
+              "priority": 1, "timeout_seconds": None, "status": "running", "created_at": 1.0, "attempts": 1}
+    store.insert_task(record)
+    first = store.add_event("t1_1", "status", '{"id": "t1_1", "status": "running"}')
+    store.add_event("t1_1", "message", '{"id": "t1_1", "text": "bad \ud800 surrogate"}')
+    store.close()  # as if the process died: the task never ended
+
+    store = Store(tmp_path / "events.db")
+    events, ended = store.events_after("t1_1", 0, 100)
+    assert [kind for _, kind, _ in events] == ["status", "message", "end"] and ended
+    events[1][2].encode("utf-8")  # stored as valid UTF-8: the lone surrogate as a JSON escape
+    assert json.loads(events[1][2])["text"] == "bad \ud800 surrogate"
+    assert json.loads(events[2][2])["status"] == "lost"
+    assert store.events_after("t1_1", events[-1][0], 100) == ([], True)
+    assert store.events_after("t1_1", first, 1)[0][0][1] == "message"  # resumes after any id
+    assert store.prune(keep=0, max_age_seconds=None) == 1
+    assert store.events_after("t1_1", 0, 100) == ([], False)
+    store.close()
