@@ -388,13 +388,13 @@ def create_app(
              response_class=StreamingResponse, responses={**_errors(401, 404, 422), 200: {
                  "description": "Server-Sent Events: status, question, answer, message, progress, then end",
                  "content": {"text/event-stream": {}}}})
-    async def task_events(request: Request, task_id: str,
+    async def task_events(task_id: str,
                           last_event_id: str | None = Header(None, description="resume after this event id"),
                           after: int | None = Query(None, ge=0, description="resume after this event id "
                                                     "(for clients that cannot send Last-Event-ID)")) -> Response:
         """The task's events as Server-Sent Events, from the first (or after ``Last-Event-ID``); the
         stream ends after the ``end`` event."""
-        return await _event_stream(service, request, task_id, "task", _resume_point(last_event_id, after),
+        return await _event_stream(service, task_id, "task", _resume_point(last_event_id, after),
                                    keepalive_seconds, max_stream_seconds)
 
     if model is not None:  # without a model the /runs routes do not exist (404 says why)
@@ -455,11 +455,11 @@ def _add_run_routes(app: FastAPI, service: TaskService, guarded: list[Any], max_
              response_class=StreamingResponse, responses={**_errors(401, 404, 422), 200: {
                  "description": "Server-Sent Events: status, message, progress (its steps), then end",
                  "content": {"text/event-stream": {}}}})
-    async def run_events(request: Request, run_id: str,
+    async def run_events(run_id: str,
                          last_event_id: str | None = Header(None, description="resume after this event id"),
                          after: int | None = Query(None, ge=0, description="resume after this event id")) -> Response:
         """The run's events as Server-Sent Events; the stream ends after the ``end`` event."""
-        return await _event_stream(service, request, run_id, "run", _resume_point(last_event_id, after),
+        return await _event_stream(service, run_id, "run", _resume_point(last_event_id, after),
                                    keepalive_seconds, max_stream_seconds)
 
 
@@ -538,7 +538,7 @@ def _resume_point(last_event_id: str | None, after: int | None) -> int:
     return after or 0
 
 
-async def _event_stream(service: TaskService, request: Request, key: str, what: str, after: int,
+async def _event_stream(service: TaskService, key: str, what: str, after: int,
                         keepalive_seconds: float, max_stream_seconds: float) -> StreamingResponse:
     """``text/event-stream`` of ``key``'s events after ``after``: store reads in worker threads, a
     batch at a time; between them the stream waits on a wake-up (no thread held), sending a comment

@@ -5,7 +5,8 @@ a kind (the SSE ``event:``) and a JSON object (the SSE ``data:``, one line) that
 ``id`` (the task or run) and ``time``. Kinds:
 
 - ``status``: ``status`` (pending, waiting, running, ...), ``reason``, ``attempt``
-- ``question``: the task waits for input; ``question``. An ``answer`` event follows, then ``status`` running
+- ``question``: the task waits for input; ``question``. An ``answer`` and a ``status`` running follow
+  (in either order: the answer wakes the task's thread while the service records it)
 - ``answer`` / ``message``: ``text``, what was sent through the service
 - ``progress``: ``note``, from ``report_progress`` or a sub-agent's step
 - ``end``: the last event: ``status`` (final), ``reason``, ``error``, and the result (``result`` and
