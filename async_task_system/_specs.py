@@ -11,7 +11,7 @@ import os
 import sys
 from typing import Any
 
-__all__ = ["load_spec", "tools_from", "agents_from"]
+__all__ = ["load_spec", "tools_from", "agents_from", "name_resources_from", "NAME_RESOURCES_HELP"]
 
 
 def load_spec(spec: str, flag: str) -> Any:
@@ -59,3 +59,34 @@ def agents_from(obj: Any) -> list[Any]:
     """An agent or agent factory, or a list or tuple of them, as a list (a factory stays a factory:
     ``create_async_agent`` calls it once per task, and only a factory travels to Dask)."""
     return list(obj) if isinstance(obj, (list, tuple)) else [obj]
+
+
+NAME_RESOURCES_HELP = ("what a tool or managed agent needs to run, by name: NAME=RESOURCE:QTY[,RESOURCE:QTY], e.g. "
+                       "render=GPU:1 or train=GPU:2,licence:1 (QTY defaults to 1; repeatable). On Dask, only "
+                       "workers offering them run it (dask worker --resources \"GPU=1\")")
+
+
+def name_resources_from(values: list[str], flag: str = "--name-resources") -> dict[str, dict[str, float]]:
+    """``["render=GPU:1", "train=GPU:2,licence:1"]`` as ``{"render": {"GPU": 1.0}, ...}``; ``ValueError``
+    naming the bad entry and the accepted form. Names and quantities are checked by the engine."""
+    from .engine import check_name_resources
+    from .errors import InvalidArgumentError
+
+    out: dict[str, dict[str, float]] = {}
+    for value in values:
+        name, sep, needs = value.partition("=")
+        if not sep or not name.strip() or not needs.strip():
+            raise ValueError(f"{flag} takes NAME=RESOURCE:QTY[,RESOURCE:QTY] (e.g. render=GPU:1), got {value!r}")
+        parsed: dict[str, float] = {}
+        for part in needs.split(","):
+            resource, _, qty = part.strip().partition(":")
+            try:
+                parsed[resource.strip()] = float(qty) if qty.strip() else 1.0
+            except ValueError:
+                raise ValueError(f"{flag} {value}: the quantity of {resource.strip()!r} must be a number, "
+                                 f"got {qty!r}") from None
+        out.setdefault(name.strip(), {}).update(parsed)
+    try:
+        return check_name_resources(out, flag)
+    except InvalidArgumentError as exc:
+        raise ValueError(str(exc)) from None

@@ -21,15 +21,18 @@ import os
 import re
 import reprlib
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["main", "TaskTable", "ENV_TEMPLATE"]
+from ._specs import NAME_RESOURCES_HELP
+
+__all__ = ["main", "TaskTable", "QuestionDesk", "ENV_TEMPLATE"]
 
 _STATUS_STYLE = {"pending": "yellow", "waiting": "magenta", "running": "bold cyan", "completed": "green",
-                 "failed": "bold red", "timeout": "red", "cancelled": "dim"}
+                 "failed": "bold red", "timeout": "red", "cancelled": "dim", "waiting_for_input": "bold yellow"}
 _BOARD_ROWS = 14
 # smolagents wraps a managed agent's answer in this line; the table shows the answer itself.
 _MANAGED_PREFIX = re.compile(r"^Here is the final answer from your managed agent '[^']*':\s*")
@@ -70,11 +73,34 @@ class TaskTable:
     80-column terminal.
     """
 
-    def __init__(self, task_manager: Any, title: str, rows: int = _BOARD_ROWS) -> None:
+    def __init__(self, task_manager: Any, title: str, rows: int = _BOARD_ROWS, *,
+                 coroutine_names: frozenset[str] = frozenset()) -> None:
         self.task_manager = task_manager
         self.title = title
         self.rows = rows
         self.started = time.monotonic()
+        self.coroutine_names = coroutine_names  # tools that run on the manager's event loop
+
+    def where(self, info: Any) -> str:
+        """Where the task runs (or would): a worker the executor reported in its event log, else the
+        event loop (async tools), a thread, or Dask (with what a queued task waits for)."""
+        for event in reversed(info.events):
+            if event.kind == "worker" and event.reason:
+                return event.reason
+        executor = self.task_manager.executor
+        waiting = getattr(executor, "waiting_for_resources", None)
+        if info.status.value == "pending" and waiting is not None:
+            try:
+                reason = waiting().get(info.id)
+            except Exception:  # noqa: BLE001 - a view of the cluster must never break the table
+                reason = None
+            if reason:
+                return reason
+        if info.name in self.coroutine_names:
+            return "event loop"
+        needs = ",".join(f"{k}={v:g}" for k, v in info.resources.items())
+        place = "thread" if type(executor).__name__ == "ThreadExecutor" else "dask"
+        return f"{place} {needs}" if needs else place
 
     def __rich__(self) -> Any:
         from rich import box
@@ -85,14 +111,20 @@ class TaskTable:
         counts: dict[str, int] = {}
         for info in tasks:
             counts[info.status.value] = counts.get(info.status.value, 0) + 1
-        order = {"running": 0, "pending": 1, "waiting": 2}
+        order = {"waiting_for_input": 0, "running": 0, "pending": 1, "waiting": 2}
         shown = sorted(tasks, key=lambda t: (order.get(t.status.value, 3), -t.created_at))[: self.rows]
         shown.sort(key=lambda t: t.created_at)
         elapsed = time.monotonic() - self.started
         table = Table(title=f"{self.title}  ({elapsed:.1f}s)", title_justify="left", expand=False,
                       box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 0), caption_justify="left")
-        for column, justify, width in (("task", "left", 4), ("type", "left", 5), ("name", "left", 12),
-                                       ("status", "left", 9), ("waited", "right", 6), ("ran", "right", 5)):
+        places = {info.id: self.where(info) for info in shown}
+        # where: only when it says more than the header's "on local threads" (a loop, Dask, resources, a worker)
+        columns = [("task", "left", 4), ("type", "left", 5), ("name", "left", 12), ("status", "left", 9),
+                   ("where", "left", 6), ("waited", "right", 6), ("ran", "right", 5)]
+        show_where = any(place != "thread" for place in places.values())
+        if not show_where:
+            columns.pop(4)
+        for column, justify, width in columns:
             table.add_column(column, justify=justify, no_wrap=True, min_width=width)
         table.add_column("result / error", min_width=8, ratio=1)  # the one column that shrinks to fit
         now = time.time()
@@ -103,11 +135,17 @@ class TaskTable:
                 None if info.done else now - info.created_at)
             if info.status.value == "completed":
                 detail = _short(info.result, agent=info.metadata.get("task_type") == "agent")
+            elif info.question is not None:
+                detail = "asks: " + _short(info.question)
             else:
                 detail = _short(info.error or info.reason) if info.done else ""
-            table.add_row(info.id, str(info.metadata.get("task_type", "")), info.name,
-                          f"[{_STATUS_STYLE.get(info.status.value, '')}]{info.status.value}[/]",
-                          _secs(waited), _secs(ran), Text(detail, no_wrap=True, overflow="ellipsis"))
+            cells = [info.id, str(info.metadata.get("task_type", "")), info.name,
+                     f"[{_STATUS_STYLE.get(info.status.value, '')}]{info.status.value}[/]",
+                     Text(_short(places[info.id], 24), no_wrap=True), _secs(waited), _secs(ran),
+                     Text(detail, no_wrap=True, overflow="ellipsis")]
+            if not show_where:
+                cells.pop(4)
+            table.add_row(*cells)
         hidden = len(tasks) - len(shown)
         summary = ", ".join(f"{n} {status}" for status, n in sorted(counts.items())) or "no tasks yet"
         table.caption = f"{len(tasks)} tasks: {summary}" + (f"  ({hidden} finished not shown)" if hidden else "")
@@ -222,6 +260,12 @@ def _parser() -> argparse.ArgumentParser:
                      help="your managed agents: an agent, a zero-argument function making one (needed with "
                           "--dask-scheduler), or a list of them (repeatable). Default: the demo's analysts, "
                           "unless --tools is given")
+    run.add_argument("--name-resources", action="append", default=[], metavar="NAME=RESOURCE:QTY",
+                     help=NAME_RESOURCES_HELP)
+    run.add_argument("--answer", action="append", default=[], metavar="TEXT",
+                     help="an answer for a task that asks a question (request_input), used in order, one per "
+                          "question (repeatable). Without it, a terminal prompts you; off a terminal the model "
+                          "may answer (send_message)")
     run.add_argument("--scenario", default="gather", choices=["batch", "gather", "composite"],
                      help=f"the script the scripted model plays when no model is configured (default gather). "
                           f"{_SCENARIO_HELP}")
@@ -319,12 +363,13 @@ def _demo(args: argparse.Namespace, console: Any) -> int:
 
 
 def _run(args: argparse.Namespace, console: Any) -> int:
-    from ._specs import agents_from, load_spec, tools_from
+    from ._specs import agents_from, load_spec, name_resources_from, tools_from
     from .demo import SCENARIOS, all_tools
 
     try:
         tools = [t for spec in args.tools for t in tools_from(load_spec(spec, "--tools"), spec)]
         agents = [a for spec in args.agents for a in agents_from(load_spec(spec, "--agents"))]
+        args.resources = name_resources_from(args.name_resources)
     except Exception as exc:  # noqa: BLE001 - the user's module failed to import or build: say which
         raise SystemExit(f"async-agent run: {exc}") from None
     model = _load_model(args)
@@ -371,7 +416,7 @@ def _run_agent(console: Any, args: argparse.Namespace, title: str, task: str, to
     from rich.text import Text
     from smolagents.monitoring import AgentLogger, LogLevel
 
-    from .agent import create_async_agent
+    from .agent import create_async_agent, is_async_tool
     from .errors import InvalidArgumentError
 
     console.rule(f"[bold]{escape(title)}")
@@ -385,7 +430,7 @@ def _run_agent(console: Any, args: argparse.Namespace, title: str, task: str, to
         return False
     try:
         agent = create_async_agent(tools=tools, managed_agents=managed, model=model, max_workers=args.max_workers,
-                                   executor=executor, logger=logger)
+                                   executor=executor, logger=logger, resources=getattr(args, "resources", None))
     except (InvalidArgumentError, TypeError, ValueError) as exc:  # the user's tools or agents: say what is wrong
         console.print(f"[bold red]Cannot build the agent:[/bold red] {escape(str(exc))}")
         if executor is not None:
@@ -394,9 +439,11 @@ def _run_agent(console: Any, args: argparse.Namespace, title: str, task: str, to
     with agent:
         console.print(f"[bold]Tasks:[/bold] up to {agent.task_manager.max_workers} at a time, "
                       f"{escape(_where(agent.task_manager.executor))}")
-        board = TaskTable(agent.task_manager, title)
+        board = TaskTable(agent.task_manager, title,
+                          coroutine_names=frozenset(t.name for t in tools if is_async_tool(t)))
         try:
-            with Live(board, console=console, refresh_per_second=4):
+            with Live(board, console=console, refresh_per_second=4) as live, \
+                    QuestionDesk(agent, console, live, list(getattr(args, "answer", []))):
                 answer = agent.run_with_async_guidance(task)
         except Exception as exc:  # a model or API failure ends this run, not the program
             _end_live_frame(console)
@@ -407,6 +454,80 @@ def _run_agent(console: Any, args: argparse.Namespace, title: str, task: str, to
         console.print(_summary_table(agent.last_run))
         console.print(agent.last_run.timeline())
     return True
+
+
+class QuestionDesk:
+    """While a run goes on: each question a task asks (``request_input``) is answered from ``answers``
+    (``--answer``, in order), else, on a terminal, by the person at it (the live table pauses for the
+    prompt; an empty line leaves it to the model), else announced once with how to answer."""
+
+    def __init__(self, agent: Any, console: Any, live: Any, answers: list[str], poll_seconds: float = 0.2) -> None:
+        self.agent, self.console, self.live, self.answers = agent, console, live, answers
+        self.poll_seconds = poll_seconds
+        self.interactive = console.is_terminal and sys.stdin is not None and sys.stdin.isatty()
+        self._seen: set[tuple[str, str]] = set()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()  # the live display is restarted only while the run goes on
+        self._thread = threading.Thread(target=self._watch, daemon=True, name="async-agent-questions")
+
+    def __enter__(self) -> QuestionDesk:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._lock:
+            self._stop.set()
+        self._thread.join(1.0)  # a prompt still open is left to the process's end (daemon)
+
+    def _watch(self) -> None:
+        while not self._stop.wait(self.poll_seconds):
+            try:
+                asking = self.agent.task_manager.tasks(status="waiting_for_input")
+            except Exception:  # noqa: BLE001 - the manager shut down: the run is over
+                return
+            for info in sorted(asking, key=lambda i: i.created_at):
+                key = (info.id, info.question or "")
+                if info.question is None or key in self._seen or self._stop.is_set():
+                    continue
+                self._seen.add(key)
+                self._handle(info.id, info.name, info.question)
+
+    def _handle(self, task_id: str, name: str, question: str) -> None:
+        from rich.markup import escape
+
+        shown = escape(_short(question, 300))
+        if self.answers:
+            text = self.answers.pop(0)
+            self._answer(task_id, text, f"{task_id} ({escape(name)}) asked: {shown}; answered from --answer: "
+                                        f"{escape(_short(text, 80))}")
+        elif self.interactive:
+            with self._lock:
+                if self._stop.is_set():
+                    return
+                self.live.stop()
+            try:
+                text = self.console.input(f"[bold yellow]{task_id} ({escape(name)}) asks:[/] {shown}\n"
+                                          "your answer (empty: leave it to the model)> ")
+            except (EOFError, KeyboardInterrupt):
+                text = ""
+            with self._lock:
+                if not self._stop.is_set():
+                    self.live.start()
+            if text.strip():
+                self._answer(task_id, text, f"answered {task_id}")
+        else:
+            self.console.print(f"[yellow]{task_id} ({escape(name)}) asks:[/] {shown}\n  No terminal to answer "
+                               "on: the model may answer it (send_message); or run again with --answer TEXT")
+
+    def _answer(self, task_id: str, text: str, note: str) -> None:
+        from rich.markup import escape
+
+        try:
+            self.agent.answer(task_id, text)
+        except Exception as exc:  # noqa: BLE001 - answered meanwhile (by the model), ended, bad text
+            self.console.print(f"[yellow]could not answer {task_id}:[/] {escape(str(exc))}")
+            return
+        self.console.print(note)
 
 
 def _end_live_frame(console: Any) -> None:

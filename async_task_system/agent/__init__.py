@@ -31,7 +31,8 @@ from ._sandbox import DEFAULT_MAX_INT_DIGITS, SandboxedPythonExecutor, safe_form
 from ._subprocess_executor import SubprocessPythonExecutor
 from ._input import InputRequests, request_input
 from ._message_tool import SendMessageTool
-from ._messages import Mailboxes
+from ._live import live_scope
+from ._messages import Mailboxes, deliver_message, message_text
 from ._notices import CompletionNotices
 from ._registry import (
     RegisteredTask,
@@ -63,4 +64,5 @@ __all__ = [
     "tool", "is_async_tool", "AsyncToolCall", "BlockingAsyncTool",
     "SandboxedPythonExecutor", "DEFAULT_MAX_INT_DIGITS", "safe_format", "SubprocessPythonExecutor",
     "request_input", "InputRequests", "SendMessageTool", "Mailboxes", "CompletionNotices",
+    "live_scope", "deliver_message", "message_text",
 ]

@@ -51,7 +51,7 @@ from ._inbox import hook_inbox
 from ._input import InputRequests, reset_requests, set_requests
 from ._managed import Coordinator, Usage, usage_of
 from ._message_tool import SendMessageTool, send_message
-from ._messages import Mailboxes, reset_mailboxes, set_mailboxes
+from ._messages import Mailboxes, message_text, reset_mailboxes, set_mailboxes
 from ._notices import CompletionNotices
 from ._observation import NoResult
 from ._progress import reset_sink, set_sink
@@ -64,6 +64,7 @@ from ._tools import task_tools
 __all__ = ["AsyncAgent", "create_async_agent", "UNFINISHED_POLICIES"]
 
 UNFINISHED_POLICIES = ("cancel", "wait", "keep")
+_OWN_BOX = "(coordinator)"  # the mailbox of tell(): no task id looks like it
 
 
 class AsyncAgent(Coordinator):
@@ -101,6 +102,7 @@ class AsyncAgent(Coordinator):
             self.notices = CompletionNotices(board.tm, lambda: board.run_ids, max_notices=max_notices,
                                              seen=board.seen_done, extra=self.questions.new_question_lines)
             hook_inbox(agent, "notices", lambda: self.notices.drain())
+        hook_inbox(agent, "message", self._drain_told)  # tell(): messages to this coordinator itself
 
     def _after_step(self, step: Any, agent: Any = None) -> None:
         if self.board.past_deadline():
@@ -374,6 +376,25 @@ class AsyncAgent(Coordinator):
             status = self.task_manager.get(tid).status.value
             raise InvalidArgumentError(f"task {tid} is not waiting for input (it is {status}); nothing to answer")
         return send_message(self.board, self.mailboxes, tid, text, self.questions)
+
+    def tell(self, text: Any) -> str:
+        """Send the coordinating model itself a message (as its user): it reads it as a user message at
+        the start of its next step (of this run, or of the next one if none runs). Returns what happens
+        next; raises ``InvalidArgumentError`` for bad text or a full box."""
+        if self._closed:
+            raise ShutdownError("this AsyncAgent was shut down; a message would reach nobody")
+        queued = self.mailboxes.post(_OWN_BOX, message_text(text))
+        return ("Message queued for the coordinator; it reads it at the start of its next step"
+                + (f" ({queued} unread)." if queued > 1 else "."))
+
+    def _drain_told(self) -> str | None:
+        messages = self.mailboxes.take(_OWN_BOX)
+        if not messages:
+            return None
+        if len(messages) == 1:
+            return f"New message from your user (act on it):\n{messages[0]}"
+        body = "\n".join(f"{n}. {m}" for n, m in enumerate(messages, 1))
+        return f"New messages from your user (act on them; the last one wins):\n{body}"
 
     def shutdown(self, wait: bool = True) -> None:
         """Cancel every unfinished task, take no more, and (with ``wait``) return once no

@@ -9,16 +9,18 @@ next report). ``close()`` drops the mailbox when the task ends.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from smolagents.tools import Tool
 
 from ._inbox import hook_inbox, unhook_inbox
-from ._input import RequestInputTool, current_requests
-from ._messages import Mailboxes
+from ._input import InputRequests, RequestInputTool, current_requests, reset_requests, set_requests
+from ._messages import Mailboxes, reset_mailboxes, set_mailboxes
+from ._progress import reset_sink, set_sink
 
-__all__ = ["SubAgentLink", "ReportProgressTool", "thought_of"]
+__all__ = ["SubAgentLink", "ReportProgressTool", "live_scope", "thought_of"]
 
 ProgressSink = Callable[[str, str], None]
 
@@ -102,3 +104,18 @@ class SubAgentLink:
     def close(self) -> None:
         if self.boxes is not None:
             self.boxes.close(self.task_id)
+
+
+@contextlib.contextmanager
+def live_scope(mailboxes: Mailboxes | None, questions: InputRequests | None,
+               progress: ProgressSink | None) -> Iterator[None]:
+    """Inside it, tasks submitted to a ``TaskManager`` (which copies the submitter's context) can be
+    messaged (``mailboxes``), ask for input (``questions``) and report progress (``progress``), as an
+    AsyncAgent's tasks can: for a host that runs tools and managed agents without an AsyncAgent."""
+    boxes, asks, sink = set_mailboxes(mailboxes), set_requests(questions), set_sink(progress)
+    try:
+        yield
+    finally:
+        reset_sink(sink)
+        reset_requests(asks)
+        reset_mailboxes(boxes)

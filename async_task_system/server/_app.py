@@ -10,20 +10,23 @@ import os
 from collections.abc import AsyncIterator, Iterable
 from typing import Any
 
-from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Header, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.docs import get_redoc_html, get_swagger_ui_html
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..errors import QueueFullError
+from ..errors import InvalidArgumentError, QueueFullError
 from ._auth import TOKEN_ENV, check_token, is_loopback, token_matches
+from ._events import sse_frame
 from ._models import (
+    Delivery,
     ErrorBody,
+    MessageRequest,
     Health,
     RunRequest,
     RunView,
@@ -34,7 +37,7 @@ from ._models import (
     TaskView,
 )
 from ._registry import ParameterError, TaskTypeError
-from ._service import DEFAULT_RUN_TIMEOUT, TaskService
+from ._service import DEFAULT_RUN_TIMEOUT, NotDeliverableError, TaskService
 from ._store import FINAL
 
 __all__ = ["ApiError", "create_app"]
@@ -50,7 +53,8 @@ class ApiError(Exception):
 
 def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     text = {400: "Unknown task type", 401: "Missing or wrong bearer token", 404: "No such id",
-            408: "The request body did not arrive in time", 409: "The task has no result (yet)",
+            408: "The request body did not arrive in time", 409: "The task has no result (yet), or the answer "
+            "or message reaches nobody (it ended, waits for no answer, or is a tool task)",
             413: "Request body too large", 422: "Invalid request",
             503: "Queue full or no worker free (see Retry-After)"}
     return {code: {"model": ErrorBody, "description": text[code]} for code in codes}
@@ -159,6 +163,9 @@ def create_app(
     max_concurrent_runs: int = 1,
     agent_kwargs: dict[str, Any] | None = None,
     run_timeout_seconds: float | None = DEFAULT_RUN_TIMEOUT,
+    keepalive_seconds: float = 15.0,
+    max_stream_seconds: float = 300.0,
+    name_resources: dict[str, dict[str, float]] | None = None,
 ) -> FastAPI:
     """The task service as a FastAPI app (serve it with uvicorn, one worker process).
 
@@ -172,6 +179,9 @@ def create_app(
     kept up to ``retain_finished`` records and ``retain_seconds``. Results over
     ``inline_result_bytes`` are served by ``GET /tasks/{id}/result``; list pages hold about
     ``max_page_bytes``. A request body must arrive within ``body_timeout_seconds``.
+    Event streams (``GET /tasks/{id}/events``) send a keep-alive comment every ``keepalive_seconds``
+    and end after ``max_stream_seconds`` (a client resumes with ``Last-Event-ID``).
+    ``name_resources`` (``{"render": {"GPU": 1}}``): what tasks of a task type need by default.
     """
     if token is None:
         token = os.environ.get(TOKEN_ENV) or None
@@ -179,12 +189,14 @@ def create_app(
         token = check_token(token)
     _check_limits(retain_finished=retain_finished, retain_seconds=retain_seconds, max_page_bytes=max_page_bytes,
                   inline_result_bytes=inline_result_bytes, body_timeout_seconds=body_timeout_seconds,
-                  max_body_bytes=max_body_bytes, max_result_bytes=max_result_bytes)
+                  max_body_bytes=max_body_bytes, max_result_bytes=max_result_bytes,
+                  keepalive_seconds=keepalive_seconds, max_stream_seconds=max_stream_seconds)
     service = TaskService(
         tools=tools, managed_agents=managed_agents, model=model, db_path=db_path, max_workers=max_workers,
         max_unfinished=max_unfinished, max_result_bytes=max_result_bytes,
         max_concurrent_runs=max_concurrent_runs, agent_kwargs=agent_kwargs, run_timeout_seconds=run_timeout_seconds,
         inline_result_bytes=inline_result_bytes, retain_finished=retain_finished, retain_seconds=retain_seconds,
+        name_resources=name_resources,
     )
 
     @contextlib.asynccontextmanager
@@ -303,7 +315,8 @@ def create_app(
         """Queue a registered tool or agent; answers at once with the task's id and status."""
         try:
             _, response = await _fetch(service.submit, request.task_type, request.description,
-                                       request.parameters, request.priority, request.timeout_seconds, status_code=202)
+                                       request.parameters, request.priority, request.timeout_seconds,
+                                       request.resources, status_code=202)
         except TaskTypeError as exc:
             raise ApiError(400, "unknown_task_type", str(exc), field="task_type", registered=exc.registered)
         except ParameterError as exc:
@@ -357,8 +370,35 @@ def create_app(
             raise _unknown("task", task_id)
         return response
 
+    @app.post("/tasks/{task_id}/input", response_model=Delivery, dependencies=guarded, operation_id="answer_task",
+              responses=_errors(401, 404, 409, 413, 422))
+    async def answer_task(task_id: str, request: MessageRequest) -> JSONResponse:
+        """Answer the question a task asked with ``request_input`` (its status is ``waiting_for_input``,
+        its ``question`` says what it asks); it goes on with ``text``. 409 if it waits for no answer."""
+        return await _deliver(service.answer, task_id, request.text, "task")
+
+    @app.post("/tasks/{task_id}/messages", response_model=Delivery, dependencies=guarded,
+              operation_id="message_task", responses=_errors(401, 404, 409, 413, 422))
+    async def message_task(task_id: str, request: MessageRequest) -> JSONResponse:
+        """Send a running managed-agent task a message: its agent reads it as a user message at its next
+        step. A task waiting for input takes it as its answer. 409 for a tool task or a finished one."""
+        return await _deliver(service.send_message, task_id, request.text, "task")
+
+    @app.get("/tasks/{task_id}/events", dependencies=guarded, operation_id="task_events",
+             response_class=StreamingResponse, responses={**_errors(401, 404, 422), 200: {
+                 "description": "Server-Sent Events: status, question, answer, message, progress, then end",
+                 "content": {"text/event-stream": {}}}})
+    async def task_events(task_id: str,
+                          last_event_id: str | None = Header(None, description="resume after this event id"),
+                          after: int | None = Query(None, ge=0, description="resume after this event id "
+                                                    "(for clients that cannot send Last-Event-ID)")) -> Response:
+        """The task's events as Server-Sent Events, from the first (or after ``Last-Event-ID``); the
+        stream ends after the ``end`` event."""
+        return await _event_stream(service, task_id, "task", _resume_point(last_event_id, after),
+                                   keepalive_seconds, max_stream_seconds)
+
     if model is not None:  # without a model the /runs routes do not exist (404 says why)
-        _add_run_routes(app, service, guarded, max_wait_seconds)
+        _add_run_routes(app, service, guarded, max_wait_seconds, keepalive_seconds, max_stream_seconds)
     _document_task_types(app, service)
     return app
 
@@ -374,7 +414,8 @@ def _check_limits(**limits: float | None) -> None:
                              f"got {value!r}")
 
 
-def _add_run_routes(app: FastAPI, service: TaskService, guarded: list[Any], max_wait_seconds: float) -> None:
+def _add_run_routes(app: FastAPI, service: TaskService, guarded: list[Any], max_wait_seconds: float,
+                    keepalive_seconds: float, max_stream_seconds: float) -> None:
     @app.post("/runs", response_model=RunView, status_code=202, dependencies=guarded, operation_id="start_run",
               responses={**_errors(401, 413, 422, 503), 202: {"links": {
                   "GetRun": {"operationId": "get_run", "parameters": {"run_id": "$response.body#/id"}},
@@ -402,6 +443,24 @@ def _add_run_routes(app: FastAPI, service: TaskService, guarded: list[Any], max_
             0, ge=0, le=max_wait_seconds, description="seconds to wait for the run to end (long-poll)")) -> JSONResponse:
         """A run: status, subtasks so far, final answer and token usage once it ends."""
         return await _long_poll(service, run_id, wait, service.get_run, "run")
+
+    @app.post("/runs/{run_id}/messages", response_model=Delivery, dependencies=guarded, operation_id="message_run",
+              responses=_errors(401, 404, 409, 413, 422))
+    async def message_run(run_id: str, request: MessageRequest) -> JSONResponse:
+        """Send a run's coordinating model a message: it reads it as a user message at its next step.
+        409 once the run has ended."""
+        return await _deliver(service.send_run_message, run_id, request.text, "run")
+
+    @app.get("/runs/{run_id}/events", dependencies=guarded, operation_id="run_events",
+             response_class=StreamingResponse, responses={**_errors(401, 404, 422), 200: {
+                 "description": "Server-Sent Events: status, message, progress (its steps), then end",
+                 "content": {"text/event-stream": {}}}})
+    async def run_events(run_id: str,
+                         last_event_id: str | None = Header(None, description="resume after this event id"),
+                         after: int | None = Query(None, ge=0, description="resume after this event id")) -> Response:
+        """The run's events as Server-Sent Events; the stream ends after the ``end`` event."""
+        return await _event_stream(service, run_id, "run", _resume_point(last_event_id, after),
+                                   keepalive_seconds, max_stream_seconds)
 
 
 def _document_task_types(app: FastAPI, service: TaskService) -> None:
@@ -449,6 +508,76 @@ async def _long_poll(service: TaskService, key: str, wait: float, read: Any, wha
     finally:
         service.unwatch(key, wake)
     return response
+
+
+async def _deliver(deliver: Any, key: str, text: str, what: str) -> _Json:
+    """An answer or message through ``deliver``: 404 unknown, 422 bad text, 409 it reaches nobody."""
+    try:
+        _, response = await _fetch(deliver, key, text)
+    except InvalidArgumentError as exc:
+        raise ApiError(422, "invalid_text", f"text: {exc}", field="text")
+    except NotDeliverableError as exc:
+        raise ApiError(409, "not_deliverable", str(exc))
+    if response is None:
+        raise _unknown(what, key)
+    return response
+
+
+#: events read from the store per trip: what one stream holds in memory at a time
+_EVENT_BATCH = 100
+
+
+def _resume_point(last_event_id: str | None, after: int | None) -> int:
+    """Where a stream starts: after ``Last-Event-ID`` (an event id this service sent), else ``after``."""
+    if last_event_id is not None and last_event_id.strip():
+        text = last_event_id.strip()
+        if not text.isdigit() or len(text) > 18:
+            raise ApiError(422, "invalid_request", f"Last-Event-ID must be an event id this service sent (a "
+                           f"non-negative integer), got {text[:40]!r}", field="last-event-id")
+        return int(text)
+    return after or 0
+
+
+async def _event_stream(service: TaskService, key: str, what: str, after: int,
+                        keepalive_seconds: float, max_stream_seconds: float) -> StreamingResponse:
+    """``text/event-stream`` of ``key``'s events after ``after``: store reads in worker threads, a
+    batch at a time; between them the stream waits on a wake-up (no thread held), sending a comment
+    every ``keepalive_seconds``. Ends after the end event, or after ``max_stream_seconds``."""
+    exists = service.store.get_task if what == "task" else service.store.get_run
+    if await run_in_threadpool(exists, key) is None:
+        raise _unknown(what, key)
+    loop = asyncio.get_running_loop()
+    news = asyncio.Event()
+
+    def wake() -> None:  # from any thread
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+            loop.call_soon_threadsafe(news.set)
+
+    async def frames() -> AsyncIterator[bytes]:
+        nonlocal after
+        service.watch_events(key, wake)
+        try:
+            yield b"retry: 1000\n\n"
+            deadline = loop.time() + max_stream_seconds
+            while loop.time() < deadline:
+                news.clear()  # before the read: an event stored after it wakes the wait below
+                batch, ended = await run_in_threadpool(service.events_after, key, after, _EVENT_BATCH)
+                for seq, kind, data in batch:
+                    yield sse_frame(seq, kind, data)
+                    after = seq
+                if ended:
+                    return
+                if len(batch) == _EVENT_BATCH:
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(news.wait(), min(keepalive_seconds, max(0.0, deadline - loop.time())))
+                    continue
+                yield b": keep-alive\n\n"
+        finally:
+            service.unwatch_events(key, wake)
+
+    return StreamingResponse(frames(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 def _unknown(what: str, key: str) -> ApiError:

@@ -7,7 +7,9 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 __all__ = [
+    "Delivery",
     "ErrorBody",
+    "MessageRequest",
     "ErrorInfo",
     "Health",
     "RunRequest",
@@ -21,7 +23,7 @@ __all__ = [
     "TokenUsage",
 ]
 
-TaskStatusName = Literal["pending", "waiting", "running", "completed", "failed", "timeout", "cancelled", "lost"]
+TaskStatusName = Literal["pending", "waiting", "running", "waiting_for_input", "completed", "failed", "timeout", "cancelled", "lost"]
 RunStatusName = Literal["pending", "running", "completed", "failed", "timeout", "cancelled", "lost"]
 ResultEncoding = Literal["json", "escaped", "repr", "truncated"]
 
@@ -50,6 +52,9 @@ class TaskRequest(BaseModel):
                                        description="the tool's inputs by name; for an agent, its additional_args")
     priority: WholeNumber = Field(1, ge=1, le=10, description="1 (default) to 10; higher starts first")
     timeout_seconds: float | None = Field(None, gt=0, le=86_400, description="limit on one attempt's run time")
+    resources: dict[str, Any] | None = Field(
+        None, description='what it needs to run, e.g. {"GPU": 1} (positive finite quantities); null: the '
+        "server's default for its task type (async-agent serve --name-resources), {}: nothing")
 
 
 class ErrorInfo(BaseModel):
@@ -81,6 +86,27 @@ class TaskView(BaseModel):
     result_bytes: int | None = Field(None, description="size of the stored result (JSON text, bytes)")
     result_url: str | None = Field(None, description="where the result is served when it is too big to inline")
     error: ErrorInfo | None = None
+    resources: dict[str, float] | None = Field(None, description="what each attempt needs to run")
+    question: str | None = Field(None, description="what the task asks while it is waiting_for_input "
+                                 "(answer with POST /tasks/{id}/input)")
+
+
+class MessageRequest(BaseModel):
+    """An answer to a task's question, or a message to a running agent."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    text: str = Field(min_length=1, max_length=20_000, description="the answer or message (valid Unicode text)")
+
+
+class Delivery(BaseModel):
+    """What became of an answer or message."""
+
+    id: str
+    delivered: Literal["answer", "message"] = Field(description="answer: it answered the question the task "
+                                                    "waited on; message: queued for the agent's next step")
+    detail: str
+    status: str = Field(description="the task's or run's status after delivery")
 
 
 class TaskPage(BaseModel):

@@ -14,23 +14,25 @@ start on this store), so they never collide across restarts.
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from ..engine import TaskInfo, TaskManager
-from ..engine import MAX_SECONDS, TaskObserver
+from ..engine import TaskInfo, TaskManager, TaskStatus
+from ..engine import MAX_SECONDS, TaskObserver, check_name_resources, check_resources
 from ..errors import InvalidArgumentError, UnknownTaskError
 from ..tracing import default_observers
 from ._encoding import encode_result, find_unstorable
+from ._events import END, end_event, event_of
 from ._registry import ParameterError, Registry
 from ._store import FINAL, Store
 
 _log = logging.getLogger(__name__)
 
-__all__ = ["DEFAULT_RUN_TIMEOUT", "RunsUnavailableError", "TaskService"]
+__all__ = ["DEFAULT_RUN_TIMEOUT", "NotDeliverableError", "RunsUnavailableError", "TaskService"]
 
 DEFAULT_RUN_TIMEOUT = 600.0  # seconds of wall-clock time per run, model calls included
 
@@ -41,26 +43,38 @@ class RunsUnavailableError(RuntimeError):
     """``POST /runs`` on a server started without a model."""
 
 
+class NotDeliverableError(RuntimeError):
+    """An answer or message that reaches nobody: the task or run ended, waits for no answer, or is a
+    tool task (the message says which)."""
+
+
+_MAX_EARLY_MESSAGES = 100  # messages kept for a run that has not started
+_FINAL_KINDS = frozenset(s.value for s in TaskStatus if s.is_final)
+
+
 class _Persist(TaskObserver):
-    """Writes the start of each attempt to the store. Final states arrive through
-    ``add_done_callback`` (every task reaches one, even one cancelled before it started)."""
+    """Writes the start of each attempt, and each event of a task's log (status changes, questions,
+    progress notes), to the store. Final states arrive through ``add_done_callback`` (every task
+    reaches one, even one cancelled before it started), which writes the record and its end event."""
 
     def __init__(self, service: TaskService, table: str) -> None:
         self.service, self.table = service, table
 
     def on_event(self, task_id: str, event: Any, info: TaskInfo | None) -> None:
-        if event.kind != "running":
-            return  # final: see TaskService._done; retries and late results: the record says enough
-        fields: dict[str, Any] = {"status": "running"}
-        if self.table == "tasks":
-            fields["attempts"] = event.attempt
-        if event.attempt <= 1:
-            fields["started_at"] = event.time
+        if event.kind in _FINAL_KINDS or event.kind == "message":
+            return  # final: TaskService._done; messages: written (whole) by the service that delivered them
         with self.service._write_lock:
-            if self.table == "tasks":
-                self.service.store.update_task(task_id, **fields)
-            else:
-                self.service.store.update_run(task_id, **fields)
+            if event.kind == "running":
+                fields: dict[str, Any] = {"status": "running"}
+                if self.table == "tasks":
+                    fields["attempts"] = event.attempt
+                if event.attempt <= 1:
+                    fields["started_at"] = event.time
+                self.service._write(self.table, task_id, fields)
+            elif event.kind in ("waiting_for_input", "input_received"):
+                status = "waiting_for_input" if event.kind == "waiting_for_input" else "running"
+                self.service._write(self.table, task_id, {"status": status})
+            self.service.add_event(task_id, *event_of(event))
 
 
 class TaskService:
@@ -82,9 +96,15 @@ class TaskService:
         retain_finished: int | None = 10_000,
         retain_seconds: float | None = 7 * 86_400,
         run_timeout_seconds: float | None = DEFAULT_RUN_TIMEOUT,
+        name_resources: dict[str, dict[str, float]] | None = None,
     ) -> None:
         run_timeout_seconds = _check_run_timeout(run_timeout_seconds)
         self.registry = Registry(tools, managed_agents)
+        name_resources = check_name_resources(name_resources)
+        unknown = sorted(set(name_resources) - set(self.registry.names))
+        if unknown:
+            raise InvalidArgumentError(f"name_resources names {', '.join(map(repr, unknown))}, which are not "
+                                       f"registered here; registered: {', '.join(self.registry.names) or '(none)'}")
         self.model = model
         self.agent_kwargs = dict(agent_kwargs or {})
         if "python_executor" not in self.agent_kwargs:
@@ -100,31 +120,45 @@ class TaskService:
         self._watch_lock = threading.Lock()
         self._watchers: dict[str, list[Callable[[], None]]] = {}
         self._live_runs: dict[str, Any] = {}  # run id -> AsyncAgent while it runs
+        self._run_inbox: dict[str, list[str]] = {}  # run id -> messages sent before its agent existed
+        self._event_watchers: dict[str, list[Callable[[], None]]] = {}
         boot = self.store.boot
         self.manager = TaskManager(
             max_workers, max_unfinished=max_unfinished,
             max_finished=1000, result_ttl=300, observers=[*default_observers(), _Persist(self, "tasks")],
-            id_prefix=f"t{boot}_",
+            id_prefix=f"t{boot}_", name_resources=name_resources,
         )
         self.run_manager = TaskManager(
             max_concurrent_runs, max_unfinished=max(10, max_unfinished // 10), max_finished=100, result_ttl=300,
             observers=[*default_observers(), _Persist(self, "runs")], id_prefix=f"r{boot}_",
         )
+        from ..agent import InputRequests, Mailboxes
+
+        self.mailboxes = Mailboxes()  # messages to managed-agent tasks (POST /tasks/{id}/messages)
+        self.questions = InputRequests(self.manager)  # request_input() of tasks (POST /tasks/{id}/input)
 
     # ------------------------------------------------------------------ tasks
 
     def submit(self, task_type: str, description: str, parameters: dict[str, Any], priority: int,
-               timeout_seconds: float | None) -> dict[str, Any]:
-        """Check, queue and record a task; raises ``TaskTypeError``, ``ParameterError``, ``QueueFullError``."""
+               timeout_seconds: float | None, resources: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Check, queue and record a task; raises ``TaskTypeError``, ``ParameterError``, ``QueueFullError``.
+        ``resources`` (``{"GPU": 1}``): what it needs; None: its name's default (``name_resources``)."""
+        if resources is not None:
+            try:
+                resources = check_resources(resources)
+            except InvalidArgumentError as exc:
+                raise ParameterError("resources", str(exc)) from None
         for field, value in (("description", description), ("parameters", parameters)):
             problem = find_unstorable(value, field)
             if problem is not None:
                 raise ParameterError(problem[0], f"{problem[0]} {problem[1]}")
         runnable = self.registry.resolve(task_type, description, parameters)
-        with self._write_lock:
+        from ..agent import live_scope
+
+        with self._write_lock, live_scope(self.mailboxes, self.questions, self._note_progress):
             task_id = self.manager.submit(
                 runnable.call, name=runnable.name, priority=priority, timeout=timeout_seconds,
-                metadata={"task_type": runnable.kind, "description": description},
+                metadata={"task_type": runnable.kind, "description": description}, resources=resources,
             )
             info = self.manager.get(task_id)
             record = {
@@ -132,7 +166,7 @@ class TaskService:
                 "parameters": parameters, "priority": priority, "timeout_seconds": timeout_seconds,
                 "status": info.status.value, "created_at": info.created_at, "started_at": info.started_at,
                 "attempts": info.attempts, "result": None, "result_encoding": None, "error": None,
-                "finished_at": None, "reason": "",
+                "finished_at": None, "reason": "", "resources": info.resources,
             }
             if info.done:  # it ended before the record existed: write the end now (the callback's is a no-op)
                 record.update(self._final_fields("tasks", info))
@@ -142,14 +176,112 @@ class TaskService:
 
     def get(self, task_id: str) -> dict[str, Any] | None:
         """The record; a result over ``inline_result_bytes`` is left out and named by ``result_url``."""
-        return _with_result_url(self.store.get_task(task_id, self.inline_result_bytes))
+        return self._with_question(_with_result_url(self.store.get_task(task_id, self.inline_result_bytes)))
+
+    def _with_question(self, record: dict[str, Any] | None) -> dict[str, Any] | None:
+        if record is not None:
+            record["question"] = self.questions.question(record["id"]) if record["status"] not in FINAL else None
+        return record
+
+    # ------------------------------------------------------------------ live: answers, messages, events
+
+    def answer(self, task_id: str, text: Any) -> dict[str, Any] | None:
+        """Answer the question task ``task_id`` waits on; None if the id is unknown. Raises
+        ``InvalidArgumentError`` (bad text) or ``NotDeliverableError`` (it waits for no answer)."""
+        return self._deliver(task_id, text, answer_only=True)
+
+    def send_message(self, task_id: str, text: Any) -> dict[str, Any] | None:
+        """A message to managed-agent task ``task_id`` (read at its next step), or the answer to the
+        question it waits on; None if the id is unknown. Raises as ``answer``."""
+        return self._deliver(task_id, text, answer_only=False)
+
+    def _deliver(self, task_id: str, text: Any, *, answer_only: bool) -> dict[str, Any] | None:
+        from ..agent import deliver_message, message_text
+
+        record = self.get(task_id)
+        if record is None:
+            return None
+        text = message_text(text)
+        status = record["status"]
+        if status in FINAL:
+            raise NotDeliverableError(f"task {task_id} ({record['task_type']}) already ended ({status}); "
+                                      "nothing reads answers or messages any more")
+        if answer_only and not self.questions.is_open(task_id):
+            raise NotDeliverableError(f"task {task_id} ({record['task_type']}) is not waiting for input (it is "
+                                      f"{status}); answer only a task whose status is waiting_for_input")
+        try:
+            detail = deliver_message(self.manager, self.mailboxes, task_id, text, self.questions)
+        except (InvalidArgumentError, UnknownTaskError) as exc:
+            raise NotDeliverableError(str(exc).replace("send_message", "POST /tasks/{id}/messages")) from None
+        kind = "answer" if detail.startswith("Answered") else "message"
+        self.add_event(task_id, kind, {"time": time.time(), "text": text})
+        return {"id": task_id, "delivered": kind, "detail": detail, "status": self.get(task_id)["status"]}
+
+    def send_run_message(self, run_id: str, text: Any) -> dict[str, Any] | None:
+        """A message to run ``run_id``'s coordinating model (a user message at its next step); None if
+        the id is unknown. Raises ``InvalidArgumentError`` (bad text) or ``NotDeliverableError`` (ended)."""
+        from ..agent import message_text
+
+        record = self.store.get_run(run_id)
+        if record is None:
+            return None
+        text = message_text(text)
+        with self._write_lock:
+            record = self.store.get_run(run_id)
+            if record["status"] in FINAL:
+                raise NotDeliverableError(f"run {run_id} already ended ({record['status']}); a message reaches "
+                                          "only a run that has not finished. Start a new run with it")
+            agent = self._live_runs.get(run_id)
+            if agent is None:  # not started yet: its agent gets it when it is built
+                inbox = self._run_inbox.setdefault(run_id, [])
+                if len(inbox) >= _MAX_EARLY_MESSAGES:
+                    raise NotDeliverableError(f"run {run_id} has not started and already has {len(inbox)} "
+                                              "messages waiting; send more once it runs")
+                inbox.append(text)
+                detail = "Message queued for the run; its model reads it at its first step."
+            else:
+                try:
+                    detail = agent.tell(text)
+                except (InvalidArgumentError, RuntimeError) as exc:  # a full box; the agent shutting down
+                    raise NotDeliverableError(f"run {run_id}: {exc}") from None
+            self.add_event(run_id, "message", {"time": time.time(), "text": text})
+        return {"id": run_id, "delivered": "message", "detail": detail, "status": record["status"]}
+
+    def _note_progress(self, task_id: str, note: str) -> None:
+        """The progress sink of service tasks: a note goes into the task's event log (and the store)."""
+        with contextlib.suppress(Exception):  # a note must never fail the task
+            self.manager.record_event(task_id, "progress", note)
+
+    def add_event(self, key: str, kind: str, data: dict[str, Any] | str) -> None:
+        """Append an event (``data``: a dict, or an end event's JSON text) and wake the streams of ``key``."""
+        text = data if isinstance(data, str) else json.dumps({"id": key, **data}, ensure_ascii=False,
+                                                             allow_nan=False, default=str)
+        self.store.add_event(key, kind, text)
+        self._notify_events(key)
+
+    def events_after(self, key: str, after: int, limit: int) -> tuple[list[tuple[int, str, str]], bool]:
+        return self.store.events_after(key, after, limit)
+
+    def watch_events(self, key: str, wake: Callable[[], None]) -> None:
+        """Call ``wake()`` (from any thread) whenever an event of ``key`` is stored."""
+        with self._watch_lock:
+            self._event_watchers.setdefault(key, []).append(wake)
+
+    def unwatch_events(self, key: str, wake: Callable[[], None]) -> None:
+        _forget(self._watch_lock, self._event_watchers, key, wake)
+
+    def _notify_events(self, key: str) -> None:
+        with self._watch_lock:
+            wakes = list(self._event_watchers.get(key, ()))
+        for wake in wakes:
+            wake()
 
     def list(self, status: str | None, limit: int, offset: int, max_bytes: int) -> dict[str, Any]:
         """A page of records, newest first, bounded by ``limit`` and about ``max_bytes``."""
         items, total = self.store.list_tasks(status, limit, offset, max_bytes=max_bytes,
                                              inline_bytes=self.inline_result_bytes)
         following = offset + len(items)
-        return {"items": [_with_result_url(r) for r in items], "total": total, "limit": limit, "offset": offset,
+        return {"items": [self._with_question(_with_result_url(r)) for r in items], "total": total, "limit": limit, "offset": offset,
                 "next_offset": following if following < total else None}
 
     def cancel(self, task_id: str) -> dict[str, Any] | None:
@@ -209,13 +341,19 @@ class TaskService:
     def _run_agent(self, prompt: str, max_steps: int | None) -> dict[str, Any]:
         """In a run worker: a fresh AsyncAgent per run, run with the background-task guidance."""
         # The agent layer is imported only when runs are used.
+        from smolagents.memory import ActionStep
+
         from ..agent import create_async_agent
         from ..engine import cancel_token, current_task
 
         run_id = current_task().task_id
         agent = create_async_agent(tools=self.registry.tools, managed_agents=self.registry.managed_agents,
                                    model=self.model, **self.agent_kwargs)
-        self._live_runs[run_id] = agent
+        with self._write_lock:
+            self._live_runs[run_id] = agent
+            for text in self._run_inbox.pop(run_id, ()):
+                agent.tell(text)
+        agent.agent.step_callbacks.register(ActionStep, lambda step, agent=None: self._note_run_step(run_id, step))
         token = cancel_token()
         if token is not None:  # cancelled or timed out: end its code now, stop the agent, cancel its subtasks
             token.add_callback(lambda reason: _end_run(agent, reason))
@@ -223,7 +361,9 @@ class TaskService:
             run_kwargs = {} if max_steps is None else {"max_steps": max_steps}
             return {"output": agent.run_with_async_guidance(prompt, **run_kwargs)}
         finally:
-            self._live_runs.pop(run_id, None)
+            with self._write_lock:
+                self._live_runs.pop(run_id, None)
+                self._run_inbox.pop(run_id, None)
             summary = agent.last_run
             if summary is not None:
                 usage = summary.usage
@@ -233,6 +373,10 @@ class TaskService:
                                  "total_tokens": usage.input_tokens + usage.output_tokens})
             agent.shutdown(wait=False)
 
+    def _note_run_step(self, run_id: str, step: Any) -> None:
+        with contextlib.suppress(Exception):  # progress must never stop the run
+            self.run_manager.record_event(run_id, "progress", f"finished step {step.step_number}")
+
     # ------------------------------------------------------------------ waiting
 
     def watch(self, key: str, wake: Callable[[], None]) -> None:
@@ -241,12 +385,7 @@ class TaskService:
             self._watchers.setdefault(key, []).append(wake)
 
     def unwatch(self, key: str, wake: Callable[[], None]) -> None:
-        with self._watch_lock:
-            wakes = self._watchers.get(key)
-            if wakes and wake in wakes:
-                wakes.remove(wake)
-                if not wakes:
-                    del self._watchers[key]
+        _forget(self._watch_lock, self._watchers, key, wake)
 
     def _notify(self, key: str) -> None:
         with self._watch_lock:
@@ -298,6 +437,7 @@ class TaskService:
     def _done(self, table: str, info: TaskInfo) -> None:
         """A task or run reached its final state: write it, then wake its long-polls. Whatever
         the result holds, the record is finalized (worst case as failed, naming why)."""
+        fields: dict[str, Any] = {"status": info.status.value, "reason": info.reason}
         try:
             fields = self._final_fields(table, info)
             agent = self._live_runs.get(info.id) if table == "runs" else None
@@ -306,11 +446,15 @@ class TaskService:
             self._write(table, info.id, fields)
         except Exception as exc:  # noqa: BLE001 - a record must never stay unfinished
             _log.exception("could not record the end of %s", info.id)
-            self._write(table, info.id, {
+            fields = {
                 "status": "failed", "finished_at": info.finished_at or time.time(),
                 "reason": f"it ended ({info.status.value}) but its outcome could not be stored",
-                "error": {"type": type(exc).__name__, "message": f"the outcome could not be stored: {exc}"}})
+                "error": {"type": type(exc).__name__, "message": f"the outcome could not be stored: {exc}"}}
+            self._write(table, info.id, fields)
         finally:
+            url = f"/tasks/{info.id}/result" if table == "tasks" else f"/runs/{info.id}"
+            with contextlib.suppress(Exception):  # the record is written; a stream then ends on its status
+                self.add_event(info.id, END, end_event(info.id, fields, url))
             self._notify(info.id)
         self._maybe_prune()
 
@@ -332,7 +476,8 @@ class TaskService:
                 self._finished_since_prune, self._last_prune = 0, time.monotonic()
         if due:
             try:
-                self.store.prune(self.retain_finished, self.retain_seconds)
+                with self._write_lock:  # not between a task's first events and its record (see submit)
+                    self.store.prune(self.retain_finished, self.retain_seconds)
             except Exception:  # noqa: BLE001 - retention is housekeeping; the next round retries
                 _log.exception("pruning finished records failed")
 
@@ -349,6 +494,16 @@ class TaskService:
             output = info.result["output"]
             fields["final_answer"], fields["answer_encoding"] = encode_result(output, self.max_result_bytes)
         return fields
+
+
+def _forget(lock: threading.Lock, watchers: dict[str, list[Callable[[], None]]], key: str,
+            wake: Callable[[], None]) -> None:
+    with lock:
+        wakes = watchers.get(key)
+        if wakes and wake in wakes:
+            wakes.remove(wake)
+            if not wakes:
+                del watchers[key]
 
 
 def _with_result_url(record: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -25,9 +25,10 @@ from typing import Any
 
 from ._encoding import clean_text, to_json
 
-__all__ = ["FINAL", "LOST", "Store", "StoreLockedError"]
+__all__ = ["END", "FINAL", "LOST", "Store", "StoreLockedError"]
 
 LOST = "lost"
+END = "end"  # the kind of a record's last event (its final status and outcome)
 FINAL = frozenset({"completed", "failed", "timeout", "cancelled", LOST})
 _FINAL_SQL = ",".join(f"'{s}'" for s in sorted(FINAL))
 
@@ -50,7 +51,8 @@ CREATE TABLE IF NOT EXISTS tasks (
     attempts INTEGER NOT NULL DEFAULT 0,
     result TEXT,
     result_encoding TEXT,
-    error TEXT
+    error TEXT,
+    resources TEXT
 );
 CREATE INDEX IF NOT EXISTS tasks_status ON tasks (status, seq);
 CREATE TABLE IF NOT EXISTS runs (
@@ -69,14 +71,22 @@ CREATE TABLE IF NOT EXISTS runs (
     steps INTEGER,
     error TEXT
 );
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    key TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS events_key ON events (key, seq);
 """
 
 # Columns holding JSON text. The result columns arrive already encoded (see _encoding.encode_result).
-_TASK_JSON = ("parameters", "result", "error")
+_TASK_JSON = ("parameters", "result", "error", "resources")
 _RUN_JSON = ("final_answer", "subtasks", "token_usage", "error")
 _PRE_ENCODED = ("result", "final_answer")
 _TASK_COLUMNS = ("id", "task_type", "kind", "description", "parameters", "priority", "timeout_seconds", "status",
-                 "reason", "created_at", "started_at", "finished_at", "attempts", "result_encoding", "error")
+                 "reason", "created_at", "started_at", "finished_at", "attempts", "result_encoding", "error",
+                 "resources")
 
 
 class StoreLockedError(RuntimeError):
@@ -116,6 +126,9 @@ class Store:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA journal_size_limit = 16777216")  # the WAL shrinks back after big writes
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(tasks)")}
+        if "resources" not in columns:  # a file from before resources
+            self._db.execute("ALTER TABLE tasks ADD COLUMN resources TEXT")
 
     def _next_boot(self) -> int:
         """A counter bumped on every open, in one transaction: the id prefix that keeps ids
@@ -137,6 +150,10 @@ class Store:
         with self._lock:
             count = 0
             for table in ("tasks", "runs"):
+                self._db.execute(  # the last event of each: a stream of it ends
+                    f"INSERT INTO events (key, kind, data) SELECT id, '{END}', json_object('id', id, 'time', ?, "
+                    f"'status', '{LOST}', 'reason', 'the server stopped while this was ' || status) "
+                    f"FROM {table} WHERE status NOT IN ({_FINAL_SQL})", (now,))
                 cur = self._db.execute(
                     f"UPDATE {table} SET reason = 'the server stopped while this was ' || status || "
                     f"'; nothing re-runs it: submit it again if you still need it', "
@@ -206,6 +223,28 @@ class Store:
             row = self._db.execute("SELECT * FROM runs WHERE id = ?", (run_id,)).fetchone()
         return None if row is None else _decode(row, _RUN_JSON)
 
+    # ------------------------------------------------------------------ events
+
+    def add_event(self, key: str, kind: str, data_json: str) -> int:
+        """Append an event (``data_json``: JSON text) to the log of task or run ``key``; its sequence number."""
+        with self._lock:
+            if self._closed:
+                return 0
+            return self._db.execute("INSERT INTO events (key, kind, data) VALUES (?, ?, ?)",
+                                    (key, kind, clean_text(data_json))).lastrowid
+
+    def events_after(self, key: str, after: int, limit: int) -> tuple[list[tuple[int, str, str]], bool]:
+        """Up to ``limit`` events of ``key`` after sequence number ``after``, oldest first, as
+        ``(seq, kind, data JSON)``; and whether the log is over (its end event is at or before the last)."""
+        with self._lock:
+            rows = self._db.execute("SELECT seq, kind, data FROM events WHERE key = ? AND seq > ? ORDER BY seq "
+                                    "LIMIT ?", (key, after, limit)).fetchall()
+            if any(row["kind"] == END for row in rows):
+                return [tuple(r) for r in rows[:next(i for i, r in enumerate(rows) if r["kind"] == END) + 1]], True
+            ended = not rows and self._db.execute("SELECT 1 FROM events WHERE key = ? AND kind = ? AND seq <= ?",
+                                                  (key, END, after)).fetchone() is not None
+        return [tuple(r) for r in rows], ended
+
     # ------------------------------------------------------------------ retention
 
     def prune(self, keep: int | None, max_age_seconds: float | None, now: float | None = None) -> int:
@@ -226,7 +265,9 @@ class Store:
                         f"DELETE FROM {table} WHERE status IN ({_FINAL_SQL}) AND seq <= coalesce(("
                         f"SELECT seq FROM {table} WHERE status IN ({_FINAL_SQL}) ORDER BY seq DESC "
                         f"LIMIT 1 OFFSET ?), -1)", (keep,)).rowcount
-            if removed:
+            if removed:  # their events go with them
+                self._db.execute("DELETE FROM events WHERE key NOT IN (SELECT id FROM tasks) AND "
+                                 "key NOT IN (SELECT id FROM runs)")
                 free = self._db.execute("PRAGMA freelist_count").fetchone()[0]
                 if free > 256:  # over 1 MB free (4 KB pages): worth a write
                     self._db.execute("PRAGMA incremental_vacuum")

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from .._specs import NAME_RESOURCES_HELP, name_resources_from
 from .._specs import load_spec as _load
 from .._specs import tools_from as _as_list
 from ._auth import TOKEN_ENV, require_token_for_host
@@ -39,6 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-timeout", default=f"{DEFAULT_RUN_TIMEOUT:g}", metavar="SECONDS",
                    help=f"a run (POST /runs) is stopped and its code's process killed after this "
                         f"(default {DEFAULT_RUN_TIMEOUT:g}; 'none': no limit)")
+    p.add_argument("--name-resources", action="append", default=[], metavar="NAME=RESOURCE:QTY",
+                   help=f"{NAME_RESOURCES_HELP}. A POST /tasks body's resources overrides it")
     p.add_argument("--max-workers", type=int, default=4)
     p.add_argument("--max-unfinished", type=int, default=1000, help="queue bound: more is refused with 503")
     p.add_argument("--workers", type=int, default=1, help="server processes: only 1 (one process owns the store)")
@@ -62,6 +65,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "cancels and results); for more throughput raise --max-workers")
         token = _read_token(args)
         run_timeout = _run_timeout(args.run_timeout)
+        name_resources = name_resources_from(args.name_resources)
         require_token_for_host(args.host, token)
         tools = [t for spec in args.tools for t in _as_list(_load(spec, "--tools"))]
         agents = [a for spec in args.agents for a in _as_list(_load(spec, "--agents"))]
@@ -81,7 +85,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         app = create_app(tools, agents, model, token=token, db_path=args.db, max_workers=args.max_workers,
                          max_unfinished=args.max_unfinished, retain_finished=args.retain,
                          retain_seconds=args.retain_days * 86_400, body_timeout_seconds=args.request_timeout,
-                         run_timeout_seconds=run_timeout)
+                         run_timeout_seconds=run_timeout, name_resources=name_resources)
     except (StoreLockedError, ValueError) as exc:  # ValueError: a limit create_app refuses
         print(f"async-agent serve: {exc}", file=sys.stderr)
         return 2

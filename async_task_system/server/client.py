@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
-__all__ = ["ServiceError", "TaskClient"]
+__all__ = ["Event", "ServiceError", "TaskClient"]
 
 FINAL = frozenset({"completed", "failed", "timeout", "cancelled", "lost"})
 
@@ -19,6 +22,16 @@ class ServiceError(Exception):
     def __init__(self, status_code: int, body: dict[str, Any]) -> None:
         super().__init__(f"{status_code} {body.get('error', '')}: {body.get('message', body)}")
         self.status_code, self.body = status_code, body
+
+
+@dataclass(frozen=True)
+class Event:
+    """One event of a task's or run's stream: ``id`` (resume after it), ``kind`` (status, question,
+    answer, message, progress, end...) and ``data`` (its JSON object)."""
+
+    id: int
+    kind: str
+    data: dict[str, Any]
 
 
 class TaskClient:
@@ -85,6 +98,52 @@ class TaskClient:
     def wait_run(self, run_id: str, timeout: float | None = None) -> dict[str, Any]:
         return self._wait(f"/runs/{run_id}", timeout)
 
+    def answer(self, task_id: str, text: str) -> dict[str, Any]:
+        """Answer the question a task waits on (``waiting_for_input``); ``ServiceError`` 409 if none."""
+        return self._call("POST", f"/tasks/{task_id}/input", json={"text": text})
+
+    def send_message(self, task_id: str, text: str) -> dict[str, Any]:
+        """A message to a running managed-agent task (read at its next step), or the answer it waits for."""
+        return self._call("POST", f"/tasks/{task_id}/messages", json={"text": text})
+
+    def send_run_message(self, run_id: str, text: str) -> dict[str, Any]:
+        """A message to a run's coordinating model (a user message at its next step)."""
+        return self._call("POST", f"/runs/{run_id}/messages", json={"text": text})
+
+    def events(self, task_id: str, last_event_id: int | None = None, *, reconnects: int = 10) -> Iterator[Event]:
+        """The task's events as they happen, after ``last_event_id``, until its ``end`` event; a dropped
+        connection is resumed (``Last-Event-ID``) up to ``reconnects`` times in a row, so no event is
+        lost or repeated."""
+        return self._events(f"/tasks/{task_id}/events", last_event_id, reconnects)
+
+    def run_events(self, run_id: str, last_event_id: int | None = None, *, reconnects: int = 10) -> Iterator[Event]:
+        """A run's events (status, messages, steps, end), as ``events``."""
+        return self._events(f"/runs/{run_id}/events", last_event_id, reconnects)
+
+    def _events(self, path: str, last: int | None, reconnects: int) -> Iterator[Event]:
+        failures = 0
+        while True:
+            headers = {"Accept": "text/event-stream"}
+            if last is not None:
+                headers["Last-Event-ID"] = str(last)
+            try:
+                with self._http.stream("GET", path, headers=headers) as response:
+                    if response.status_code >= 400:
+                        response.read()
+                        raise ServiceError(response.status_code, _body(response))
+                    for event in parse_sse(response.iter_lines()):
+                        failures = 0
+                        last = event.id
+                        yield event
+                        if event.kind == "end":
+                            return
+            except (httpx.TransportError, httpx.RemoteProtocolError):
+                failures += 1
+                if failures > reconnects:
+                    raise
+                time.sleep(min(0.2 * 2 ** failures, self.max_backoff_seconds))
+            # the stream ended without an end event (the server bounds a stream's life): resume
+
     def health(self) -> dict[str, Any]:
         """The health body; 200 and 503 (overloaded or stalled: see ``problems``) both return it."""
         response = self._http.get("/health")
@@ -132,6 +191,26 @@ def retry_delay(retry_after: str | None, attempt: int, cap: float) -> float:
     except ValueError:  # an HTTP date, or garbage: back off on our own
         delay = 0.5 * 2 ** attempt
     return max(0.0, min(delay if delay == delay else cap, cap))
+
+
+def parse_sse(lines: Iterator[str]) -> Iterator[Event]:
+    """Events from the lines of a ``text/event-stream`` (comments and ``retry:`` skipped)."""
+    fields: dict[str, str] = {}
+    data: list[str] = []
+    for line in lines:
+        if not line:
+            if data and "id" in fields:
+                yield Event(int(fields["id"]), fields.get("event", "message"), json.loads("\n".join(data)))
+            fields, data = {}, []
+            continue
+        if line.startswith(":"):
+            continue
+        name, _, value = line.partition(":")
+        value = value[1:] if value.startswith(" ") else value
+        if name == "data":
+            data.append(value)
+        elif name in ("id", "event"):
+            fields[name] = value
 
 
 def _body(response: httpx.Response) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from smolagents import Tool, tool
 
 from async_task_system import cancel_token
+from async_task_system.agent import report_progress, request_input
 from async_task_system.server import create_app
 
 
@@ -110,16 +111,31 @@ def stubborn(seconds: float) -> float:
     return seconds
 
 
-TOOLS = [add, slow_echo, Divide(), MakeSet(), odd_value, stubborn]
+@tool
+def ask_user(question: str) -> str:
+    """Report progress, ask a person a question (the task waits for input), return the answer.
+
+    Args:
+        question: what to ask
+    """
+    report_progress("about to ask")
+    return "answer: " + request_input(question, timeout=60)
+
+
+TOOLS = [add, slow_echo, Divide(), MakeSet(), odd_value, stubborn, ask_user]
 
 
 def build():
     """The app factory uvicorn calls."""
     from service_model import build_analyst, build_model
 
+    from service_model import build_listener
+
     model = build_model() if os.environ.get("SERVICE_RUNS") else None
     app = create_app(
-        TOOLS, [build_analyst()], model=model, token=os.environ.get("SERVICE_TOKEN") or None,
+        TOOLS, [build_analyst(), build_listener()], model=model,
+        keepalive_seconds=float(os.environ.get("SERVICE_KEEPALIVE", "15")),
+        max_stream_seconds=float(os.environ.get("SERVICE_MAX_STREAM", "300")), token=os.environ.get("SERVICE_TOKEN") or None,
         db_path=os.environ["SERVICE_DB"], max_workers=int(os.environ.get("SERVICE_MAX_WORKERS", "4")),
         max_unfinished=int(os.environ.get("SERVICE_MAX_UNFINISHED", "1000")), max_wait_seconds=30,
         retain_finished=int(os.environ.get("SERVICE_RETAIN", "10000")),

@@ -12,11 +12,23 @@ import re
 
 from smolagents import CodeAgent
 
-from async_task_system.testing import ScriptedModel, last_observation, task_text
+from async_task_system.testing import ScriptedModel, last_observation, message_text, task_text
+
+
+def _user_message(messages) -> str | None:
+    """The latest message sent to the agent while it ran (``New message ...:`` then the text), or None."""
+    for message in reversed(messages):
+        text = message_text(message)
+        if text.startswith("New message from"):
+            return text.split("\n", 1)[1]
+    return None
 
 
 def _run_reply(messages) -> str:
     prompt = task_text(messages)
+    if "listen for a message" in prompt:  # waits (0.2 s steps) until a message arrives, then answers with it
+        told = _user_message(messages)
+        return f"final_answer({told!r})" if told is not None else 'sleep(0.2, "waiting for a message")'
     if "run code:\n" in prompt:  # what a prompt-injected model would write, verbatim
         if not last_observation(messages):
             return prompt.split("run code:\n", 1)[1]
@@ -44,3 +56,14 @@ def build_analyst() -> CodeAgent:
     model = ScriptedModel(lambda messages: 'final_answer("report on " + topic)', token_usage=(50, 10))
     return CodeAgent(tools=[], model=model, name="analyst", verbosity_level=0,
                      description="Writes a short report on a topic (additional_args: topic).")
+
+
+def build_listener() -> CodeAgent:
+    """A managed agent that waits (0.2 s steps) until a message arrives, then answers with it."""
+    def reply(messages) -> str:
+        told = _user_message(messages)
+        return f"final_answer({told!r})" if told is not None else "import time\ntime.sleep(0.2)"
+
+    return CodeAgent(tools=[], model=ScriptedModel(reply), name="listener", verbosity_level=0, max_steps=100,
+                     additional_authorized_imports=["time"],
+                     description="Waits until it is sent a message, then answers with it.")

@@ -77,7 +77,7 @@ def test_serves_the_tools_the_operator_chose(tmp_path):
         assert httpx.get(f"{url}/task-types").status_code == 401
         names = [t["name"] for t in httpx.get(f"{url}/task-types",
                                                headers={"Authorization": f"Bearer {CLI_TOKEN}"}).json()]
-        assert names == ["add", "divide", "make_set", "odd_value", "slow_echo", "stubborn"]
+        assert names == ["add", "ask_user", "divide", "make_set", "odd_value", "slow_echo", "stubborn"]
         assert (tmp_path / "cli.db").exists()
 
 
@@ -124,3 +124,39 @@ def test_serve_run_timeout_stops_a_run_and_kills_its_code(tmp_path):
     assert record["status"] == "timeout", record
     assert "3s" in record["reason"], record
     assert took < 40  # not the code's 60 s sleep
+
+
+@pytest.mark.parametrize(("spec", "words"), [
+    ("render", "takes NAME=RESOURCE:QTY"),
+    ("add=GPU:lots", "the quantity of 'GPU' must be a number"),
+    ("add=GPU:-1", "must be a finite number > 0"),
+    ("nosuch=GPU:1", "'nosuch', which are not registered here"),
+])
+def test_bad_name_resources_are_refused_with_the_reason(spec, words, tmp_path, capsys, monkeypatch):
+    monkeypatch.syspath_prepend(str(HERE))
+    assert main(["--tools", "service_app:TOOLS", "--db", str(tmp_path / "r.db"), "--port", "1",
+                 "--name-resources", spec]) == 2
+    assert words in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_name_resources_are_the_default_of_a_task_type_and_a_body_overrides_them(tmp_path):
+    with serving(tmp_path, "--name-resources", "add=GPU:1,licence") as url:
+        headers = {"Authorization": f"Bearer {CLI_TOKEN}"}
+        default = httpx.post(f"{url}/tasks", json={"task_type": "add", "parameters": {"a": 1, "b": 2}},
+                             headers=headers).json()
+        assert default["resources"] == {"GPU": 1.0, "licence": 1.0}
+        own = httpx.post(f"{url}/tasks", json={"task_type": "add", "parameters": {"a": 1, "b": 2},
+                                               "resources": {"GPU": 2}}, headers=headers).json()
+        assert own["resources"] == {"GPU": 2.0}
+        none = httpx.post(f"{url}/tasks", json={"task_type": "add", "parameters": {"a": 1, "b": 2},
+                                                "resources": {}}, headers=headers).json()
+        assert none["resources"] == {}
+        done = httpx.get(f"{url}/tasks/{default['id']}", params={"wait": 20}, headers=headers).json()
+        assert done["status"] == "completed" and done["resources"] == {"GPU": 1.0, "licence": 1.0}
+        for bad, words in (({"GPU": -1}, "finite number > 0"), ({"GPU": "one"}, "finite number > 0"),
+                           ({"": 1}, "a resource name"), ([1], "Input should be a valid dictionary")):
+            refused = httpx.post(f"{url}/tasks", json={"task_type": "add", "parameters": {"a": 1, "b": 2},
+                                                       "resources": bad}, headers=headers)
+            assert refused.status_code == 422 and words in refused.json()["message"], refused.json()
+            assert refused.json()["field"] == "resources"

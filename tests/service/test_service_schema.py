@@ -25,7 +25,8 @@ def test_the_api_conforms_to_its_openapi_schema(start_service, tmp_path):
         "-H", f"Authorization: Bearer {service.token}",
         "--checks", "all", "--exclude-checks", EXCLUDED,
         "--phases", "examples,coverage,fuzzing,stateful", "--max-examples", "25", "--max-time", "30",
-        "--seed", "20261124", "--workers", "2", "--request-timeout", "40",
+        "--seed", "20261124", "--workers", "1",  # 2 threads race in CPython 3.11.7 ast.parse (SystemError)
+        "--request-timeout", "40",
         "--max-response-time", "40",  # long-polls answer after up to `wait` (<= 30) seconds by design
         "--report", "junit", "--report-dir", str(tmp_path),
     ]
@@ -33,4 +34,4 @@ def test_the_api_conforms_to_its_openapi_schema(start_service, tmp_path):
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-8000:]
     assert "Server error" not in output
-    assert "10 selected / 10 total" in output, output[-3000:]
+    assert "15 selected / 15 total" in output, output[-3000:]

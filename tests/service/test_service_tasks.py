@@ -120,8 +120,9 @@ def test_unregistered_task_type_lists_the_registered_ones(api):
     assert response.status_code == 400
     body = response.json()
     assert body["error"] == "unknown_task_type" and body["field"] == "task_type"
-    assert body["registered"] == ["add", "analyst", "divide", "make_set", "odd_value", "slow_echo", "stubborn"]
-    assert "add, analyst, divide, make_set, odd_value, slow_echo, stubborn" in body["message"]
+    assert body["registered"] == ["add", "analyst", "ask_user", "divide", "listener", "make_set", "odd_value",
+                                  "slow_echo", "stubborn"]
+    assert "add, analyst, ask_user, divide, listener, make_set, odd_value, slow_echo, stubborn" in body["message"]
 
 
 @pytest.mark.parametrize(("parameters", "field", "words"), [
@@ -180,7 +181,8 @@ def test_bodies_over_the_limit_get_413(api):
 
 def test_task_types_lists_the_registered_tools(api):
     types = {t["name"]: t for t in api.get("/task-types").json()}
-    assert sorted(types) == ["add", "analyst", "divide", "make_set", "odd_value", "slow_echo", "stubborn"]
+    assert sorted(types) == ["add", "analyst", "ask_user", "divide", "listener", "make_set", "odd_value", "slow_echo",
+                             "stubborn"]
     assert types["analyst"]["kind"] == "agent"
     assert types["add"]["kind"] == "tool" and set(types["add"]["inputs"]) == {"a", "b"}
 
