@@ -25,7 +25,9 @@ to the cluster and reports back. Invariants:
   the attempt fails with Dask's ``KilledWorker``.
 - Cancellation is cooperative: the task's ``CancelToken`` is mirrored on the worker
   (``cancel_token()`` works remotely). A cancel is broadcast to the workers; a worker
-  remembers it for an attempt that has not started there yet.
+  remembers it for an attempt that has not started there yet. A coroutine function runs on
+  its worker's event loop, where the token cancels the coroutine itself (``runs_coroutines``).
+  What runs on the workers lives in ``_dask_remote``; this module is the client side.
 - The executor keeps a view of the workers, their threads and resources (``workers()``,
   ``resources()``, ``cluster_status()``), refreshed when one joins or leaves (see
   ``_dask_cluster``); on a change it tells the manager (``capacity_changed``), so queued
@@ -40,13 +42,13 @@ to the cluster and reports back. Invariants:
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import contextvars
 import itertools
 import os
 import threading
-import time
 import types
 import uuid
 from collections.abc import Callable, Iterable, Mapping
@@ -54,28 +56,31 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..engine import AttemptReporter, Executor, TaskCall
-from ..engine._cancel import CancelToken, TaskContext, _current
+from ..engine._cancel import TaskContext, _current
+from ..engine._loop import callable_kind
 from ..engine._resources import check_resources, format_resources
-from ..errors import InvalidArgumentError, ShutdownError, TaskCancelledError
-from ..tracing._remote import (
-    attach_carrier,
-    capture_carrier,
-    carried_attributes,
-    configure_worker_tracing,
-    flush_worker_spans,
-)
+from ..errors import InvalidArgumentError, ShutdownError
+from ..tracing._remote import capture_carrier
 
 try:
     import cloudpickle
     import distributed
-    from distributed.diagnostics.plugin import WorkerPlugin
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError(
         f"DaskExecutor needs dask.distributed ({exc}); install it with: "
         'pip install "async_task_system[dask]"'
     ) from exc
 
-from ._dask_cluster import STARTED_TOPIC, WORKER_JOINED_TOPIC, ClusterWatch, WorkerInfo, watch_cluster  # noqa: E402
+from ._dask_cluster import ClusterWatch, WorkerInfo, watch_cluster  # noqa: E402
+from ._dask_remote import (  # noqa: E402
+    CarriedBaseException,
+    CoroutineCancelled,
+    WorkerJoinedPlugin,
+    WorkerTracingPlugin,
+    cancel_on_worker,
+    run_attempt,
+    run_attempt_async,
+)
 
 __all__ = ["DaskExecutor", "WorkerTracingPlugin", "WorkerJoinedPlugin", "find_unpicklable"]
 
@@ -106,6 +111,9 @@ class DaskExecutor(Executor):
     ``connect_timeout``: seconds to reach the scheduler (default: Dask's
     ``distributed.comm.timeouts.connect``, 30 s).
     """
+
+    #: Coroutine functions run on the workers' event loops (``run_attempt_async``), cancelled for real.
+    runs_coroutines = True
 
     def __init__(
         self,
@@ -230,6 +238,7 @@ class DaskExecutor(Executor):
             return
         attempt.meta = {"key": key, "task_id": call.task_id, "name": call.name, "attempt": call.attempt,
                         "carrier": carrier}
+        attempt.coroutine = callable_kind(call.fn) == "coroutine"
         with self._lock:
             self._inflight[key] = attempt
             if attempt.resources:
@@ -242,14 +251,16 @@ class DaskExecutor(Executor):
 
     def _ship(self, attempts: list[_Attempt]) -> None:
         """Submit attempts to the cluster: one ``client.map`` (one graph update) per priority and resources."""
-        groups: dict[tuple[int, tuple[tuple[str, float], ...]], list[_Attempt]] = {}
+        groups: dict[tuple[bool, int, tuple[tuple[str, float], ...]], list[_Attempt]] = {}
         for attempt in attempts:
-            groups.setdefault((attempt.call.priority, tuple(sorted(attempt.resources.items()))), []).append(attempt)
-        for (priority, resources), group in groups.items():
+            group_key = (attempt.coroutine, attempt.call.priority, tuple(sorted(attempt.resources.items())))
+            groups.setdefault(group_key, []).append(attempt)
+        for (coroutine, priority, resources), group in groups.items():
             calls = [a.call for a in group]
             try:
                 futures = self._client.map(
-                    _run_attempt, [c.fn for c in calls], [c.args for c in calls], [c.kwargs for c in calls],
+                    run_attempt_async if coroutine else run_attempt,
+                    [c.fn for c in calls], [c.args for c in calls], [c.kwargs for c in calls],
                     [a.meta for a in group], key=[a.key for a in group], pure=False, priority=priority,
                     retries=0, resources=dict(resources) or None,
                 )
@@ -451,6 +462,10 @@ class DaskExecutor(Executor):
         began = self._begin(attempt)  # an outcome can arrive before the start event
         if took is not None:
             self._run_time = took if self._run_time is None else 0.9 * self._run_time + 0.1 * took
+        if not ok and isinstance(value, CoroutineCancelled):  # as a local coroutine ends when cancelled
+            value = asyncio.CancelledError(str(value))
+        elif not ok and isinstance(value, CarriedBaseException):  # its own SystemExit, GeneratorExit...
+            value = value.error
         unpack = getattr(call.fn, "unpack_remote", None)
         if unpack is not None:  # the callable brings home what its remote run sent back (sub-agent usage)
             try:
@@ -495,7 +510,7 @@ class DaskExecutor(Executor):
 
     def _broadcast_cancel(self, key: str, reason: str) -> None:
         with contextlib.suppress(Exception):  # a worker gone meanwhile has nothing to cancel
-            self._client.run(_cancel_on_worker, key, reason, on_error="ignore")
+            self._client.run(cancel_on_worker, key, reason, on_error="ignore")
 
     def _close(self) -> None:
         self._push(("stop",))
@@ -508,7 +523,8 @@ class DaskExecutor(Executor):
 class _Attempt:
     """One submitted attempt, until it is reported."""
 
-    __slots__ = ("key", "call", "reporter", "ctx", "scopes", "meta", "resources", "future", "began", "worker")
+    __slots__ = ("key", "call", "reporter", "ctx", "scopes", "meta", "resources", "future", "began", "worker",
+                 "coroutine")
 
     def __init__(self, key: str, call: TaskCall, reporter: AttemptReporter, ctx: contextvars.Context,
                  scopes: contextlib.ExitStack) -> None:
@@ -518,6 +534,7 @@ class _Attempt:
         self.future: distributed.Future | None = None
         self.began: bool | None = None  # None until the manager's gate was asked (at the remote start)
         self.worker: str | None = None  # the worker's address, once it started there
+        self.coroutine = False  # a coroutine function: it runs on the worker's event loop
 
 
 def _outcome_here(client: distributed.Client, future: distributed.Future) -> tuple[bool, Any]:
@@ -658,99 +675,3 @@ def _children(name: str, value: Any) -> list[tuple[str, Any]]:
     if isinstance(attrs, dict):
         children += [(f"{name}.{k}", v) for k, v in attrs.items()]
     return children
-
-
-# ---------------------------------------------------------------- the worker side
-
-_registry_lock = threading.Lock()
-_running: dict[str, CancelToken] = {}  # Dask key -> token of the attempt running here
-_cancelled: collections.OrderedDict[str, str] = collections.OrderedDict()  # key -> reason, bounded
-_MAX_CANCELLED = 10_000
-
-
-def _run_attempt(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-                 meta: dict[str, Any]) -> tuple[Any, float]:
-    """Runs in the worker: the attempt, as ``current_task()``, inside the submitter's trace context.
-
-    Returns its value and the seconds it ran here (what sizes the prefetch window: a time measured
-    on the client would add the round trip's delays, which grow with the load)."""
-    key = meta["key"]
-    token = CancelToken()
-    with _registry_lock:
-        reason = _cancelled.get(key)
-        if reason is None:
-            _running[key] = token
-    if reason is not None:
-        raise TaskCancelledError(f"task {meta['task_id']} was cancelled before it started: {reason}")
-    with contextlib.suppress(ValueError):  # not on a worker (tests call this directly): nobody to tell
-        worker = distributed.get_worker()
-        worker.log_event(STARTED_TOPIC, {"key": key, "worker": worker.address})
-    try:
-        # A copy of the worker thread's context (Dask's get_worker() lives in it): nothing the
-        # task sets leaks into the next task on this thread.
-        began = time.perf_counter()
-        value = contextvars.copy_context().run(_invoke, fn, args, kwargs, meta, token)
-        return value, time.perf_counter() - began
-    finally:
-        with _registry_lock:
-            _running.pop(key, None)
-        flush_worker_spans()
-
-
-def _invoke(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], meta: dict[str, Any],
-            token: CancelToken) -> Any:
-    from opentelemetry import trace
-
-    _current.set(TaskContext(meta["task_id"], meta["name"], meta["attempt"], token))
-    carrier = meta.get("carrier")
-    with attach_carrier(carrier):
-        attributes = {"task.id": meta["task_id"], "task.name": meta["name"], "task.attempt": meta["attempt"],
-                      "dask.key": meta["key"], "process.pid": os.getpid()}
-        with contextlib.suppress(ValueError):
-            attributes["dask.worker"] = distributed.get_worker().address
-        attributes.update(carried_attributes(carrier))
-        tracer = trace.get_tracer("async_task_system.dask")
-        with tracer.start_as_current_span(f"worker {meta['name']}", attributes=attributes):
-            return fn(*args, **kwargs)
-
-
-def _cancel_on_worker(key: str, reason: str) -> bool:
-    """Runs on every worker (``Client.run``): cancel the attempt's token here, or remember it."""
-    with _registry_lock:
-        _cancelled[key] = reason
-        while len(_cancelled) > _MAX_CANCELLED:
-            _cancelled.popitem(last=False)
-        token = _running.get(key)
-    if token is not None:  # its callbacks are user code: not on the worker's event loop
-        threading.Thread(target=token.cancel, args=(reason,), name="task-cancel", daemon=True).start()
-    return token is not None
-
-
-class WorkerTracingPlugin(WorkerPlugin):
-    """Sets up span export on every worker (present and future) of the cluster."""
-
-    def __init__(self, endpoint: str, *, project_name: str | None = None, headers: dict[str, str] | None = None,
-                 instrumentors: tuple[str, ...] = ()) -> None:
-        self.endpoint = endpoint
-        self.project_name = project_name
-        self.headers = dict(headers or {})
-        self.instrumentors = instrumentors
-
-    def setup(self, worker: distributed.Worker) -> None:
-        if not configure_worker_tracing(self.endpoint, project_name=self.project_name, headers=self.headers):
-            return
-        import importlib
-
-        for spec in self.instrumentors:
-            module, _, cls = spec.partition(":")
-            instrumentor = getattr(importlib.import_module(module), cls)()
-            if not instrumentor.is_instrumented_by_opentelemetry:
-                instrumentor.instrument()
-
-
-class WorkerJoinedPlugin(WorkerPlugin):
-    """Logs one event when a worker starts (or the plugin is registered), for ``DaskExecutor``
-    to refresh its capacity at once."""
-
-    def setup(self, worker: distributed.Worker) -> None:
-        worker.log_event(WORKER_JOINED_TOPIC, {"worker": worker.address})
