@@ -16,7 +16,7 @@ from smolagents.tools import Tool
 
 from ._inbox import hook_inbox, unhook_inbox
 from ._input import RequestInputTool, current_requests
-from ._messages import Mailboxes
+from ._messages import Mailboxes, RemoteBoxes
 
 __all__ = ["SubAgentLink", "ReportProgressTool", "thought_of"]
 
@@ -59,7 +59,7 @@ class ReportProgressTool(Tool):
 class SubAgentLink:
     """Messages and progress for one sub-agent task (``task_id``) on this process."""
 
-    def __init__(self, task_id: str, sink: ProgressSink | None, boxes: Mailboxes | None, name: str,
+    def __init__(self, task_id: str, sink: ProgressSink | None, boxes: Mailboxes | RemoteBoxes | None, name: str,
                  token: Any = None) -> None:
         self.task_id = task_id
         self.token = token  # the task's CancelToken: a question's wait ends when the task does

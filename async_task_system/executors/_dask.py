@@ -51,6 +51,7 @@ import os
 import threading
 import types
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -72,6 +73,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     ) from exc
 
 from ._dask_cluster import ClusterWatch, WorkerInfo, watch_cluster  # noqa: E402
+from ._dask_messages import DaskMessages  # noqa: E402
 from ._dask_remote import (  # noqa: E402
     CarriedBaseException,
     CoroutineCancelled,
@@ -152,6 +154,7 @@ class DaskExecutor(Executor):
         # so it happens on that one thread, never on the client's event loop.
         self._queue: collections.deque[tuple[Any, ...]] = collections.deque()
         self._queue_cv = threading.Condition(threading.Lock())
+        self._report_waiting = False  # the report thread waits on _queue_cv: a push must wake it
         self._outbox: list[_Attempt] = []  # started on the report thread, shipped when its round ends
         self._reporting = threading.Thread(target=self._report_loop, name="dask-executor-report", daemon=True)
         self._reporting.start()
@@ -168,6 +171,8 @@ class DaskExecutor(Executor):
                 name="async_task_system-tracing",
             )
         self._watch: ClusterWatch = watch_cluster(self, DaskExecutor._attempt_started, WorkerJoinedPlugin())
+        self._messages = DaskMessages(self._client, self._key_prefix)
+        self._travels: weakref.WeakSet[Any] = weakref.WeakSet()  # callables that pickled (``check``)
 
     # ------------------------------------------------------------ Executor interface
 
@@ -203,9 +208,19 @@ class DaskExecutor(Executor):
         return self._client
 
     def check(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        """Refuse, before anything is queued, a callable or argument that cannot travel to a worker."""
+        """Refuse, before anything is queued, a callable or argument that cannot travel to a worker.
+
+        A callable that pickled once is not pickled again (the cost of a check is mostly the callable,
+        pickled by value when defined in ``__main__``), nor are arguments of plain types: Dask pickles
+        everything anyway when it ships the attempt, and an attempt that fails to ship then fails with why.
+        """
         try:
-            cloudpickle.dumps((fn, args, kwargs))
+            if not self._travelled(fn):
+                cloudpickle.dumps(fn)
+                with contextlib.suppress(Exception):  # not weakly referenceable, unhashable: checked every time
+                    self._travels.add(fn)
+            if (args or kwargs) and not _plain(args, kwargs):
+                cloudpickle.dumps((args, kwargs))
         except InvalidArgumentError:
             raise  # the object refused to travel and said what to do instead (e.g. a managed agent instance)
         except Exception as exc:  # noqa: BLE001 - any pickling failure is the caller's to fix
@@ -215,6 +230,12 @@ class DaskExecutor(Executor):
                 "uses must pickle with cloudpickle: build locks, open files, sockets and clients inside "
                 "the task, or run it on the thread executor (TaskManager without executor=)"
             ) from exc
+
+    def _travelled(self, fn: Any) -> bool:
+        try:
+            return fn in self._travels
+        except Exception:  # noqa: BLE001 - unhashable, or a __hash__ that raises: not known
+            return False
 
     def start(self, call: TaskCall, reporter: AttemptReporter) -> None:
         with self._lock:
@@ -237,7 +258,7 @@ class DaskExecutor(Executor):
             self._refused([attempt], exc)
             return
         attempt.meta = {"key": key, "task_id": call.task_id, "name": call.name, "attempt": call.attempt,
-                        "carrier": carrier}
+                        "carrier": carrier, "inbox": self._key_prefix}
         attempt.coroutine = callable_kind(call.fn) == "coroutine"
         with self._lock:
             self._inflight[key] = attempt
@@ -248,6 +269,12 @@ class DaskExecutor(Executor):
             self._outbox.append(attempt)  # shipped with the others this report starts, in one message
         else:
             self._ship([attempt])
+
+    def post_message(self, task_id: str, text: str, limit: int) -> int | None:
+        """Queue ``text`` for task ``task_id``, wherever its attempt runs (or will): its inbox on the
+        worker (``current_inbox()``) takes it. How many now wait; None (not queued) if ``limit`` already do.
+        One round trip to the scheduler."""
+        return self._messages.post(task_id, text, limit)
 
     def _ship(self, attempts: list[_Attempt]) -> None:
         """Submit attempts to the cluster: one ``client.map`` (one graph update) per priority and resources."""
@@ -374,9 +401,12 @@ class DaskExecutor(Executor):
     # ------------------------------------------------------------ internals
 
     def _push(self, item: tuple[Any, ...]) -> None:
-        with self._queue_cv:
-            self._queue.append(item)
-            self._queue_cv.notify()
+        # Appended first, then the flag read (the report thread sets it before it looks at the queue):
+        # the lock is taken only to wake a waiting report thread, not once per item of a busy one.
+        self._queue.append(item)
+        if self._report_waiting:
+            with self._queue_cv:
+                self._queue_cv.notify()
 
     def _on_done(self, future: distributed.Future) -> None:
         """Dask's callback thread: a future finished, erred or was cancelled."""
@@ -390,11 +420,14 @@ class DaskExecutor(Executor):
     def _report_loop(self) -> None:
         """The report thread: begins, outcomes (gathered in batches) and capacity changes."""
         while True:
-            with self._queue_cv:
-                while not self._queue:
-                    self._queue_cv.wait()
-                items = list(self._queue)
-                self._queue.clear()
+            queue = self._queue
+            if not queue:
+                with self._queue_cv:
+                    self._report_waiting = True  # before looking again: a push from now on wakes us
+                    while not queue:
+                        self._queue_cv.wait()
+                    self._report_waiting = False
+            items = [queue.popleft() for _ in range(len(queue))]  # pops are atomic: a push meanwhile stays
             finished: list[distributed.Future] = []
             for item in items:
                 kind = item[0]
@@ -485,6 +518,7 @@ class DaskExecutor(Executor):
         except BaseException:  # noqa: BLE001 - the manager's own failure must not stop the report thread
             pass
         finally:
+            self._messages.release(call.task_id)
             with self._lock:
                 self._inflight.pop(future.key, None)
                 close = self._closing and not self._inflight and not self._closed
@@ -535,6 +569,14 @@ class _Attempt:
         self.began: bool | None = None  # None until the manager's gate was asked (at the remote start)
         self.worker: str | None = None  # the worker's address, once it started there
         self.coroutine = False  # a coroutine function: it runs on the worker's event loop
+
+
+_PLAIN = (str, int, float, bool, type(None), bytes)
+
+
+def _plain(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Whether every argument is a plain value that always pickles (no need to try)."""
+    return all(type(a) in _PLAIN for a in args) and all(type(v) in _PLAIN for v in kwargs.values())
 
 
 def _outcome_here(client: distributed.Client, future: distributed.Future) -> tuple[bool, Any]:

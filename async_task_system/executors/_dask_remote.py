@@ -34,6 +34,8 @@ from ..tracing._remote import (
     worker_tracing_active,
 )
 from ._dask_cluster import STARTED_TOPIC, WORKER_JOINED_TOPIC
+from ._dask_messages import DaskInbox
+from ._mailbox import set_inbox
 
 __all__ = [
     "run_attempt", "run_attempt_async", "cancel_on_worker", "CoroutineCancelled", "CarriedBaseException",
@@ -156,12 +158,14 @@ async def _invoke_async(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: d
 
 @contextlib.contextmanager
 def _span(meta: dict[str, Any], token: CancelToken) -> Any:
-    """``current_task()`` set, the carried trace context attached, and the attempt's worker span open."""
+    """``current_task()`` and its inbox set, the carried trace context attached, the attempt's worker span open."""
     from opentelemetry import trace
 
     _current.set(TaskContext(meta["task_id"], meta["name"], meta["attempt"], token))
+    inbox = DaskInbox(meta["inbox"], meta["task_id"]) if "inbox" in meta else None
+    set_inbox(inbox)  # what send_message() sent the task (a managed agent reads it before each step)
     carrier = meta.get("carrier")
-    with attach_carrier(carrier):
+    with attach_carrier(carrier), contextlib.closing(inbox) if inbox is not None else contextlib.nullcontext():
         attributes = {"task.id": meta["task_id"], "task.name": meta["name"], "task.attempt": meta["attempt"],
                       "dask.key": meta["key"], "process.pid": os.getpid()}
         with contextlib.suppress(ValueError):

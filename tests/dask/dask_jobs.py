@@ -288,3 +288,24 @@ async def raise_base_async(kind: str) -> None:
 
 def raise_base(kind: str) -> None:
     raise {"exit": SystemExit(3), "interrupt": KeyboardInterrupt(), "generator": GeneratorExit()}[kind]
+
+
+def make_listener(marker_dir: str):
+    """A managed agent that works step after step (leaving ``<pid>.step`` files) until a message
+    arrives, then answers with it and the process it ran in. Give it as ``functools.partial``."""
+    from smolagents import CodeAgent
+
+    from async_task_system.testing import ScriptedModel, message_text
+
+    def script(messages: list) -> str:
+        text = message_text(messages[-1]) if len(messages) > 2 else ""
+        if "New message from the agent that gave you this task" in text:
+            said = text.rsplit("\n", 1)[1]
+            return f"final_answer('changed my answer: ' + {said!r} + ' (process {os.getpid()})')"
+        (Path(marker_dir) / f"{os.getpid()}.step").write_text("working")
+        if len(messages) > 400:
+            return "final_answer('no message came')"
+        return "import time\ntime.sleep(0.05)\nanswer = 'original'"
+
+    return CodeAgent(tools=[], model=ScriptedModel(script), name="listener", description="Works until told otherwise.",
+                     verbosity_level=-1, additional_authorized_imports=["time"], max_steps=200)
