@@ -309,3 +309,15 @@ def make_listener(marker_dir: str):
 
     return CodeAgent(tools=[], model=ScriptedModel(script), name="listener", description="Works until told otherwise.",
                      verbosity_level=-1, additional_authorized_imports=["time"], max_steps=200)
+
+
+class Unhashable:
+    """A callable object that cannot be hashed (so not remembered as checked) and pickles."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __eq__(self, other: object) -> bool:
+        raise RuntimeError("no comparisons")
+
+    def __call__(self) -> str:
+        return "ran"
