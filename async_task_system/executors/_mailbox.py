@@ -1,7 +1,7 @@
 """Messages to tasks that run in another process: the interface, free of any executor's imports.
 
 An executor that runs attempts elsewhere and can carry messages to them offers, on the
-submitting side, ``post_message(task_id, text) -> int`` (how many now wait), and, in the
+submitting side, ``post_message(task_id, text, limit)`` (how many now wait), and, in the
 process where the attempt runs, makes a ``RemoteInbox`` current for the attempt
 (``using_inbox``). A running task reads it with ``current_inbox()`` (a managed agent does, before
 each step). The Dask transport is in ``_dask_messages``.
@@ -25,8 +25,9 @@ class RemoteInbox(Protocol):
 class MessageCarrier(Protocol):
     """An executor's submitting side: queue a message for a task of its, wherever that runs."""
 
-    def post_message(self, task_id: str, text: str) -> int:
-        """Queue ``text`` for ``task_id``; return how many messages now wait for it."""
+    def post_message(self, task_id: str, text: str, limit: int) -> int | None:
+        """Queue ``text`` for ``task_id``; return how many messages now wait for it, or None (not
+        queued) if ``limit`` already do."""
 
 
 _inbox: contextvars.ContextVar[RemoteInbox | None] = contextvars.ContextVar("async_task_system_inbox",

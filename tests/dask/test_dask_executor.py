@@ -204,3 +204,12 @@ def test_a_callable_checked_once_still_has_its_arguments_checked(tm):
 def test_an_unhashable_callable_is_checked_every_time_and_runs(tm):
     assert tm.result(tm.submit(dask_jobs.Unhashable()), timeout=60) == "ran"
     assert tm.result(tm.submit(dask_jobs.Unhashable()), timeout=60) == "ran"
+
+
+def test_messages_wait_in_the_cluster_bounded_per_task(dask_client):
+    executor = DaskExecutor(dask_client, trace_endpoint=None)
+    try:
+        assert [executor.post_message("t9", f"m{i}", 2) for i in range(3)] == [1, 2, None]  # the third: full
+        assert executor.post_message("t8", "other task", 2) == 1  # one queue per task
+    finally:
+        executor.shutdown()
