@@ -1,6 +1,6 @@
 """Dask benchmark: the TaskManager on a Dask process cluster beside raw Dask and beside threads.
 
-    .venv/bin/python benchmarks/dask.py [--noop 500] [--sleepers 64] [--rounds 3] [--out PATH]
+    .venv/bin/python benchmarks/dask.py [--noop 500] [--sleepers 64] [--rounds 3] [--external] [--out PATH]
 
 Arms (each run in this one process, interleaved, median of ``--rounds``):
 1. throughput: ``--noop`` no-op tasks on one LocalCluster of 2 worker processes x 2 threads, through
@@ -9,6 +9,10 @@ Arms (each run in this one process, interleaved, median of ``--rounds``):
    manager does) and the manager on a 4-thread pool for scale;
 2. ``--sleepers`` tasks of 0.5 s: 4 threads against 2 workers x 2 threads (ideal: n/4 x 0.5 s);
 3. CPU-bound pure-Python tasks: what processes buy over GIL-bound threads (2 cores here).
+
+``--external``: the throughput arms again (manager and raw Dask, side by side) on a cluster whose
+scheduler runs in a process of its own (``dask scheduler`` + ``dask worker --nworkers 2 --nthreads 2``
+subprocesses, as deployments have), not in the client's process as a LocalCluster's does.
 """
 
 from __future__ import annotations
@@ -23,7 +27,10 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _here]
 import argparse  # noqa: E402
 import platform  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
 import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 from collections.abc import Callable  # noqa: E402
 
 from distributed import Client, LocalCluster, wait  # noqa: E402
@@ -76,6 +83,37 @@ def run_raw_dask(client: Client, n: int, gather: bool = False) -> float:
     return elapsed
 
 
+def external_cluster(workdir: str) -> tuple[list[subprocess.Popen], str]:
+    """``dask scheduler`` and ``dask worker`` as subprocesses; (the processes, the scheduler file)."""
+    bindir = os.path.dirname(sys.executable)
+    scheduler_file = os.path.join(workdir, "scheduler.json")
+    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    procs = [subprocess.Popen([os.path.join(bindir, "dask"), "scheduler", "--scheduler-file", scheduler_file,
+                               "--port", "0", "--dashboard-address", ":0"], **quiet)]
+    deadline = time.monotonic() + 60
+    while not Path(scheduler_file).exists():
+        if time.monotonic() > deadline:
+            raise RuntimeError("dask scheduler did not start within 60 s")
+        time.sleep(0.1)
+    procs.append(subprocess.Popen([os.path.join(bindir, "dask"), "worker", "--scheduler-file", scheduler_file,
+                                   "--nworkers", "2", "--nthreads", "2", "--no-dashboard"], **quiet))
+    return procs, scheduler_file
+
+
+def throughput(client: Client, rounds: int, n: int) -> tuple[list[float], list[float]]:
+    """(manager samples, raw Dask samples), interleaved round by round on ``client``'s cluster."""
+    def on_dask() -> TaskManager:
+        return TaskManager(max_unfinished=100_000, executor=DaskExecutor(client, trace_endpoint=None), observers=[])
+
+    run_manager(on_dask, noop, (), 20)  # warm up
+    run_raw_dask(client, 20)
+    ours, raw = [], []
+    for _ in range(rounds):
+        raw.append(run_raw_dask(client, n))
+        ours.append(run_manager(on_dask, noop, (), n))
+    return ours, raw
+
+
 def median(samples: list[float]) -> float:
     return statistics.median(samples)
 
@@ -87,6 +125,8 @@ def main() -> None:
     parser.add_argument("--cpu-tasks", type=int, default=16)
     parser.add_argument("--cpu-loop", type=int, default=5_000_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--external", action="store_true",
+                        help="also measure throughput on a `dask scheduler` + `dask worker` subprocess cluster")
     parser.add_argument("--out", default=os.path.join(_here, "results", "dask.md"))
     opts = parser.parse_args()
 
@@ -125,6 +165,18 @@ def main() -> None:
 
     client.close()
     cluster.close()
+    external: tuple[list[float], list[float]] | None = None
+    if opts.external:
+        with tempfile.TemporaryDirectory() as workdir:
+            procs, scheduler_file = external_cluster(workdir)
+            try:
+                with Client(scheduler_file=scheduler_file) as remote:
+                    remote.wait_for_workers(2, timeout=60)
+                    external = throughput(remote, opts.rounds, opts.noop)
+            finally:
+                for proc in reversed(procs):
+                    proc.terminate()
+                    proc.wait(30)
 
     n = opts.noop
     per = {name: median(s) / n * 1e3 for name, s in
@@ -134,7 +186,8 @@ def main() -> None:
         "# Dask executor benchmark",
         "",
         f"Command: `.venv/bin/python benchmarks/dask.py --noop {opts.noop} --sleepers {opts.sleepers} "
-        f"--cpu-tasks {opts.cpu_tasks} --cpu-loop {opts.cpu_loop} --rounds {opts.rounds}`",
+        f"--cpu-tasks {opts.cpu_tasks} --cpu-loop {opts.cpu_loop} --rounds {opts.rounds}"
+        f"{' --external' if opts.external else ''}`",
         f"Machine: {os.cpu_count()} cores, Python {platform.python_version()}; one "
         "LocalCluster(n_workers=2, threads_per_worker=2, processes=True) in the same machine for every Dask arm; "
         "the manager on Dask: TaskManager(executor=DaskExecutor(client)) (defaults: up to "
@@ -158,6 +211,7 @@ def main() -> None:
         f"**{median(ratios):.2f}** (median; rounds: {', '.join(f'{r:.2f}' for r in ratios)}). "
         f"Overhead per task over raw Dask: {per['dask'] - per['raw']:.2f} ms.",
         "",
+        *(_external_lines(external, n) if external else []),
         "## Long and CPU-bound tasks",
         "",
         "| arm | threads (4) | Dask (2 workers x 2 threads) | Dask / threads |",
@@ -182,6 +236,27 @@ def main() -> None:
     os.makedirs(os.path.dirname(opts.out), exist_ok=True)
     with open(opts.out, "w") as f:
         f.write(text)
+
+
+def _external_lines(samples: tuple[list[float], list[float]], n: int) -> list[str]:
+    ours, raw = samples
+    ratios = [r / o for r, o in zip(raw, ours)]
+    return [
+        f"## Throughput: {n} no-op tasks, scheduler in its own process (`--external`)",
+        "",
+        "`dask scheduler` + `dask worker --nworkers 2 --nthreads 2` subprocesses; both arms on that cluster.",
+        "",
+        "| arm | wall | tasks/s | per task |",
+        "|---|---:|---:|---:|",
+        f"| raw Dask: `client.submit` + `wait` | {median(raw):.3f} s | {n / median(raw):.0f} | "
+        f"{median(raw) / n * 1e3:.2f} ms |",
+        f"| TaskManager on DaskExecutor | {median(ours):.3f} s | {n / median(ours):.0f} | "
+        f"{median(ours) / n * 1e3:.2f} ms |",
+        "",
+        f"Ratio TaskManager / raw Dask throughput: **{median(ratios):.2f}** (median; rounds: "
+        f"{', '.join(f'{r:.2f}' for r in ratios)}).",
+        "",
+    ]
 
 
 if __name__ == "__main__":

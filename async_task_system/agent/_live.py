@@ -17,7 +17,7 @@ from smolagents.tools import Tool
 
 from ._inbox import hook_inbox, unhook_inbox
 from ._input import InputRequests, RequestInputTool, current_requests, reset_requests, set_requests
-from ._messages import Mailboxes, reset_mailboxes, set_mailboxes
+from ._messages import Mailboxes, RemoteBoxes, reset_mailboxes, set_mailboxes
 from ._progress import reset_sink, set_sink
 
 __all__ = ["SubAgentLink", "ReportProgressTool", "live_scope", "thought_of"]
@@ -61,7 +61,7 @@ class ReportProgressTool(Tool):
 class SubAgentLink:
     """Messages and progress for one sub-agent task (``task_id``) on this process."""
 
-    def __init__(self, task_id: str, sink: ProgressSink | None, boxes: Mailboxes | None, name: str,
+    def __init__(self, task_id: str, sink: ProgressSink | None, boxes: Mailboxes | RemoteBoxes | None, name: str,
                  token: Any = None) -> None:
         self.task_id = task_id
         self.token = token  # the task's CancelToken: a question's wait ends when the task does

@@ -321,7 +321,7 @@ class ManagedAgentRun:
 
         # live coordination: messages down (send_message), progress up (step, thought, report_progress)
         link = None
-        if this_task is not None and not self.remote:
+        if this_task is not None:  # on a Dask worker, messages come through the executor's inbox
             link = SubAgentLink(this_task.task_id, sink, current_mailboxes(), self.source.name, token)
             link.attach(instance)
         instance.step_callbacks.register(ActionStep, on_step)

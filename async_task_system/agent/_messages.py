@@ -4,9 +4,11 @@ An ``AsyncAgent`` keeps one ``Mailboxes`` and sets it in the context its tasks a
 submitted from (as the progress sink); a managed-agent task running on a thread of this
 process (``ManagedAgentRun``) reads its own box before each of its steps (an inbox, see
 ``_inbox``), so the message is a user message in its next model call. A message to an
-agent task that has not started yet waits in its box. Refused, with the reason: an
-unknown id, a tool task, a finished task, and an agent that runs in another process
-(a Dask worker), which no box on this side reaches.
+agent task that has not started yet waits in its box. An agent task that runs in another
+process (a Dask worker) gets its messages through its executor (``post_message``, the
+``executors._mailbox`` interface): there it reads the inbox its executor made current.
+Refused, with the reason: an unknown id, a tool task, a finished task, and a task on an
+executor that carries no messages.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from typing import Any
 
 from ..engine import TaskManager, ThreadExecutor
 from ..errors import InvalidArgumentError
+from ..executors._mailbox import RemoteInbox, current_inbox
 from ._observation import clip
 
 __all__ = ["Mailboxes", "MAX_MESSAGE_CHARS", "MAX_QUEUED_MESSAGES", "deliver_message"]
@@ -74,13 +77,34 @@ class Mailboxes:
 
     def drain_for(self, task_id: str) -> str | None:
         """The inbox text for ``task_id``'s agent: its messages as one user message, or None."""
-        messages = self.take(task_id)
-        if not messages:
-            return None
-        if len(messages) == 1:
-            return f"New message from the agent that gave you this task (answer it or act on it):\n{messages[0]}"
-        body = "\n".join(f"{n}. {m}" for n, m in enumerate(messages, 1))
-        return f"New messages from the agent that gave you this task (act on them; the last one wins):\n{body}"
+        return inbox_text(self.take(task_id))
+
+
+class RemoteBoxes:
+    """The box of the one agent task running here, in another process than its coordinator's: what
+    its executor's inbox holds (``Mailboxes``' reading side, for ``SubAgentLink``)."""
+
+    def __init__(self, inbox: RemoteInbox) -> None:
+        self._inbox = inbox
+
+    def open(self, task_id: str) -> None:
+        pass
+
+    def drain_for(self, task_id: str) -> str | None:
+        return inbox_text(self._inbox.take())
+
+    def close(self, task_id: str) -> list[str]:
+        return []
+
+
+def inbox_text(messages: list[str]) -> str | None:
+    """Messages as one user message for the agent they were sent to, or None."""
+    if not messages:
+        return None
+    if len(messages) == 1:
+        return f"New message from the agent that gave you this task (answer it or act on it):\n{messages[0]}"
+    body = "\n".join(f"{n}. {m}" for n, m in enumerate(messages, 1))
+    return f"New messages from the agent that gave you this task (act on them; the last one wins):\n{body}"
 
 
 def set_mailboxes(boxes: Mailboxes | None) -> contextvars.Token:
@@ -91,8 +115,13 @@ def reset_mailboxes(token: contextvars.Token) -> None:
     _mailboxes.reset(token)
 
 
-def current_mailboxes() -> Mailboxes | None:
-    return _mailboxes.get()
+def current_mailboxes() -> Mailboxes | RemoteBoxes | None:
+    """The boxes agent tasks read here: the coordinator's (same process), else the remote inbox, if any."""
+    boxes = _mailboxes.get()
+    if boxes is None:
+        inbox = current_inbox()
+        return None if inbox is None else RemoteBoxes(inbox)
+    return boxes
 
 
 def message_text(message: Any) -> str:
@@ -133,15 +162,24 @@ def deliver_message(tm: TaskManager, boxes: Mailboxes, task_id: str, message: An
             f"{task_id} ({info.name}) already ended ({info.status.value}); a message reaches only an agent task "
             "that has not finished. Submit a new task with what you wanted to say"
         )
-    if not isinstance(tm.executor, ThreadExecutor):
-        raise InvalidArgumentError(
-            f"{task_id} ({info.name}) runs on {tm.executor.describe()}; messages reach only agents running on "
-            "this process's threads, not on a Dask worker (yet). Cancel it and submit it again with what you "
-            "wanted to say"
-        )
-    queued = boxes.post(task_id, text)
+    if not isinstance(tm.executor, ThreadExecutor):  # it runs elsewhere: its executor carries the message
+        post = getattr(tm.executor, "post_message", None)
+        if post is None:
+            raise InvalidArgumentError(
+                f"{task_id} ({info.name}) runs on {tm.executor.describe()}, which carries no messages to its "
+                "tasks. Cancel it and submit it again with what you wanted to say"
+            )
+        queued = post(task_id, text, MAX_QUEUED_MESSAGES)
+        if queued is None:
+            raise InvalidArgumentError(
+                f"task {task_id} already has {MAX_QUEUED_MESSAGES} unread messages (at most "
+                f"{MAX_QUEUED_MESSAGES}); wait for it to take them (its next step) before sending more"
+            )
+        when = "at the start of its next step (or when it starts)"
+    else:
+        queued = boxes.post(task_id, text)
+        when = "at the start of its next step" if boxes.is_open(task_id) else "when it starts"
     tm.record_event(task_id, "message", clip(text, 500))
-    when = "at the start of its next step" if boxes.is_open(task_id) else "when it starts"
     return (f"Message queued for {task_id} ({info.name}); it reads it {when}"
             + (f" ({queued} unread)." if queued > 1 else "."))
 

@@ -25,7 +25,9 @@ to the cluster and reports back. Invariants:
   the attempt fails with Dask's ``KilledWorker``.
 - Cancellation is cooperative: the task's ``CancelToken`` is mirrored on the worker
   (``cancel_token()`` works remotely). A cancel is broadcast to the workers; a worker
-  remembers it for an attempt that has not started there yet.
+  remembers it for an attempt that has not started there yet. A coroutine function runs on
+  its worker's event loop, where the token cancels the coroutine itself (``runs_coroutines``).
+  What runs on the workers lives in ``_dask_remote``; this module is the client side.
 - The executor keeps a view of the workers, their threads and resources (``workers()``,
   ``resources()``, ``cluster_status()``), refreshed when one joins or leaves (see
   ``_dask_cluster``); on a change it tells the manager (``capacity_changed``), so queued
@@ -40,42 +42,47 @@ to the cluster and reports back. Invariants:
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import contextvars
 import itertools
 import os
 import threading
-import time
 import types
 import uuid
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from ..engine import AttemptReporter, Executor, TaskCall
-from ..engine._cancel import CancelToken, TaskContext, _current
+from ..engine._cancel import TaskContext, _current
+from ..engine._loop import callable_kind
 from ..engine._resources import check_resources, format_resources
-from ..errors import InvalidArgumentError, ShutdownError, TaskCancelledError
-from ..tracing._remote import (
-    attach_carrier,
-    capture_carrier,
-    carried_attributes,
-    configure_worker_tracing,
-    flush_worker_spans,
-)
+from ..errors import InvalidArgumentError, ShutdownError
+from ..tracing._remote import capture_carrier
 
 try:
     import cloudpickle
     import distributed
-    from distributed.diagnostics.plugin import WorkerPlugin
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError(
         f"DaskExecutor needs dask.distributed ({exc}); install it with: "
         'pip install "async_task_system[dask]"'
     ) from exc
 
-from ._dask_cluster import STARTED_TOPIC, WORKER_JOINED_TOPIC, ClusterWatch, WorkerInfo, watch_cluster  # noqa: E402
+from ._dask_cluster import ClusterWatch, WorkerInfo, watch_cluster  # noqa: E402
+from ._dask_messages import DaskMessages  # noqa: E402
+from ._dask_remote import (  # noqa: E402
+    CarriedBaseException,
+    CoroutineCancelled,
+    WorkerJoinedPlugin,
+    WorkerTracingPlugin,
+    cancel_on_worker,
+    run_attempt,
+    run_attempt_async,
+)
 
 __all__ = ["DaskExecutor", "WorkerTracingPlugin", "WorkerJoinedPlugin", "find_unpicklable"]
 
@@ -106,6 +113,9 @@ class DaskExecutor(Executor):
     ``connect_timeout``: seconds to reach the scheduler (default: Dask's
     ``distributed.comm.timeouts.connect``, 30 s).
     """
+
+    #: Coroutine functions run on the workers' event loops (``run_attempt_async``), cancelled for real.
+    runs_coroutines = True
 
     def __init__(
         self,
@@ -144,6 +154,7 @@ class DaskExecutor(Executor):
         # so it happens on that one thread, never on the client's event loop.
         self._queue: collections.deque[tuple[Any, ...]] = collections.deque()
         self._queue_cv = threading.Condition(threading.Lock())
+        self._report_waiting = False  # the report thread waits on _queue_cv: a push must wake it
         self._outbox: list[_Attempt] = []  # started on the report thread, shipped when its round ends
         self._reporting = threading.Thread(target=self._report_loop, name="dask-executor-report", daemon=True)
         self._reporting.start()
@@ -160,6 +171,8 @@ class DaskExecutor(Executor):
                 name="async_task_system-tracing",
             )
         self._watch: ClusterWatch = watch_cluster(self, DaskExecutor._attempt_started, WorkerJoinedPlugin())
+        self._messages = DaskMessages(self._client, self._key_prefix)
+        self._travels: weakref.WeakSet[Any] = weakref.WeakSet()  # callables that pickled (``check``)
 
     # ------------------------------------------------------------ Executor interface
 
@@ -195,9 +208,19 @@ class DaskExecutor(Executor):
         return self._client
 
     def check(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        """Refuse, before anything is queued, a callable or argument that cannot travel to a worker."""
+        """Refuse, before anything is queued, a callable or argument that cannot travel to a worker.
+
+        A callable that pickled once is not pickled again (the cost of a check is mostly the callable,
+        pickled by value when defined in ``__main__``), nor are arguments of plain types: Dask pickles
+        everything anyway when it ships the attempt, and an attempt that fails to ship then fails with why.
+        """
         try:
-            cloudpickle.dumps((fn, args, kwargs))
+            if not self._travelled(fn):
+                cloudpickle.dumps(fn)
+                with contextlib.suppress(Exception):  # not weakly referenceable, unhashable: checked every time
+                    self._travels.add(fn)
+            if (args or kwargs) and not _plain(args, kwargs):
+                cloudpickle.dumps((args, kwargs))
         except InvalidArgumentError:
             raise  # the object refused to travel and said what to do instead (e.g. a managed agent instance)
         except Exception as exc:  # noqa: BLE001 - any pickling failure is the caller's to fix
@@ -207,6 +230,12 @@ class DaskExecutor(Executor):
                 "uses must pickle with cloudpickle: build locks, open files, sockets and clients inside "
                 "the task, or run it on the thread executor (TaskManager without executor=)"
             ) from exc
+
+    def _travelled(self, fn: Any) -> bool:
+        try:
+            return fn in self._travels
+        except Exception:  # noqa: BLE001 - unhashable, or a __hash__ that raises: not known
+            return False
 
     def start(self, call: TaskCall, reporter: AttemptReporter) -> None:
         with self._lock:
@@ -229,7 +258,8 @@ class DaskExecutor(Executor):
             self._refused([attempt], exc)
             return
         attempt.meta = {"key": key, "task_id": call.task_id, "name": call.name, "attempt": call.attempt,
-                        "carrier": carrier}
+                        "carrier": carrier, "inbox": self._key_prefix}
+        attempt.coroutine = callable_kind(call.fn) == "coroutine"
         with self._lock:
             self._inflight[key] = attempt
             if attempt.resources:
@@ -240,16 +270,24 @@ class DaskExecutor(Executor):
         else:
             self._ship([attempt])
 
+    def post_message(self, task_id: str, text: str, limit: int) -> int | None:
+        """Queue ``text`` for task ``task_id``, wherever its attempt runs (or will): its inbox on the
+        worker (``current_inbox()``) takes it. How many now wait; None (not queued) if ``limit`` already do.
+        One round trip to the scheduler."""
+        return self._messages.post(task_id, text, limit)
+
     def _ship(self, attempts: list[_Attempt]) -> None:
         """Submit attempts to the cluster: one ``client.map`` (one graph update) per priority and resources."""
-        groups: dict[tuple[int, tuple[tuple[str, float], ...]], list[_Attempt]] = {}
+        groups: dict[tuple[bool, int, tuple[tuple[str, float], ...]], list[_Attempt]] = {}
         for attempt in attempts:
-            groups.setdefault((attempt.call.priority, tuple(sorted(attempt.resources.items()))), []).append(attempt)
-        for (priority, resources), group in groups.items():
+            group_key = (attempt.coroutine, attempt.call.priority, tuple(sorted(attempt.resources.items())))
+            groups.setdefault(group_key, []).append(attempt)
+        for (coroutine, priority, resources), group in groups.items():
             calls = [a.call for a in group]
             try:
                 futures = self._client.map(
-                    _run_attempt, [c.fn for c in calls], [c.args for c in calls], [c.kwargs for c in calls],
+                    run_attempt_async if coroutine else run_attempt,
+                    [c.fn for c in calls], [c.args for c in calls], [c.kwargs for c in calls],
                     [a.meta for a in group], key=[a.key for a in group], pure=False, priority=priority,
                     retries=0, resources=dict(resources) or None,
                 )
@@ -363,9 +401,12 @@ class DaskExecutor(Executor):
     # ------------------------------------------------------------ internals
 
     def _push(self, item: tuple[Any, ...]) -> None:
-        with self._queue_cv:
-            self._queue.append(item)
-            self._queue_cv.notify()
+        # Appended first, then the flag read (the report thread sets it before it looks at the queue):
+        # the lock is taken only to wake a waiting report thread, not once per item of a busy one.
+        self._queue.append(item)
+        if self._report_waiting:
+            with self._queue_cv:
+                self._queue_cv.notify()
 
     def _on_done(self, future: distributed.Future) -> None:
         """Dask's callback thread: a future finished, erred or was cancelled."""
@@ -379,11 +420,14 @@ class DaskExecutor(Executor):
     def _report_loop(self) -> None:
         """The report thread: begins, outcomes (gathered in batches) and capacity changes."""
         while True:
-            with self._queue_cv:
-                while not self._queue:
-                    self._queue_cv.wait()
-                items = list(self._queue)
-                self._queue.clear()
+            queue = self._queue
+            if not queue:
+                with self._queue_cv:
+                    self._report_waiting = True  # before looking again: a push from now on wakes us
+                    while not queue:
+                        self._queue_cv.wait()
+                    self._report_waiting = False
+            items = [queue.popleft() for _ in range(len(queue))]  # pops are atomic: a push meanwhile stays
             finished: list[distributed.Future] = []
             for item in items:
                 kind = item[0]
@@ -451,6 +495,10 @@ class DaskExecutor(Executor):
         began = self._begin(attempt)  # an outcome can arrive before the start event
         if took is not None:
             self._run_time = took if self._run_time is None else 0.9 * self._run_time + 0.1 * took
+        if not ok and isinstance(value, CoroutineCancelled):  # as a local coroutine ends when cancelled
+            value = asyncio.CancelledError(str(value))
+        elif not ok and isinstance(value, CarriedBaseException):  # its own SystemExit, GeneratorExit...
+            value = value.error
         unpack = getattr(call.fn, "unpack_remote", None)
         if unpack is not None:  # the callable brings home what its remote run sent back (sub-agent usage)
             try:
@@ -470,6 +518,7 @@ class DaskExecutor(Executor):
         except BaseException:  # noqa: BLE001 - the manager's own failure must not stop the report thread
             pass
         finally:
+            self._messages.release(call.task_id)
             with self._lock:
                 self._inflight.pop(future.key, None)
                 close = self._closing and not self._inflight and not self._closed
@@ -495,7 +544,7 @@ class DaskExecutor(Executor):
 
     def _broadcast_cancel(self, key: str, reason: str) -> None:
         with contextlib.suppress(Exception):  # a worker gone meanwhile has nothing to cancel
-            self._client.run(_cancel_on_worker, key, reason, on_error="ignore")
+            self._client.run(cancel_on_worker, key, reason, on_error="ignore")
 
     def _close(self) -> None:
         self._push(("stop",))
@@ -508,7 +557,8 @@ class DaskExecutor(Executor):
 class _Attempt:
     """One submitted attempt, until it is reported."""
 
-    __slots__ = ("key", "call", "reporter", "ctx", "scopes", "meta", "resources", "future", "began", "worker")
+    __slots__ = ("key", "call", "reporter", "ctx", "scopes", "meta", "resources", "future", "began", "worker",
+                 "coroutine")
 
     def __init__(self, key: str, call: TaskCall, reporter: AttemptReporter, ctx: contextvars.Context,
                  scopes: contextlib.ExitStack) -> None:
@@ -518,6 +568,15 @@ class _Attempt:
         self.future: distributed.Future | None = None
         self.began: bool | None = None  # None until the manager's gate was asked (at the remote start)
         self.worker: str | None = None  # the worker's address, once it started there
+        self.coroutine = False  # a coroutine function: it runs on the worker's event loop
+
+
+_PLAIN = (str, int, float, bool, type(None), bytes)
+
+
+def _plain(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Whether every argument is a plain value that always pickles (no need to try)."""
+    return all(type(a) in _PLAIN for a in args) and all(type(v) in _PLAIN for v in kwargs.values())
 
 
 def _outcome_here(client: distributed.Client, future: distributed.Future) -> tuple[bool, Any]:
@@ -658,99 +717,3 @@ def _children(name: str, value: Any) -> list[tuple[str, Any]]:
     if isinstance(attrs, dict):
         children += [(f"{name}.{k}", v) for k, v in attrs.items()]
     return children
-
-
-# ---------------------------------------------------------------- the worker side
-
-_registry_lock = threading.Lock()
-_running: dict[str, CancelToken] = {}  # Dask key -> token of the attempt running here
-_cancelled: collections.OrderedDict[str, str] = collections.OrderedDict()  # key -> reason, bounded
-_MAX_CANCELLED = 10_000
-
-
-def _run_attempt(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
-                 meta: dict[str, Any]) -> tuple[Any, float]:
-    """Runs in the worker: the attempt, as ``current_task()``, inside the submitter's trace context.
-
-    Returns its value and the seconds it ran here (what sizes the prefetch window: a time measured
-    on the client would add the round trip's delays, which grow with the load)."""
-    key = meta["key"]
-    token = CancelToken()
-    with _registry_lock:
-        reason = _cancelled.get(key)
-        if reason is None:
-            _running[key] = token
-    if reason is not None:
-        raise TaskCancelledError(f"task {meta['task_id']} was cancelled before it started: {reason}")
-    with contextlib.suppress(ValueError):  # not on a worker (tests call this directly): nobody to tell
-        worker = distributed.get_worker()
-        worker.log_event(STARTED_TOPIC, {"key": key, "worker": worker.address})
-    try:
-        # A copy of the worker thread's context (Dask's get_worker() lives in it): nothing the
-        # task sets leaks into the next task on this thread.
-        began = time.perf_counter()
-        value = contextvars.copy_context().run(_invoke, fn, args, kwargs, meta, token)
-        return value, time.perf_counter() - began
-    finally:
-        with _registry_lock:
-            _running.pop(key, None)
-        flush_worker_spans()
-
-
-def _invoke(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], meta: dict[str, Any],
-            token: CancelToken) -> Any:
-    from opentelemetry import trace
-
-    _current.set(TaskContext(meta["task_id"], meta["name"], meta["attempt"], token))
-    carrier = meta.get("carrier")
-    with attach_carrier(carrier):
-        attributes = {"task.id": meta["task_id"], "task.name": meta["name"], "task.attempt": meta["attempt"],
-                      "dask.key": meta["key"], "process.pid": os.getpid()}
-        with contextlib.suppress(ValueError):
-            attributes["dask.worker"] = distributed.get_worker().address
-        attributes.update(carried_attributes(carrier))
-        tracer = trace.get_tracer("async_task_system.dask")
-        with tracer.start_as_current_span(f"worker {meta['name']}", attributes=attributes):
-            return fn(*args, **kwargs)
-
-
-def _cancel_on_worker(key: str, reason: str) -> bool:
-    """Runs on every worker (``Client.run``): cancel the attempt's token here, or remember it."""
-    with _registry_lock:
-        _cancelled[key] = reason
-        while len(_cancelled) > _MAX_CANCELLED:
-            _cancelled.popitem(last=False)
-        token = _running.get(key)
-    if token is not None:  # its callbacks are user code: not on the worker's event loop
-        threading.Thread(target=token.cancel, args=(reason,), name="task-cancel", daemon=True).start()
-    return token is not None
-
-
-class WorkerTracingPlugin(WorkerPlugin):
-    """Sets up span export on every worker (present and future) of the cluster."""
-
-    def __init__(self, endpoint: str, *, project_name: str | None = None, headers: dict[str, str] | None = None,
-                 instrumentors: tuple[str, ...] = ()) -> None:
-        self.endpoint = endpoint
-        self.project_name = project_name
-        self.headers = dict(headers or {})
-        self.instrumentors = instrumentors
-
-    def setup(self, worker: distributed.Worker) -> None:
-        if not configure_worker_tracing(self.endpoint, project_name=self.project_name, headers=self.headers):
-            return
-        import importlib
-
-        for spec in self.instrumentors:
-            module, _, cls = spec.partition(":")
-            instrumentor = getattr(importlib.import_module(module), cls)()
-            if not instrumentor.is_instrumented_by_opentelemetry:
-                instrumentor.instrument()
-
-
-class WorkerJoinedPlugin(WorkerPlugin):
-    """Logs one event when a worker starts (or the plugin is registered), for ``DaskExecutor``
-    to refresh its capacity at once."""
-
-    def setup(self, worker: distributed.Worker) -> None:
-        worker.log_event(WORKER_JOINED_TOPIC, {"worker": worker.address})

@@ -24,7 +24,7 @@ from opentelemetry import propagate
 
 __all__ = [
     "OPENINFERENCE_CONTEXT_KEYS", "capture_carrier", "attach_carrier", "carried_attributes",
-    "configure_worker_tracing", "flush_worker_spans",
+    "configure_worker_tracing", "flush_worker_spans", "worker_tracing_active",
 ]
 
 #: The OpenTelemetry context keys under which ``openinference.instrumentation.using_attributes``
@@ -118,6 +118,11 @@ def configure_worker_tracing(endpoint: str, *, service_name: str = "async_task_s
         _provider.add_span_processor(BatchSpanProcessor(GuardedExporter(exporter, endpoint)))  # a down collector: one warning
         _endpoints.add(endpoint)
         return True
+
+
+def worker_tracing_active() -> bool:
+    """Whether this process exports spans (``configure_worker_tracing`` installed its provider)."""
+    return _provider is not None
 
 
 def flush_worker_spans(timeout_millis: int = 5_000) -> None:

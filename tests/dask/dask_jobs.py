@@ -228,3 +228,96 @@ def make_broken_agent():
 
     return CodeAgent(tools=[], model=ScriptedModel(script), name="broken", description="Cannot reach its model.",
                      verbosity_level=-1)
+
+
+async def where_async(x: Any = None) -> dict[str, Any]:
+    """A coroutine task: report the worker, thread and loop it runs on, and what it was given."""
+    import asyncio
+    import threading
+
+    from distributed import get_worker
+
+    await asyncio.sleep(0)
+    worker = get_worker()
+    return {"x": x, "pid": os.getpid(), "worker": worker.address, "thread": threading.current_thread().name,
+            "on_worker_loop": asyncio.get_running_loop() is worker.loop.asyncio_loop,
+            "task_id": current_task().task_id}
+
+
+async def double_async(x: Any) -> Any:
+    import asyncio
+
+    await asyncio.sleep(0.01)
+    return 2 * x
+
+
+async def hang_async(marker_dir: str, label: str) -> str:
+    """Await forever; leave ``<label>.started``, and ``<label>.finally`` (with the error seen) when stopped."""
+    import asyncio
+
+    marker = Path(marker_dir)
+    (marker / f"{label}.started").write_text(str(os.getpid()))
+    seen = "none"
+    try:
+        await asyncio.sleep(600)
+    except BaseException as exc:
+        seen = type(exc).__name__
+        raise
+    finally:
+        (marker / f"{label}.finally").write_text(f"{seen} {cancel_token().cancelled}")
+    return "woke up"
+
+
+async def flaky_async(fail_times: int) -> int:
+    """Fail the first ``fail_times`` attempts (after an await), then return the attempt number."""
+    import asyncio
+
+    await asyncio.sleep(0)
+    attempt = current_task().attempt
+    if attempt <= fail_times:
+        raise ValueError(f"attempt {attempt} fails on purpose")
+    return attempt
+
+
+async def raise_base_async(kind: str) -> None:
+    import asyncio
+
+    await asyncio.sleep(0)
+    raise {"exit": SystemExit(3), "interrupt": KeyboardInterrupt(), "generator": GeneratorExit()}[kind]
+
+
+def raise_base(kind: str) -> None:
+    raise {"exit": SystemExit(3), "interrupt": KeyboardInterrupt(), "generator": GeneratorExit()}[kind]
+
+
+def make_listener(marker_dir: str):
+    """A managed agent that works step after step (leaving ``<pid>.step`` files) until a message
+    arrives, then answers with it and the process it ran in. Give it as ``functools.partial``."""
+    from smolagents import CodeAgent
+
+    from async_task_system.testing import ScriptedModel, message_text
+
+    def script(messages: list) -> str:
+        text = message_text(messages[-1]) if len(messages) > 2 else ""
+        if "New message from the agent that gave you this task" in text:
+            said = text.rsplit("\n", 1)[1]
+            return f"final_answer('changed my answer: ' + {said!r} + ' (process {os.getpid()})')"
+        (Path(marker_dir) / f"{os.getpid()}.step").write_text("working")
+        if len(messages) > 400:
+            return "final_answer('no message came')"
+        return "import time\ntime.sleep(0.05)\nanswer = 'original'"
+
+    return CodeAgent(tools=[], model=ScriptedModel(script), name="listener", description="Works until told otherwise.",
+                     verbosity_level=-1, additional_authorized_imports=["time"], max_steps=200)
+
+
+class Unhashable:
+    """A callable object that cannot be hashed (so not remembered as checked) and pickles."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __eq__(self, other: object) -> bool:
+        raise RuntimeError("no comparisons")
+
+    def __call__(self) -> str:
+        return "ran"

@@ -156,3 +156,43 @@ def test_a_failing_managed_agent_on_a_worker_reports_its_error(dask_client):
     assert info.error.type == "SubAgentError"
     assert info.error.message.startswith("AgentGenerationError: Error in generating model output")
     assert "the model API is down" in info.error.message
+
+
+def test_a_sub_agent_on_a_worker_changes_its_answer_when_a_message_arrives(dask_client, tmp_path):
+    from dask_jobs import make_listener, until
+
+    model = ScriptedModel([
+        "t = submit_task('agent', 'listener', {'task': 'work on it'})\nprint(t)",
+        "print(wait_for_tasks([t], max_wait_time=60))\nr = get_task_results([t])[t]",
+        "final_answer(r)",
+    ])
+    with create_async_agent(managed_agents=[functools.partial(make_listener, str(tmp_path))], model=model,
+                            executor=DaskExecutor(dask_client, trace_endpoint=None), verbosity_level=0) as agent:
+        import threading
+
+        result: dict = {}
+        runner = threading.Thread(target=lambda: result.setdefault("answer", agent.run("steer the listener")))
+        runner.start()
+        assert until(lambda: any(tmp_path.glob("*.step")), timeout=60)  # it is running on a worker
+        task_id = agent.task_manager.tasks()[0].id
+        reply = agent.send_message(task_id, "use 2024 figures")
+        runner.join(60)
+        events = agent.task_manager.get(task_id).events
+    assert "Message queued for" in reply and "next step" in reply
+    answer = str(result["answer"])
+    assert "changed my answer: use 2024 figures (process " in answer
+    assert int(re.search(r"process (\d+)", answer).group(1)) != os.getpid()
+    assert [e.reason for e in events if e.kind == "message"] == ["use 2024 figures"]
+
+
+def test_a_message_sent_before_the_sub_agent_starts_on_a_worker_waits_for_it(dask_client, tmp_path):
+    from dask_jobs import make_listener
+
+    model = ScriptedModel([
+        "t = submit_task('agent', 'listener', {'task': 'work on it'})\nprint(send_message(t, 'start with B'))\n"
+        "print(wait_for_tasks([t], max_wait_time=60))\nr = get_task_results([t])[t]",
+        "final_answer(r)",
+    ])
+    with create_async_agent(managed_agents=[functools.partial(make_listener, str(tmp_path))], model=model,
+                            executor=DaskExecutor(dask_client, trace_endpoint=None), verbosity_level=0) as agent:
+        assert "changed my answer: start with B" in str(agent.run("steer it early"))

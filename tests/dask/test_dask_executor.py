@@ -7,6 +7,7 @@ import threading
 import time
 
 import pytest
+import dask_jobs
 from dask_jobs import fail, hold, wait_for_cancel, until, wait_for_file, whoami
 
 from async_task_system import InvalidArgumentError, TaskManager, TaskStatus
@@ -190,3 +191,25 @@ def test_an_asynchronous_client_is_refused_with_what_to_pass_instead():
                     DaskExecutor(client)
 
     asyncio.run(build())
+
+
+def test_a_callable_checked_once_still_has_its_arguments_checked(tm):
+    assert tm.result(tm.submit(whoami, (1,)), timeout=60)["x"] == 1  # whoami now known to travel
+    with pytest.raises(InvalidArgumentError, match=r"cannot send args\[0\] \(lock\) to a Dask worker"):
+        tm.submit(whoami, (threading.Lock(),))
+    with pytest.raises(InvalidArgumentError, match=r"cannot send kwargs\['x'\] \(lock\)"):
+        tm.submit(whoami, kwargs={"x": threading.Lock()})
+
+
+def test_an_unhashable_callable_is_checked_every_time_and_runs(tm):
+    assert tm.result(tm.submit(dask_jobs.Unhashable()), timeout=60) == "ran"
+    assert tm.result(tm.submit(dask_jobs.Unhashable()), timeout=60) == "ran"
+
+
+def test_messages_wait_in_the_cluster_bounded_per_task(dask_client):
+    executor = DaskExecutor(dask_client, trace_endpoint=None)
+    try:
+        assert [executor.post_message("t9", f"m{i}", 2) for i in range(3)] == [1, 2, None]  # the third: full
+        assert executor.post_message("t8", "other task", 2) == 1  # one queue per task
+    finally:
+        executor.shutdown()
