@@ -388,7 +388,7 @@ def test_shutdown_while_a_tool_waits_for_input_cancels_it_and_leaves_no_thread(a
     assert "hung" not in outcome
     info = tm.tasks()[-1]
     assert info.status is TaskStatus.CANCELLED and tm.get_statistics()["waiting_for_input"] == 0
-    assert not [t for t in threading.enumerate() if t.name.startswith("task-worker")]
+    assert wait_until(lambda: not [t for t in threading.enumerate() if t.name.startswith("task-worker")], 5)
 
 
 # ====================================================================== messages
@@ -605,7 +605,7 @@ def test_arun_cancelled_by_the_caller_cleans_up_and_leaves_no_run_thread(agents)
     asyncio.run(main())
     info = agent.task_manager.tasks()[-1]
     assert info.status is TaskStatus.CANCELLED
-    assert not [t for t in threading.enumerate() if t.name == "agent-run"]
+    assert wait_until(lambda: not [t for t in threading.enumerate() if t.name == "agent-run"], 5)
     assert agent.task_manager.get_statistics()["abandoned_coroutines"] == 0
 
 
