@@ -33,6 +33,7 @@ from async_task_system import (  # noqa: E402
     InvalidArgumentError,
     ShutdownError,
     TaskManager,
+    TaskCancelledError,
     TaskStatus,
     TaskTimeoutError,
     create_async_agent,
@@ -123,9 +124,6 @@ async def _answer() -> int:
     return 42
 
 
-@pytest.mark.xfail(strict=True, reason="F1: a coroutine run by run_coroutine (a direct async tool call) that raises "
-                   "SystemExit/KeyboardInterrupt escapes the loop's run_forever: the loop thread dies, the caller "
-                   "waits forever despite its timeout, and every later coroutine task fails 'Event loop is closed'")
 @pytest.mark.parametrize("fn", [_raises_system_exit, _raises_keyboard_interrupt], ids=["SystemExit", "KeyboardInterrupt"])
 def test_run_coroutine_of_a_coroutine_raising_a_base_exception_raises_it_and_the_loop_carries_on(tm, fn) -> None:
     outcome = bounded(lambda: tm.run_coroutine(fn, timeout=2))
@@ -135,9 +133,6 @@ def test_run_coroutine_of_a_coroutine_raising_a_base_exception_raises_it_and_the
     assert tm.result(later, timeout=5) == 42
 
 
-@pytest.mark.xfail(strict=True, reason="F2: a child task a coroutine spawned on the loop that raises KeyboardInterrupt "
-                   "kills the manager's loop thread; the spawning task stays 'running' forever and no coroutine "
-                   "task runs again")
 def test_a_spawned_child_raising_keyboard_interrupt_does_not_kill_the_loop(tm) -> None:
     async def spawner() -> str:
         asyncio.get_running_loop().create_task(_raises_keyboard_interrupt())
@@ -158,9 +153,6 @@ async def _make_result() -> _Result:
     return _Result()
 
 
-@pytest.mark.xfail(strict=True, reason="F3: run_coroutine adds a cancel callback to the token that is never removed, "
-                   "and the callback holds the finished asyncio task with its result: every direct async tool call "
-                   "of a run (BlockingAsyncTool's long-lived token, or a task's token) keeps its result alive")
 def test_run_coroutine_does_not_keep_the_result_alive_through_a_long_lived_token(tm) -> None:
     token = CancelToken()
     result = tm.run_coroutine(_make_result, token=token)
@@ -170,8 +162,6 @@ def test_run_coroutine_does_not_keep_the_result_alive_through_a_long_lived_token
     assert ref() is None, "the result is still referenced after the call returned"
 
 
-@pytest.mark.xfail(strict=True, reason="F4: run_coroutine (a direct async tool call) returns an un-awaited coroutine "
-                   "that the coroutine function returned, where submit() fails such a task with a clear TypeError")
 def test_run_coroutine_refuses_an_un_awaited_coroutine_as_the_result(tm) -> None:
     async def inner() -> int:
         return 5
@@ -195,8 +185,6 @@ def test_a_task_returning_an_un_awaited_coroutine_fails_clearly(tm) -> None:  # 
     assert tm.get(t).status is TaskStatus.FAILED and "un-awaited coroutine" in tm.get(t).error.message
 
 
-@pytest.mark.xfail(strict=True, reason="F5: shutdown() while a run_coroutine call is in flight ends it with a bare "
-                   "asyncio.CancelledError (a BaseException that reads as 'the caller was cancelled'), not ShutdownError")
 def test_run_coroutine_in_flight_at_shutdown_raises_shutdown_error() -> None:
     manager = TaskManager(max_workers=2)
     entered = threading.Event()
@@ -214,9 +202,6 @@ def test_run_coroutine_in_flight_at_shutdown_raises_shutdown_error() -> None:
     assert isinstance(caller.get("error"), ShutdownError), caller
 
 
-@pytest.mark.xfail(strict=True, reason="F11: run_coroutine(timeout=...) of a coroutine that swallows its "
-                   "CancelledError never returns: after cancelling at the timeout it waits unbounded for the "
-                   "coroutine, so a direct async tool call (and a cancelled arun waiting for it) hangs forever")
 def test_run_coroutine_returns_at_its_timeout_even_if_the_coroutine_swallows_the_cancellation(tm) -> None:
     async def stubborn() -> None:
         while True:
@@ -228,6 +213,22 @@ def test_run_coroutine_returns_at_its_timeout_even_if_the_coroutine_swallows_the
     outcome = bounded(lambda: tm.run_coroutine(stubborn, timeout=0.2), seconds=6)
     assert "hung" not in outcome, "run_coroutine(timeout=0.2) did not return within 6 s"
     assert isinstance(outcome["error"], TimeoutError)
+
+
+def test_run_coroutine_returns_when_its_token_fires_even_if_the_coroutine_swallows_the_cancellation(tm) -> None:
+    async def stubborn() -> None:
+        while True:
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                pass
+
+    token = CancelToken()
+    threading.Timer(0.2, token.cancel, ("enough",)).start()
+    outcome = bounded(lambda: tm.run_coroutine(stubborn, token=token), seconds=6)
+    assert "hung" not in outcome, "run_coroutine did not return within 6 s of its token firing"
+    assert isinstance(outcome["error"], TaskCancelledError) and "enough" in str(outcome["error"])
+    assert tm.result(tm.submit(_answer), timeout=5) == 42
 
 
 def test_a_coroutine_task_swallowing_its_cancellation_times_out_at_once_in_its_record(tm) -> None:  # held
