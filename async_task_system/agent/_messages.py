@@ -96,10 +96,14 @@ def current_mailboxes() -> Mailboxes | None:
 
 
 def message_text(message: Any) -> str:
-    """``message`` checked: a non-empty str of at most ``MAX_MESSAGE_CHARS`` that encodes as UTF-8."""
+    """``message`` checked, as a plain str: a non-empty one of at most ``MAX_MESSAGE_CHARS`` that encodes as UTF-8."""
     if not isinstance(message, str):
-        raise InvalidArgumentError(f"message must be text (a str), got {type(message).__name__}: "
-                                   f"{clip(repr(message), 80)}")
+        try:
+            shown = clip(repr(message), 80)
+        except Exception:  # noqa: BLE001 - a broken __repr__ must not hide the real mistake
+            shown = f"<{type(message).__name__} object>"
+        raise InvalidArgumentError(f"message must be text (a str), got {type(message).__name__}: {shown}")
+    message = str.__str__(message)  # a str subclass as a plain str: none of its methods run later
     if not message.strip():
         raise InvalidArgumentError("message is empty; write what the sub-agent should know or do")
     if len(message) > MAX_MESSAGE_CHARS:
