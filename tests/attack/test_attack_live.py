@@ -550,8 +550,6 @@ def test_a_completion_is_announced_even_when_many_tasks_ask_questions_at_once(ag
 # ====================================================================== arun, async with, the tool decorator
 
 
-@pytest.mark.xfail(strict=True, reason="F10: cancelling a second arun (refused: one run at a time) before its thread "
-                   "reached the run lock calls _stop_run, which interrupts the FIRST run's agent and cancels its tasks")
 def test_cancelling_a_refused_concurrent_arun_leaves_the_running_one_alone(agents) -> None:
     gate, inside = threading.Event(), threading.Event()
 
