@@ -637,9 +637,6 @@ def test_the_model_writing_await_for_an_async_tool_is_told_to_call_it_without_aw
     assert "without await" in told or "x = fetch(" in told, told
 
 
-@pytest.mark.xfail(strict=True, reason="F8: the async-aware tool decorator hands an async generator function to "
-                   "smolagents, which says 'No function definition found ... Ensure the input is a standard "
-                   "function': not what was wrong (a tool has one result) nor the fix")
 def test_the_tool_decorator_refuses_an_async_generator_saying_why() -> None:
     with pytest.raises((InvalidArgumentError, TypeError, ValueError), match="generator"):
         @async_tool
