@@ -619,9 +619,9 @@ def test_arun_cancelled_by_the_caller_cleans_up_and_leaves_no_run_thread(agents)
     assert wait_until(lambda: agent.task_manager.get_statistics()["abandoned_coroutines"] == 0, 5)
 
 
-@pytest.mark.xfail(strict=True, reason="F7: the model writing `x = await fetch(...)` for an async tool gets "
-                   "'Await is not supported.' with no word that async tools are called without await")
-def test_the_model_writing_await_for_an_async_tool_is_told_to_call_it_without_await(agents) -> None:
+@pytest.mark.parametrize("code_in_subprocess", [False, True], ids=["in-process", "subprocess"])
+def test_the_model_writing_await_for_an_async_tool_is_told_to_call_it_without_await(agents,
+                                                                                    code_in_subprocess) -> None:
     @async_tool
     async def fetch(url: str) -> str:
         """Fetch a page.
@@ -631,10 +631,11 @@ def test_the_model_writing_await_for_an_async_tool_is_told_to_call_it_without_aw
         """
         return "page " + url
 
-    agent = agents(["x = await fetch('a')", "final_answer('ok')"], tools=[fetch])
+    agent = agents(["x = await fetch('a')", "final_answer('ok')"], tools=[fetch],
+                   code_in_subprocess=code_in_subprocess)
     agent.run("go")
     told = last_observation(agent.model.received[1])
-    assert "without await" in told or "x = fetch(" in told, told
+    assert "without await" in told and "write fetch('a') instead" in told, told
 
 
 def test_the_tool_decorator_refuses_an_async_generator_saying_why() -> None:
