@@ -38,6 +38,7 @@ class Mailboxes:
         self._lock = threading.Lock()
         self._boxes: dict[str, deque[str]] = {}
         self._open: set[str] = set()  # tasks whose agent is running here and reads its box
+        self._watched: set[str] = set()  # tasks whose box is dropped when they end (see watch)
 
     def post(self, task_id: str, text: str) -> int:
         """Queue ``text`` for ``task_id``; return how many messages now wait there."""
@@ -65,10 +66,18 @@ class Mailboxes:
             box = self._boxes.pop(task_id, None)
             return list(box) if box else []
 
+    def watch(self, task_id: str) -> bool:
+        """True the first time only: the caller arranges for ``close(task_id)`` when the task ends."""
+        with self._lock:
+            first = task_id not in self._watched
+            self._watched.add(task_id)
+            return first
+
     def close(self, task_id: str) -> list[str]:
         """The task ended: drop its box; return what it never read."""
         with self._lock:
             self._open.discard(task_id)
+            self._watched.discard(task_id)
             box = self._boxes.pop(task_id, None)
             return list(box) if box else []
 
@@ -144,6 +153,8 @@ def deliver_message(tm: TaskManager, boxes: Mailboxes, task_id: str, message: An
             "wanted to say"
         )
     queued = boxes.post(task_id, text)
+    if boxes.watch(task_id):  # its box goes when it ends, even if its agent never starts (cancelled pending)
+        tm.add_done_callback(task_id, lambda _info: boxes.close(task_id))
     tm.record_event(task_id, "message", clip(text, 500))
     when = "at the start of its next step" if boxes.is_open(task_id) else "when it starts"
     return (f"Message queued for {task_id} ({info.name}); it reads it {when}"

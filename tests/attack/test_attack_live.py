@@ -448,6 +448,56 @@ def test_a_message_of_a_str_subclass_with_a_broken_str_reaches_the_sub_agent(age
         runner.join(30)
 
 
+def test_messages_that_come_after_a_sub_agents_last_step_are_logged_as_never_read(agents) -> None:
+    started, gate = threading.Event(), threading.Event()
+
+    def last_step(messages: list[Any]) -> str:  # its one and only step: it never reads its box again
+        started.set()
+        gate.wait(20)
+        return "final_answer('done')"
+
+    listener = CodeAgent(tools=[], model=ScriptedModel(last_step), name="listener", description="Busy.",
+                         verbosity_level=0)
+    agent = agents(_held_coordinator(gate), managed_agents=[listener])
+    runner = threading.Thread(target=lambda: bounded(lambda: agent.run("go"), 30))
+    runner.start()
+    try:
+        assert started.wait(10)
+        task_id = agent.task_manager.tasks()[0].id
+        agent.send_message(task_id, "one")
+        agent.send_message(task_id, "two")
+    finally:
+        gate.set()
+        runner.join(30)
+    unread = [e for e in agent.task_manager.get(task_id).events if e.kind == "messages_unread"]
+    assert len(unread) == 1 and "2 message(s)" in unread[0].reason
+    assert agent.mailboxes.take(task_id) == []
+
+
+def test_messages_for_a_pending_agent_task_that_is_cancelled_are_dropped(agents) -> None:
+    gate = threading.Event()
+
+    def blocker(messages: list[Any]) -> str:
+        gate.wait(20)
+        return "final_answer('done')"
+
+    listener = CodeAgent(tools=[], model=ScriptedModel(blocker), name="listener", description="Busy.",
+                         verbosity_level=0)
+    agent = agents(["final_answer(1)"], managed_agents=[listener], max_workers=1)
+    tm = agent.task_manager
+    agent.run("go")  # the board exists; its tasks go through the same mailboxes
+    hold = tm.submit(gate.wait, (20,))
+    pending = tm.submit(lambda: None, metadata={"task_type": "agent"})
+    try:
+        assert "when it starts" in agent.send_message(pending, "for later")
+        assert tm.cancel(pending)
+        boxes = agent.mailboxes
+        assert wait_until(lambda: pending not in boxes._boxes and pending not in boxes._watched)  # nothing stays
+    finally:
+        gate.set()
+        tm.wait(hold, timeout=5)
+
+
 def test_a_flood_of_messages_is_bounded_and_each_refusal_says_why(agents) -> None:  # held
     started, gate = threading.Event(), threading.Event()
 
