@@ -144,6 +144,7 @@ class EventLoopExecutor(Executor):
         self._inflight: set[asyncio.Task[Any]] = set()
         # Attempts handed over by start() and not begun yet (deque: appends and pops are thread-safe).
         self._handed: collections.deque[tuple[TaskCall, AttemptReporter]] = collections.deque()
+        self._calls: set[concurrent.futures.Future[tuple[bool, Any]]] = set()  # run() calls waiting (under _lock)
         self._drain_scheduled = False  # a _drain is scheduled and has not started: no need for another
         # Done callbacks of coroutine tasks run here, off the loop (made on the loop thread, when first needed).
         self._callbacks: concurrent.futures.ThreadPoolExecutor | None = None
@@ -243,15 +244,19 @@ class EventLoopExecutor(Executor):
             with contextlib.suppress(concurrent.futures.InvalidStateError):
                 woken.set_result(None)
 
+        with self._lock:
+            self._calls.add(outcome)  # settled at the loop's end, whatever the coroutine does
         try:
-            loop.call_soon_threadsafe(begin)
-        except RuntimeError:  # the loop closed meanwhile
-            raise ShutdownError("cannot run coroutines after the task manager was shut down") from None
-        if token is not None:
-            token.add_callback(on_token)
-        try:
+            try:
+                loop.call_soon_threadsafe(begin)
+            except RuntimeError:  # the loop closed meanwhile
+                raise ShutdownError("cannot run coroutines after the task manager was shut down") from None
+            if token is not None:
+                token.add_callback(on_token)
             ok, value = self._outcome(fn, outcome, woken, timeout, cancel, token)
         finally:
+            with self._lock:
+                self._calls.discard(outcome)
             if token is not None:
                 token.remove_callback(on_token)  # a long-lived token must not keep this call's task alive
         if ok:
@@ -327,6 +332,10 @@ class EventLoopExecutor(Executor):
         finally:
             asyncio.set_event_loop(None)
             loop.close()
+            with self._lock:
+                calls = list(self._calls)
+            for outcome in calls:  # a coroutine that outlived the loop (it swallowed its cancellation)
+                _settle_once(outcome, (False, asyncio.CancelledError()))  # raised as ShutdownError
 
     def _stop_when_idle(self, loop: asyncio.AbstractEventLoop) -> None:
         """On the loop: stop once no attempt is in flight; cancel the ones still running.
@@ -401,10 +410,12 @@ class EventLoopExecutor(Executor):
 
 def _settle(outcome: concurrent.futures.Future[tuple[bool, Any]], task: asyncio.Task[tuple[bool, Any]]) -> None:
     """Hand a ``_guarded`` task's ``(ok, value)`` to a waiting thread (cancelled before it began: not ok)."""
-    if task.cancelled():
-        outcome.set_result((False, asyncio.CancelledError()))
-    else:
-        outcome.set_result(task.result())
+    _settle_once(outcome, (False, asyncio.CancelledError()) if task.cancelled() else task.result())
+
+
+def _settle_once(outcome: concurrent.futures.Future[tuple[bool, Any]], end: tuple[bool, Any]) -> None:
+    with contextlib.suppress(concurrent.futures.InvalidStateError):  # the loop's end settled it first
+        outcome.set_result(end)
 
 
 async def _guarded(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool, Any]:

@@ -202,6 +202,27 @@ def test_run_coroutine_in_flight_at_shutdown_raises_shutdown_error() -> None:
     assert isinstance(caller.get("error"), ShutdownError), caller
 
 
+def test_run_coroutine_of_a_coroutine_swallowing_its_cancellation_ends_at_shutdown() -> None:
+    manager = TaskManager(max_workers=2)
+    entered = threading.Event()
+
+    async def stubborn() -> None:
+        entered.set()
+        while True:
+            try:
+                await asyncio.sleep(10)
+            except asyncio.CancelledError:
+                pass
+
+    caller: dict[str, Any] = {}
+    worker = threading.Thread(target=lambda: caller.update(bounded(lambda: manager.run_coroutine(stubborn), 20)))
+    worker.start()
+    assert entered.wait(5)
+    manager.shutdown(wait=True)  # gives the loop's leftovers 5 s, then closes the loop
+    worker.join(20)
+    assert isinstance(caller.get("error"), ShutdownError), caller
+
+
 def test_run_coroutine_returns_at_its_timeout_even_if_the_coroutine_swallows_the_cancellation(tm) -> None:
     async def stubborn() -> None:
         while True:
