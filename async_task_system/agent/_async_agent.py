@@ -63,6 +63,10 @@ from ._tools import task_tools
 
 __all__ = ["AsyncAgent", "create_async_agent", "UNFINISHED_POLICIES"]
 
+# Set by arun() for the run it starts: run() sets the event once it holds the run lock (a refused run never does).
+_arun_holds: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar(
+    "async_task_system_arun_holds", default=None)
+
 UNFINISHED_POLICIES = ("cancel", "wait", "keep")
 _OWN_BOX = "(coordinator)"  # the mailbox of tell(): no task id looks like it
 
@@ -180,6 +184,10 @@ class AsyncAgent(Coordinator):
             return self._stream(task, guidance, timeout, run_kwargs)
         if not self._run_lock.acquire(blocking=False):
             raise RuntimeError("this AsyncAgent is already running a task; one run at a time (create another agent)")
+        holds = _arun_holds.get()
+        if holds is not None:  # this run is the one an arun() call started (not a nested run)
+            _arun_holds.set(None)
+            holds.set()
         try:
             return self._run(task, guidance, timeout, run_kwargs)
         finally:
@@ -427,14 +435,25 @@ class AsyncAgent(Coordinator):
         Cancelling the awaiting task interrupts the agent (after its current step), cancels the
         tasks the run submitted and its direct async tool calls, waits for the run to stop, and
         re-raises ``CancelledError``. A second cancellation stops the waiting, not the cleanup.
+        Only the run this call started is stopped: cancelling a call that was refused (one run at
+        a time) leaves the running one alone.
         """
         run = functools.partial(self.run, task, guidance=guidance, timeout=timeout, **run_kwargs)
         started = time.time()
-        future = _on_a_thread(run, "agent-run")
+        holds = threading.Event()  # set once this call's run holds the run lock
+        reset = _arun_holds.set(holds)
+        try:
+            future = _on_a_thread(run, "agent-run")
+        finally:
+            _arun_holds.reset(reset)
         try:
             return await asyncio.shield(future)
         except asyncio.CancelledError:
             if future.done() and not future.cancelled():
+                raise
+            while not holds.is_set() and not future.done():  # its thread is slow to start: refused, or about to run
+                await asyncio.wait([future], timeout=0.02)
+            if not holds.is_set() or future.done():  # refused (one run at a time) or over: nothing of ours to stop
                 raise
             reason = "the run was cancelled by its caller (asyncio)"
             self._stop_run(reason, started)

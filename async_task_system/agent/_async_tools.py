@@ -25,6 +25,7 @@ from smolagents.tools import tool as smolagents_tool
 from smolagents._function_type_hints_utils import TypeHintParsingException
 
 from ..engine import CancelToken, TaskManager, current_task
+from ..errors import InvalidArgumentError
 from ._tool_spans import tool_span
 
 __all__ = ["tool", "is_async_tool", "AsyncToolCall", "BlockingAsyncTool", "for_direct_calls", "run_async_tools_on",
@@ -36,6 +37,17 @@ def is_async_tool(obj: Any) -> bool:
     return isinstance(obj, Tool) and inspect.iscoroutinefunction(getattr(obj, "forward", None))
 
 
+def _refuse_generators(fn: Callable[..., Any]) -> None:
+    """A tool has one result: an (async) generator function is refused, saying how to collect its items."""
+    kind = "async generator" if inspect.isasyncgenfunction(fn) else "generator" if inspect.isgeneratorfunction(fn) \
+        else None
+    if kind is not None:
+        loop = "async for" if kind == "async generator" else "for"
+        raise InvalidArgumentError(
+            f"@tool got the {kind} function {getattr(fn, '__name__', fn)!r}: a tool has one result, and a {kind} "
+            f"yields many. Collect the items into a list (`{loop} item in ...: items.append(item)`) and return it")
+
+
 def tool(tool_function: Callable[..., Any]) -> Tool:
     """smolagents' ``@tool``, which also accepts ``async def`` functions.
 
@@ -45,6 +57,7 @@ def tool(tool_function: Callable[..., Any]) -> Tool:
     ``async def``): ``await my_tool(query="x")`` works in async code, and an ``AsyncAgent``
     runs it on its TaskManager's event loop.
     """
+    _refuse_generators(tool_function)
     if not inspect.iscoroutinefunction(tool_function):
         return smolagents_tool(tool_function)
     schema = get_json_schema(tool_function)["function"]

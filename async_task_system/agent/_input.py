@@ -131,13 +131,19 @@ class InputRequests:
         asked.answered.set()
         return True
 
-    def new_question_lines(self) -> list[str]:
-        """Notice lines for the questions not yet announced (each announced once)."""
+    def new_question_lines(self, limit: int | None = None) -> list[str]:
+        """Notice lines for at most ``limit`` questions not yet announced (each announced once: the
+        ones past ``limit`` wait for a later notice, counted in an "and N more ask" line)."""
         with self._lock:
             fresh = [q for tid, q in self._open.items() if tid not in self._announced and q.answer is None]
-            self._announced.update(q.task_id for q in fresh)
-        return [f"- {q.task_id} ({q.kind} {q.name}) is waiting for input: {preview(q.text, 300)}. "
-                f"Answer with send_message('{q.task_id}', '...')" for q in fresh]
+            shown = fresh if limit is None else fresh[: max(0, limit)]
+            self._announced.update(q.task_id for q in shown)
+        lines = [f"- {q.task_id} ({q.kind} {q.name}) is waiting for input: {preview(q.text, 300)}. "
+                 f"Answer with send_message('{q.task_id}', '...')" for q in shown]
+        if len(fresh) > len(shown):
+            lines.append(f"- and {len(fresh) - len(shown)} more ask for input (shown in a later notice; "
+                         "list_tasks('waiting_for_input') lists them now)")
+        return lines
 
 
 def set_requests(requests: InputRequests | None) -> contextvars.Token:

@@ -4,7 +4,8 @@
 ``task_id`` on this process): its inbox reads the task's mailbox before each step
 (``send_message``); each step's progress note says the step and the model's latest thought;
 a ``report_progress(note)`` tool lets it say more (it wins over the thought until its
-next report). ``close()`` drops the mailbox when the task ends.
+next report). ``close()`` drops the mailbox when the task ends, recording in the task's
+events how many messages came too late to be read.
 """
 
 from __future__ import annotations
@@ -102,8 +103,14 @@ class SubAgentLink:
             self.sink(self.task_id, f"{head}; {detail}" if detail else head)
 
     def close(self) -> None:
-        if self.boxes is not None:
-            self.boxes.close(self.task_id)
+        """The agent's run ended: drop its box, and log in the task's events what it never read."""
+        if self.boxes is None:
+            return
+        unread = self.boxes.close(self.task_id)
+        if unread and self.questions is not None:  # the agent's InputRequests knows its TaskManager
+            self.questions.tm.record_event(
+                self.task_id, "messages_unread",
+                f"{len(unread)} message(s) came after the agent's last step and were never read")
 
 
 @contextlib.contextmanager

@@ -41,6 +41,7 @@ class Mailboxes:
         self._lock = threading.Lock()
         self._boxes: dict[str, deque[str]] = {}
         self._open: set[str] = set()  # tasks whose agent is running here and reads its box
+        self._watched: set[str] = set()  # tasks whose box is dropped when they end (see watch)
 
     def post(self, task_id: str, text: str) -> int:
         """Queue ``text`` for ``task_id``; return how many messages now wait there."""
@@ -68,10 +69,18 @@ class Mailboxes:
             box = self._boxes.pop(task_id, None)
             return list(box) if box else []
 
+    def watch(self, task_id: str) -> bool:
+        """True the first time only: the caller arranges for ``close(task_id)`` when the task ends."""
+        with self._lock:
+            first = task_id not in self._watched
+            self._watched.add(task_id)
+            return first
+
     def close(self, task_id: str) -> list[str]:
         """The task ended: drop its box; return what it never read."""
         with self._lock:
             self._open.discard(task_id)
+            self._watched.discard(task_id)
             box = self._boxes.pop(task_id, None)
             return list(box) if box else []
 
@@ -125,10 +134,14 @@ def current_mailboxes() -> Mailboxes | RemoteBoxes | None:
 
 
 def message_text(message: Any) -> str:
-    """``message`` checked: a non-empty str of at most ``MAX_MESSAGE_CHARS`` that encodes as UTF-8."""
+    """``message`` checked, as a plain str: a non-empty one of at most ``MAX_MESSAGE_CHARS`` that encodes as UTF-8."""
     if not isinstance(message, str):
-        raise InvalidArgumentError(f"message must be text (a str), got {type(message).__name__}: "
-                                   f"{clip(repr(message), 80)}")
+        try:
+            shown = clip(repr(message), 80)
+        except Exception:  # noqa: BLE001 - a broken __repr__ must not hide the real mistake
+            shown = f"<{type(message).__name__} object>"
+        raise InvalidArgumentError(f"message must be text (a str), got {type(message).__name__}: {shown}")
+    message = str.__str__(message)  # a str subclass as a plain str: none of its methods run later
     if not message.strip():
         raise InvalidArgumentError("message is empty; write what the sub-agent should know or do")
     if len(message) > MAX_MESSAGE_CHARS:
@@ -178,6 +191,8 @@ def deliver_message(tm: TaskManager, boxes: Mailboxes, task_id: str, message: An
         when = "at the start of its next step (or when it starts)"
     else:
         queued = boxes.post(task_id, text)
+        if boxes.watch(task_id):  # its box goes when it ends, even if its agent never starts (cancelled pending)
+            tm.add_done_callback(task_id, lambda _info: boxes.close(task_id))
         when = "at the start of its next step" if boxes.is_open(task_id) else "when it starts"
     tm.record_event(task_id, "message", clip(text, 500))
     return (f"Message queued for {task_id} ({info.name}); it reads it {when}"

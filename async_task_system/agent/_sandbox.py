@@ -281,6 +281,12 @@ def _install() -> None:
 
         def evaluate_ast(expression: ast.AST, state: Any, static_tools: Any, custom_tools: Any,
                          authorized_imports: Any = _lpe.BASE_BUILTIN_MODULES) -> Any:
+            if type(expression) is ast.Await and (_ACTIVE.get() is not None or (
+                    type(static_tools) is dict and _MARK in static_tools)):
+                call = ast.unparse(expression.value)[:200]
+                raise InterpreterError(f"Await is not supported: async tools are called without await, as "
+                                            f"plain functions that wait for their result: write {call} instead "
+                                            f"of await {call}")
             # Code defined in a sandboxed run can be called later from another thread or context
             # (a function handed to a task): its static tools carry the sandbox along.
             if _ACTIVE.get() is None and type(static_tools) is dict:

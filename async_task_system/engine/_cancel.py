@@ -8,6 +8,7 @@ outside every lock of the manager.
 
 from __future__ import annotations
 
+import contextlib
 import contextvars
 import logging
 import threading
@@ -84,6 +85,14 @@ class CancelToken:
                 self._callbacks.append(callback)
                 return
         callback(self._reason)
+
+    def remove_callback(self, callback: Callable[[str], object]) -> None:
+        """Forget ``callback`` (added with ``add_callback``); nothing if it ran or was never added."""
+        with self._lock:
+            callbacks = self._callbacks
+            if callbacks is not None:
+                with contextlib.suppress(ValueError):
+                    callbacks.remove(callback)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until cancelled or ``timeout`` passes; True if cancelled. A cancellable sleep."""

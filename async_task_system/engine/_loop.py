@@ -17,13 +17,14 @@ import contextlib
 import contextvars
 import functools
 import inspect
+import logging
 import math
 import threading
 import types
 from collections.abc import Callable
 from typing import Any, Literal
 
-from ..errors import InvalidArgumentError, ShutdownError
+from ..errors import InvalidArgumentError, ShutdownError, TaskCancelledError
 from ._executor import AttemptReporter, Executor, TaskCall, _GuardedScope
 from ._cancel import CancelToken, TaskContext, _current
 from ._validate import quote
@@ -32,6 +33,10 @@ __all__ = [
     "EventLoopExecutor", "CallableKind", "callable_kind", "check_runnable", "not_callable_error",
     "refuse_coroutine_result",
 ]
+
+_log = logging.getLogger("async_task_system")
+
+CANCEL_GRACE = 1.0  # seconds run() waits for a cancelled coroutine to end before it leaves it behind
 
 CallableKind = Literal["function", "coroutine", "generator", "async generator"]
 
@@ -134,10 +139,12 @@ class EventLoopExecutor(Executor):
         self._thread: threading.Thread | None = None
         self._thread_id = 0
         self._closing = False
+        self._stopped = False  # set on the loop thread once run_forever() returned for good
         # Touched on the loop thread only: the asyncio tasks of attempts in flight.
         self._inflight: set[asyncio.Task[Any]] = set()
         # Attempts handed over by start() and not begun yet (deque: appends and pops are thread-safe).
         self._handed: collections.deque[tuple[TaskCall, AttemptReporter]] = collections.deque()
+        self._calls: set[concurrent.futures.Future[tuple[bool, Any]]] = set()  # run() calls waiting (under _lock)
         self._drain_scheduled = False  # a _drain is scheduled and has not started: no need for another
         # Done callbacks of coroutine tasks run here, off the loop (made on the loop thread, when first needed).
         self._callbacks: concurrent.futures.ThreadPoolExecutor | None = None
@@ -204,7 +211,10 @@ class EventLoopExecutor(Executor):
         The coroutine runs in a copy of the caller's context. It is cancelled when ``timeout``
         passes (``TimeoutError``) or ``token`` fires (``TaskCancelledError``); ``token``
         defaults to the cancel token of the task the caller runs as, if any. Either way this
-        returns only once the coroutine has ended (its ``finally`` blocks ran): nothing is left behind.
+        returns once the coroutine has ended (its ``finally`` blocks ran), or, if it swallows its
+        cancellation, ``CANCEL_GRACE`` seconds later, leaving it behind (logged). Any exception
+        of the coroutine (``SystemExit`` too) is raised here, never on the loop; at shutdown
+        this raises ``ShutdownError``.
         """
         if threading.get_ident() == self._thread_id:
             raise RuntimeError(f"{quote(fn)} was called synchronously on the task manager's event loop thread, "
@@ -217,10 +227,11 @@ class EventLoopExecutor(Executor):
             token = None if caller is None else caller.cancel_token
         ctx = contextvars.copy_context()
         outcome: concurrent.futures.Future[tuple[bool, Any]] = concurrent.futures.Future()
+        woken: concurrent.futures.Future[None] = concurrent.futures.Future()  # set once the token fires
         started: list[asyncio.Task[Any]] = []  # the asyncio task, once the loop has made it
 
         def begin() -> None:
-            task = loop.create_task(_call_async(fn, args, kwargs or {}), context=ctx)
+            task = loop.create_task(_guarded(fn, args, kwargs or {}), context=ctx)
             task.add_done_callback(functools.partial(_settle, outcome))
             started.append(task)
 
@@ -228,20 +239,58 @@ class EventLoopExecutor(Executor):
             with contextlib.suppress(RuntimeError):  # the loop is closed: the task has ended
                 loop.call_soon_threadsafe(lambda: started[0].cancel(reason))
 
-        loop.call_soon_threadsafe(begin)
-        if token is not None:
-            token.add_callback(cancel)
+        def on_token(reason: str) -> None:
+            cancel(reason)
+            with contextlib.suppress(concurrent.futures.InvalidStateError):
+                woken.set_result(None)
+
+        with self._lock:
+            self._calls.add(outcome)  # settled at the loop's end, whatever the coroutine does
         try:
-            ok, value = outcome.result(None if timeout is None or math.isinf(timeout) else timeout)
-        except concurrent.futures.TimeoutError:
-            cancel(f"it ran longer than its timeout of {timeout}s")
-            outcome.result()
-            raise TimeoutError(f"{quote(getattr(fn, '__name__', fn))} did not finish within {timeout}s") from None
+            try:
+                loop.call_soon_threadsafe(begin)
+            except RuntimeError:  # the loop closed meanwhile
+                raise ShutdownError("cannot run coroutines after the task manager was shut down") from None
+            if token is not None:
+                token.add_callback(on_token)
+            ok, value = self._outcome(fn, outcome, woken, timeout, cancel, token)
+        finally:
+            with self._lock:
+                self._calls.discard(outcome)
+            if token is not None:
+                token.remove_callback(on_token)  # a long-lived token must not keep this call's task alive
         if ok:
             return value
-        if isinstance(value, asyncio.CancelledError) and token is not None:
-            token.raise_if_cancelled()
+        if isinstance(value, asyncio.CancelledError):
+            if token is not None:
+                token.raise_if_cancelled()
+            if self._closing:
+                raise ShutdownError(f"{quote(fn)} was cancelled: the task manager was shut down") from None
         raise value
+
+    def _outcome(self, fn: Callable[..., Any], outcome: concurrent.futures.Future[tuple[bool, Any]],
+                 woken: concurrent.futures.Future[None], timeout: float | None, cancel: Callable[[str], None],
+                 token: CancelToken | None) -> tuple[bool, Any]:
+        """Wait for ``outcome`` until ``timeout`` or the token fires, then at most ``CANCEL_GRACE`` more."""
+        limit = None if timeout is None or math.isinf(timeout) else timeout
+        concurrent.futures.wait([outcome, woken], limit, return_when=concurrent.futures.FIRST_COMPLETED)
+        if outcome.done():
+            return outcome.result()
+        name = quote(getattr(fn, "__name__", fn))
+        if woken.done():
+            why: BaseException = TaskCancelledError(token.reason if token is not None else "cancelled")
+        else:
+            cancel(f"it ran longer than its timeout of {timeout}s")
+            why = TimeoutError(f"{name} did not finish within {timeout}s")
+        try:
+            ended = outcome.result(CANCEL_GRACE)
+        except concurrent.futures.TimeoutError:
+            _log.warning("the coroutine %s ignored its cancellation for %ss: left running on the event loop",
+                         name, CANCEL_GRACE)
+            ended = False, asyncio.CancelledError()  # raised as the token's TaskCancelledError
+        if isinstance(why, TimeoutError):
+            raise why from None
+        return ended
 
     def _start_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
@@ -263,7 +312,15 @@ class EventLoopExecutor(Executor):
         asyncio.set_event_loop(loop)
         started.set()
         try:
-            loop.run_forever()
+            while True:
+                try:
+                    loop.run_forever()
+                    break  # stopped: the executor is closing
+                except (KeyboardInterrupt, SystemExit):  # a task the coroutines spawned raised it
+                    _log.exception("a coroutine on the task manager's event loop raised; the loop carries on")
+                    if self._closing:  # the stop this may have swallowed is asked again
+                        loop.call_soon(self._stop_when_idle, loop)
+            self._stopped = True  # from here on nothing stops the loop: the steps below run to their end
             # Whatever is left (tasks the coroutines spawned themselves) is cancelled and awaited.
             leftovers = asyncio.all_tasks(loop)
             for task in leftovers:
@@ -275,6 +332,10 @@ class EventLoopExecutor(Executor):
         finally:
             asyncio.set_event_loop(None)
             loop.close()
+            with self._lock:
+                calls = list(self._calls)
+            for outcome in calls:  # a coroutine that outlived the loop (it swallowed its cancellation)
+                _settle_once(outcome, (False, asyncio.CancelledError()))  # raised as ShutdownError
 
     def _stop_when_idle(self, loop: asyncio.AbstractEventLoop) -> None:
         """On the loop: stop once no attempt is in flight; cancel the ones still running.
@@ -283,6 +344,8 @@ class EventLoopExecutor(Executor):
         still in flight belongs to a task that already ended (a coroutine that swallowed its
         cancellation): it is cancelled again, every 0.1 s, and the loop stops when it returns.
         """
+        if self._stopped:
+            return
         if not self._inflight:
             loop.stop()
             return
@@ -341,18 +404,30 @@ class EventLoopExecutor(Executor):
         self._maybe_stop()
 
     def _maybe_stop(self) -> None:
-        if self._closing and not self._inflight and self._loop is not None:
+        if self._closing and not self._stopped and not self._inflight and self._loop is not None:
             self._loop.stop()
 
 
-def _settle(outcome: concurrent.futures.Future[tuple[bool, Any]], task: asyncio.Task[Any]) -> None:
-    """Hand an asyncio task's end to a waiting thread as ``(ok, value)``."""
-    if task.cancelled():
-        outcome.set_result((False, asyncio.CancelledError()))
-    elif task.exception() is not None:
-        outcome.set_result((False, task.exception()))
-    else:
-        outcome.set_result((True, task.result()))
+def _settle(outcome: concurrent.futures.Future[tuple[bool, Any]], task: asyncio.Task[tuple[bool, Any]]) -> None:
+    """Hand a ``_guarded`` task's ``(ok, value)`` to a waiting thread (cancelled before it began: not ok)."""
+    _settle_once(outcome, (False, asyncio.CancelledError()) if task.cancelled() else task.result())
+
+
+def _settle_once(outcome: concurrent.futures.Future[tuple[bool, Any]], end: tuple[bool, Any]) -> None:
+    with contextlib.suppress(concurrent.futures.InvalidStateError):  # the loop's end settled it first
+        outcome.set_result(end)
+
+
+async def _guarded(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[bool, Any]:
+    """``run()``'s coroutine: its end as ``(ok, value)``, so no exception (``SystemExit`` either)
+    reaches the loop, and an un-awaited coroutine as the result is refused, as for a task."""
+    try:
+        value = await _call_async(fn, args, kwargs)
+    except BaseException as exc:  # noqa: BLE001 - CancelledError too: raised in the calling thread
+        return False, exc
+    if type(value) is types.CoroutineType:
+        return refuse_coroutine_result(value)
+    return True, value
 
 
 async def _call_async(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
