@@ -301,9 +301,6 @@ def _ask(timeout: Any) -> str:
     return request_input("Which year?", timeout=timeout)
 
 
-@pytest.mark.xfail(strict=True, reason="F6: request_input(timeout=) accepts any finite number: past "
-                   "threading.TIMEOUT_MAX (~292 years, e.g. 1e10 or 10**400) the wait raises OverflowError "
-                   "('timestamp out of range'), below it (2 years) it really waits; the engine refuses > MAX_SECONDS")
 @pytest.mark.parametrize("timeout", [2 * MAX_SECONDS, 1e10, 1e300, 10**400], ids=["2y", "1e10", "1e300", "10**400"])
 def test_request_input_refuses_a_timeout_past_the_engines_limit_naming_it(tm, timeout) -> None:
     requests = InputRequests(tm)
