@@ -79,8 +79,11 @@ class InputRequests:
                 raise InvalidArgumentError(f"task {task_id} already waits for an answer; one question at a time")
             self._open[task_id] = asked
             self._announced.discard(task_id)
+        def wake(reason: str) -> None:
+            asked.answered.set()
+
         if token is not None:
-            token.add_callback(lambda reason: asked.answered.set())
+            token.add_callback(wake)
         outcome = "given up"
         try:
             if not self.tm.ask(task_id, asked.text):
@@ -96,6 +99,8 @@ class InputRequests:
             outcome = f"no answer within {timeout or 0:g}s"
             raise TaskTimeoutError(f"no answer to the question {preview(question, 80)} within {timeout or 0:g}s")
         finally:
+            if token is not None:
+                token.remove_callback(wake)  # a long-lived token would keep every question it ever asked
             with self._lock:
                 self._open.pop(task_id, None)
                 self._announced.discard(task_id)

@@ -724,3 +724,20 @@ def test_request_input_timeout_ends_the_wait_with_a_timeout_error(tm, asking) ->
     info = tm.get(t)
     assert info.status is TaskStatus.FAILED and info.error.type == TaskTimeoutError.__name__
     assert [e.kind for e in info.events][-3:] == ["waiting_for_input", "input_received", "failed"]
+
+
+def test_asking_many_times_on_one_token_leaves_no_callback_behind(tm) -> None:
+    """Each question's wake-up callback goes when the ask ends, so a long-lived token holds none of them."""
+    requests, token = InputRequests(tm), CancelToken()
+    hold = threading.Event()
+    t = tm.submit(hold.wait, (10,))
+    try:
+        assert wait_until(lambda: tm.get(t).status is TaskStatus.RUNNING)
+        for n in range(50):
+            answerer = threading.Timer(0.01, lambda n=n: requests.answer(t, f"answer {n}"))
+            answerer.start()
+            assert requests.ask(t, f"question {n}?", timeout=5, token=token) == f"answer {n}"
+            answerer.join()
+        assert not token._callbacks  # noqa: SLF001 - what a user would see as memory growth
+    finally:
+        hold.set()
