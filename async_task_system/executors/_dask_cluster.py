@@ -62,6 +62,10 @@ class ClusterWatch:
         with self._lock:
             return sum(w.threads for w in self._workers.values())
 
+    def offers(self) -> list[dict[str, float]]:
+        """Each worker's resources (``{}`` for a worker without), in address order."""
+        return [dict(w.resources) for _, w in sorted(self.workers().items())]
+
     def resources(self) -> dict[str, float]:
         """Each resource's total over all workers."""
         totals: dict[str, float] = {}
