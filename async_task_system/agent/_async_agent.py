@@ -489,7 +489,7 @@ def create_async_agent(
     tools: Iterable[Any] = (),
     managed_agents: Iterable[Any] = (),
     model: Model | None = None,
-    max_workers: int = 4,
+    max_workers: int | None = None,  # None: 4 threads, or the executor's capacity (Dask prefetching)
     instructions: str | None = None,
     executor: Executor | None = None,
     name_limits: Mapping[str, int] | None = None,

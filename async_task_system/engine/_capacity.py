@@ -48,7 +48,7 @@ def read_offers(value: Any) -> list[dict[str, float]] | None:
 class Account:
     """Per resource: offered (over all workers), held (by attempts in flight); and the tasks no worker can run."""
 
-    __slots__ = ("offers", "offered", "held", "fixed", "unplaced", "_pruned_at")
+    __slots__ = ("offers", "offered", "held", "fixed", "unplaced", "_pruned_at", "_missing")
 
     def __init__(self, offers: list[dict[str, float]], fixed: bool) -> None:
         self.offers: list[dict[str, float]] = []
@@ -57,6 +57,7 @@ class Account:
         self.fixed = fixed  # the offers never change (a local pool): unplaceable needs are refused at submit
         self.unplaced: list[tuple[int, int, Any]] = []  # heap entries of tasks no worker offers enough for
         self._pruned_at = 64
+        self._missing: dict[tuple[tuple[str, float], ...], str | None] = {}  # by needs, for these offers
         self.load(offers)
 
     def load(self, offers: list[dict[str, float]]) -> bool:
@@ -64,6 +65,7 @@ class Account:
         if offers == self.offers:
             return False
         self.offers = offers
+        self._missing = {}
         totals: dict[str, float] = {}
         for offer in offers:
             for name, quantity in offer.items():
@@ -73,12 +75,20 @@ class Account:
 
     def missing(self, needs: Mapping[str, float]) -> str | None:
         """None if some worker offers ``needs``; else why not: ``"no worker offers GPU=1 (...)"``."""
+        key = tuple(needs.items())
+        if key in self._missing:
+            return self._missing[key]
+        if len(self._missing) > 1000:
+            self._missing.clear()
         if any(fits(needs, offer) for offer in self.offers):
-            return None
-        offered = self.offered
-        return f"no worker offers {format_resources(needs)}" + (
-            f" (the workers offer {format_resources(offered)} in all)" if offered else " (the workers offer no resources)"
-        )
+            reason = None
+        else:
+            offered = self.offered
+            reason = f"no worker offers {format_resources(needs)}" + (
+                f" (the workers offer {format_resources(offered)} in all)" if offered
+                else " (the workers offer no resources)")
+        self._missing[key] = reason
+        return reason
 
     def fits_now(self, needs: Mapping[str, float], reserved: Mapping[str, float]) -> bool:
         """Whether ``needs`` fit in what is offered less what is held and ``reserved``."""
@@ -128,9 +138,6 @@ class Needy:
 
     def __init__(self) -> None:
         self.heaps: dict[tuple[str, ...], list[tuple[int, int, Any]]] = {}
-
-    def __bool__(self) -> bool:
-        return bool(self.heaps)
 
     def push(self, entry: tuple[int, int, Any]) -> None:
         key = tuple(sorted(entry[2].resources))

@@ -41,7 +41,8 @@ class ThreadExecutor(Executor):
         self.capacity = threads
         # This machine's capacities, e.g. {"GPU": 1}: the manager runs at once only tasks whose needs fit.
         self.resources = None if resources is None else check_resources(resources)
-        self.offers = None if self.resources is None else [self.resources]
+        if self.resources is not None:
+            self.offers = [self.resources]  # one worker: this machine (else None, the class's: not accounted)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=thread_name_prefix)
         self._local = threading.local()  # .handoff: a list while this thread reports an end, else None
 

@@ -150,7 +150,10 @@ class Scheduler:
     # ------------------------------------------------------------ dispatch
 
     def _make_ready(self, task: Task) -> None:
-        self._requeue((-task.priority, task.seq, task))
+        if task.resources and self._account is not None:
+            task.lane.needy.push((-task.priority, task.seq, task))
+        else:
+            heapq.heappush(task.lane.ready, (-task.priority, task.seq, task))
 
     def _requeue(self, entry: tuple[int, int, Task]) -> None:
         task = entry[2]
@@ -162,11 +165,11 @@ class Scheduler:
     def _dispatch(self, effects: Effects) -> None:
         """Hand each lane's ready tasks to its executor while it has free slots, best priority first."""
         for lane in self._lanes:
-            if lane.ready or lane.needy:
+            if lane.ready or lane.needy.heaps:
                 self._dispatch_lane(lane, effects)
 
     def _dispatch_lane(self, lane: Lane, effects: Effects) -> None:
-        if lane.needy:
+        if lane.needy.heaps:
             self._dispatch_needy(lane, effects)
             return
         capacity = self._capacity(lane)
@@ -216,12 +219,12 @@ class Scheduler:
                 continue
             needs = task.resources
             if needs and account is not None:
+                missing = account.missing(needs)
+                if missing is not None:
+                    self._wait_for(task, missing, effects)
+                    account.park(entry)
+                    continue
                 if not account.fits_now(needs, reserved):
-                    missing = account.missing(needs)
-                    if missing is not None:
-                        self._wait_for(task, missing, effects)
-                        account.park(entry)
-                        continue
                     for name, quantity in needs.items():
                         reserved[name] = reserved.get(name, 0.0) + quantity
                     waiting.append(entry)
@@ -233,10 +236,10 @@ class Scheduler:
             needy.push(entry)
 
     def _wait_for(self, task: Task, reason: str, effects: Effects) -> None:
-        """A task no worker can run: the reason on its record, and once in its log."""
-        if task.waiting_reason != reason:
-            task.waiting_reason = reason
+        """A task no worker can run: the reason on its record (kept current), and once in its log."""
+        if task.waiting_reason is None:
             self._log(task, "waiting_for_resources", reason, effects)
+        task.waiting_reason = reason
 
     def _waiting_reason(self, task: Task) -> str | None:
         """Why a pending task waits for resources: no worker offers them, or running tasks hold them."""
@@ -614,7 +617,7 @@ class Scheduler:
             attempts=task.attempts, max_retries=task.max_retries, timeout=task.timeout,
             depends_on=task.depends_on, result=task.result, error=task.error,
             events=tuple(task.events), metadata=dict(task.metadata), question=task.question if asking else None,
-            resources=dict(task.resources), waiting_reason=self._waiting_reason(task),
+            resources=dict(task.resources), waiting_reason=self._waiting_reason(task) if task.resources else None,
         )
 
 
