@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from ._info import TaskStatus
-from ._resources import fits, format_resources
+from ._resources import unmet
 
 __all__ = ["Account", "Needy", "read_offers"]
 
@@ -80,14 +80,7 @@ class Account:
             return self._missing[key]
         if len(self._missing) > 1000:
             self._missing.clear()
-        if any(fits(needs, offer) for offer in self.offers):
-            reason = None
-        else:
-            offered = self.offered
-            reason = f"no worker offers {format_resources(needs)}" + (
-                f" (the workers offer {format_resources(offered)} in all)" if offered
-                else " (the workers offer no resources)")
-        self._missing[key] = reason
+        reason = self._missing[key] = unmet(needs, self.offers)
         return reason
 
     def fits_now(self, needs: Mapping[str, float], reserved: Mapping[str, float]) -> bool:
