@@ -172,3 +172,20 @@ def test_the_cluster_status_shows_where_attempts_run(cpu_cluster, tmp_path):
         finally:
             (tmp_path / "release").write_text("go")
         assert not tm.wait(ids, timeout=60).not_done
+
+
+def test_an_agent_given_an_executor_but_no_max_workers_fills_the_executors_capacity(cpu_cluster):
+    from async_task_system import create_async_agent
+    from async_task_system.testing import ScriptedModel
+
+    _, client = cpu_cluster
+    executor = DaskExecutor(client, trace_endpoint=None, min_capacity=10)
+    with create_async_agent(model=ScriptedModel(['final_answer("done")']), executor=executor,
+                            verbosity_level=0) as agent:
+        stats = agent.task_manager.get_statistics()
+        assert stats["max_workers"] == executor.capacity == 10  # not the 4 threads of an agent of its own
+    with create_async_agent(model=ScriptedModel(['final_answer("done")']), executor=executor, max_workers=3,
+                            verbosity_level=0) as capped:
+        assert capped.task_manager.get_statistics()["max_workers"] == 3
+    with create_async_agent(model=ScriptedModel(['final_answer("done")']), verbosity_level=0) as local:
+        assert local.task_manager.max_workers == 4
