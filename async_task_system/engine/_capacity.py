@@ -13,6 +13,7 @@ plain ready heap, so dispatch stays as it was while no task needs anything.
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -28,21 +29,29 @@ def read_offers(value: Any) -> list[dict[str, float]] | None:
     """An executor's ``offers`` as plain per-worker dicts, or None (not accounted).
 
     Entries that are not mappings, names that are not str and quantities that are not finite
-    numbers > 0 are dropped: an executor's view must not break dispatch."""
+    numbers > 0 are dropped: an executor's view must not break dispatch. Raises ``TypeError``
+    if it is not a list or tuple at all."""
     if value is None:
         return None
+    if not isinstance(value, (list, tuple)):
+        raise TypeError(f"offers must be a list of per-worker dicts, got {type(value).__name__}")
     offers = []
     for worker in value:
-        if not isinstance(worker, Mapping):
-            continue
-        offer = {}
-        for name, quantity in worker.items():
-            if isinstance(name, str) and isinstance(quantity, (int, float)) and not isinstance(quantity, bool):
-                amount = float(quantity)
-                if amount > 0 and amount != float("inf"):
-                    offer[name] = amount
-        offers.append(offer)
+        if isinstance(worker, Mapping):
+            offers.append({name: amount for name, amount in
+                           ((name, _amount(quantity)) for name, quantity in list(worker.items()))
+                           if isinstance(name, str) and amount is not None})
     return offers
+
+
+def _amount(quantity: Any) -> float | None:
+    if isinstance(quantity, bool) or not isinstance(quantity, (int, float)):
+        return None
+    try:
+        amount = float(quantity)
+    except (OverflowError, ValueError, TypeError):  # an int too big for a float, a broken subclass
+        return None
+    return amount if 0 < amount < math.inf else None
 
 
 class Account:

@@ -632,7 +632,13 @@ def _read_offers(executor: Executor) -> list[dict[str, float]] | None:
 
 def _account(executor: Executor) -> Account | None:
     offers = _read_offers(executor)
-    return None if offers is None else Account(offers, fixed=bool(getattr(executor, "fixed_offers", False)))
+    if offers is None:
+        return None
+    try:
+        fixed = executor.fixed_offers is True
+    except Exception:  # noqa: BLE001 - a broken property: its offers may change
+        fixed = False
+    return Account(offers, fixed)
 
 
 def _call_all(calls: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> None:

@@ -387,7 +387,21 @@ class BrokenOffers(ThreadExecutor):
     def offers(self):
         if self.broken:
             raise RuntimeError("the cluster is unreachable")
-        return [{"GPU": 1}, "not a dict", {"GPU": math.nan, "mem": -1, 3: 1, "disk": True}]
+        return [{"GPU": 1}, "not a dict", {"GPU": math.nan, "mem": -1, 3: 1, "disk": True, "tape": 10 ** 400,
+                                           "fan": math.inf, "cpu": "4"}]
+
+
+@pytest.mark.parametrize("offers", ["GPU=1", {"GPU": 1}, 3])
+def test_offers_that_are_not_a_list_leave_resources_unaccounted(offers, caplog):
+    class Odd(ThreadExecutor):
+        pass
+
+    executor = Odd(2)
+    executor.offers = offers
+    with TaskManager(executor=executor, observers=[]) as tm:
+        assert tm.get_statistics()["resources"] is None
+        assert tm.result(tm.submit(render, (1,), resources={"GPU": 1}), timeout=10) == "page 1"
+    assert "reading the executor's offers raised" in caplog.text
 
 
 def test_offers_that_raise_or_hold_junk_do_not_break_dispatch(caplog):
