@@ -490,7 +490,8 @@ class TaskManager(Scheduler):
 
     def get_statistics(self) -> dict[str, Any]:
         """Counts per status (they add up to ``total``), ``queued``, ``running``, records kept and
-        forgotten, and latency percentiles."""
+        forgotten, latency percentiles, and ``resources``: what the executor's workers offer, what
+        attempts hold and how many ready tasks wait, per resource (None if it offers none)."""
         with self._lock:
             stats: dict[str, Any] = {status.value: count for status, count in self._counts.items()}
             asking = self._asking_count()  # running tasks whose code waits for an answer
