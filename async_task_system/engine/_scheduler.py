@@ -150,12 +150,10 @@ class Scheduler:
     # ------------------------------------------------------------ dispatch
 
     def _make_ready(self, task: Task) -> None:
-        if task.resources and self._account is not None:
-            task.lane.needy.push((-task.priority, task.seq, task))
-        else:
-            heapq.heappush(task.lane.ready, (-task.priority, task.seq, task))
+        self._requeue((-task.priority, task.seq, task))
 
     def _requeue(self, entry: tuple[int, int, Task]) -> None:
+        """Queue a ready task: in its lane's heap, or with the needy ones if the executor accounts resources."""
         task = entry[2]
         if task.resources and self._account is not None:
             task.lane.needy.push(entry)

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from async_task_system import InvalidArgumentError, TaskManager, TaskStatus
-from async_task_system.engine import Executor, TaskCall, TaskInfo, ThreadExecutor
+from async_task_system.engine import Executor, TaskCall, ThreadExecutor
 from async_task_system.engine._resources import check_resources, fits, format_resources
 
 
@@ -229,6 +229,22 @@ def test_a_big_need_first_in_line_is_not_overtaken_by_smaller_lower_priority_one
         gate.set()
         assert not tm.wait([big, small], timeout=10).not_done
     assert gpu.order == ["hold", "urgent", "big", "small"]
+
+
+def test_a_waiting_task_reserves_across_sets_of_resources():
+    # GPU=2, one held by a task that also holds mem. The GPU+mem task of priority 5 waits for mem; the
+    # GPU-only task of priority 1 must not take the GPU it reserved (it needs another set of resources).
+    gpu, gate = Peak(), threading.Event()
+    with TaskManager(max_workers=4, resources={"GPU": 2, "mem": 1}, observers=[]) as tm:
+        tm.submit(gpu.run, ("hold", gate), resources={"GPU": 1, "mem": 1})
+        big = tm.submit(gpu.run, ("big",), priority=5, resources={"GPU": 2, "mem": 1})
+        small = tm.submit(gpu.run, ("small",), priority=1, resources={"GPU": 1})
+        assert tm.result(tm.submit(render, (1,)), timeout=10) == "page 1"
+        assert tm.get(small).status is TaskStatus.PENDING
+        assert tm.get(small).waiting_reason is None  # what it needs is free, but reserved for "big"
+        gate.set()
+        assert not tm.wait([big, small], timeout=10).not_done
+    assert gpu.order == ["hold", "big", "small"]
 
 
 def test_an_attempt_that_timed_out_holds_its_gpu_until_its_thread_returns():
@@ -516,18 +532,17 @@ def _check_accounting(tm: TaskManager, executor: Manual) -> None:
             held[name] = held.get(name, 0.0) + quantity
     assert all(held[name] <= offered.get(name, 0.0) + 1e-9 for name in held), (held, offered)
     assert tm.get_statistics()["resources"]["held"] == pytest.approx(held)
-    # No runnable task starves: a pending task that fits in what is free waits only behind a
-    # pending task of higher priority that needs some of the same resources and cannot run now.
+    # No runnable task starves. Taking the pending tasks best priority first, each one that cannot
+    # run now reserves what it needs from the tasks after it: a task that fits in what is free less
+    # what those before it reserved must have started (CPU-only ones always fit).
     pending = sorted(tm.tasks(status=TaskStatus.PENDING), key=lambda t: (-t.priority, int(t.id[1:])))
-    free = {name: offered.get(name, 0.0) - held.get(name, 0.0) for name in {*offered, *held}}
-    blocked: list[TaskInfo] = []
+    room = {name: offered.get(name, 0.0) - held.get(name, 0.0) for name in {*offered, *held}}
     for task in pending:
         assert task.resources, f"{task.id} needs nothing and still waits"
         if not any(fits(task.resources, offer) for offer in executor.offers):
             continue
-        fits_free = all(free.get(n, 0.0) + 1e-9 >= q for n, q in task.resources.items())
-        if fits_free:
-            assert any(set(b.resources) & set(task.resources) for b in blocked), \
-                f"{task.id} needs {task.resources}, free is {free}, and nothing before it waits for them"
-        else:
-            blocked.append(task)
+        assert not all(room.get(n, 0.0) + 1e-9 >= q for n, q in task.resources.items()), (
+            f"{task.id} needs {task.resources}, which fit in {room} (free less what tasks before it reserve); "
+            f"offers {executor.offers}, pending {[(t.id, t.priority, t.resources) for t in pending]}")
+        for name, quantity in task.resources.items():
+            room[name] = room.get(name, 0.0) - quantity
