@@ -523,11 +523,18 @@ _TASK_TOOL_NAMES = {"submit_task", "wait_for_tasks", "sleep", "get_task_results"
                     "cancel_task", "send_message"}
 
 
+class _Default(int):
+    """``max_workers`` not given (an int, so the CLI's default reads as 4)."""
+
+
+_DEFAULT_WORKERS = _Default(4)
+
+
 def create_async_agent(
     tools: Iterable[Any] = (),
     managed_agents: Iterable[Any] = (),
     model: Model | None = None,
-    max_workers: int = 4,
+    max_workers: int = _DEFAULT_WORKERS,  # not given: 4 threads, or with an executor its capacity
     instructions: str | None = None,
     executor: Executor | None = None,
     name_limits: Mapping[str, int] | None = None,
@@ -608,7 +615,8 @@ def create_async_agent(
         )
     if executor is not None:
         _check_travel(registry, executor)
-    task_manager = TaskManager(max_workers, executor=executor, name_limits=name_limits,
+    workers = None if max_workers is _DEFAULT_WORKERS and executor is not None else max_workers  # its capacity
+    task_manager = TaskManager(workers, executor=executor, name_limits=name_limits,
                                name_resources=resources, propagate_context=propagate_context,
                                max_coroutines=max_coroutines)
     try:

@@ -13,7 +13,7 @@ import abc
 import contextlib
 import contextvars
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ContextManager, Protocol
 
@@ -98,7 +98,8 @@ class AttemptReporter(Protocol):
         """Call once after running: ``ok`` with the result, or not ``ok`` with the exception."""
 
     def capacity_changed(self) -> None:
-        """Call when ``Executor.capacity`` grew (a worker joined): queued tasks start at once."""
+        """Call when ``Executor.capacity`` grew or its ``offers`` changed (a worker joined or left):
+        queued tasks start at once."""
 
 
 class Executor(abc.ABC):
@@ -114,6 +115,15 @@ class Executor(abc.ABC):
     #: True if it also runs coroutine functions (awaiting them); else the manager runs those
     #: on its own event loop and never hands them to this executor.
     runs_coroutines: bool = False
+    #: The resources each of its workers offers (``[{"GPU": 1.0}, {}]``: one worker with a GPU, one
+    #: without), or None: it does not say, and the manager hands it attempts whatever they need. When
+    #: given, the manager accounts them (read at construction and after each ``capacity_changed``):
+    #: it hands over an attempt only while what it needs is free, and a task that needs more than
+    #: any worker offers waits with that reason (``TaskInfo.waiting_reason``) until one joins.
+    offers: Sequence[Mapping[str, float]] | None = None
+    #: True if ``offers`` never change (a local pool): a task that needs more than they hold is
+    #: refused at submit instead of waiting for a worker that cannot join.
+    fixed_offers: bool = False
 
     @abc.abstractmethod
     def start(self, call: TaskCall, reporter: AttemptReporter) -> None:
@@ -121,6 +131,11 @@ class Executor(abc.ABC):
 
         Raising here means the attempt could not be started: the task fails with that error.
         """
+
+    def attach(self, reporter: AttemptReporter) -> None:
+        """Called once by the manager, before any attempt: an executor whose capacity or ``offers``
+        change keeps ``reporter`` to call ``capacity_changed`` (a task may wait for a worker that
+        offers a GPU before any attempt was ever started)."""
 
     def check(self, fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Called by ``submit`` before anything is queued: raise ``InvalidArgumentError`` naming

@@ -99,6 +99,9 @@ class TaskInfo:
     metadata: dict[str, Any] = field(default_factory=dict)
     question: str | None = None  # what a task waiting for input asked
     resources: dict[str, float] = field(default_factory=dict)  # what each attempt needs, e.g. {"GPU": 1.0}
+    # Why a pending task has not started although it is ready: "no worker offers GPU=1 (...)", or
+    # "waiting for GPU=1, held by running tasks"; None when nothing but a free slot is missing.
+    waiting_reason: str | None = None
 
     @property
     def done(self) -> bool:

@@ -25,7 +25,7 @@ from ._loop import check_runnable, not_callable_error
 from ._markers import find_markers
 from ._observers import TaskObserver, default_observers
 from ._pool import ThreadExecutor
-from ._resources import check_name_resources, check_resources
+from ._resources import check_name_resources, check_resources, format_resources
 from ._retry import Backoff, ExponentialBackoff, RetryOn
 from ._scheduler import CANCELLED, COMPLETED, PENDING, TIMEOUT, WAITING, Effects, Scheduler
 from ._state import Task, Waiter
@@ -86,6 +86,12 @@ class TaskManager(Scheduler):
     an ``executor`` that has a ``capacity`` (a ``DaskExecutor``: its cluster's threads and
     prefetch window), that capacity alone, as it changes.
 
+    ``resources``: this machine's capacities for the manager's own threads, e.g. ``{"GPU": 1}``.
+    Tasks then start only while what they need (``submit(resources=)``, ``name_resources``) is
+    free, CPU-only ones flowing past them; a need beyond them is refused at submit. An executor
+    that offers resources (a ``DaskExecutor``: its workers') is accounted the same way, except
+    that there a need no worker offers waits (``TaskInfo.waiting_reason``) until one joins.
+
     A manager dropped without ``shutdown()`` finishes its unfinished tasks, then its
     threads exit and it is collected.
     """
@@ -97,6 +103,7 @@ class TaskManager(Scheduler):
         executor: Executor | None = None,
         name_limits: Mapping[str, int] | None = None,
         name_resources: Mapping[str, Mapping[str, float]] | None = None,
+        resources: Mapping[str, float] | None = None,
         max_unfinished: int = 10_000,
         max_finished: int = 10_000,
         result_ttl: float | None = 3600.0,
@@ -123,7 +130,13 @@ class TaskManager(Scheduler):
         self.propagate_context = bool(propagate_context)
         owned = executor is None
         if executor is None:
-            executor = ThreadExecutor(self.max_workers + spare)
+            executor = ThreadExecutor(self.max_workers + spare,
+                                      resources=None if resources is None else check_resources(resources))
+        elif resources is not None:
+            raise InvalidArgumentError(
+                "resources= gives this machine's capacities to the manager's own threads; with executor= "
+                "the executor offers them (ThreadExecutor(resources=...), or a DaskExecutor's workers)"
+            )
         elif not isinstance(executor, Executor):
             raise InvalidArgumentError(
                 f"executor must be an async_task_system.executors.Executor, got {type(executor).__name__}"
@@ -134,6 +147,8 @@ class TaskManager(Scheduler):
                                        f"{describe(default_backoff)}")
         self._default_backoff = default_backoff or ExponentialBackoff()
         self._init_state(executor, tuple(default_observers() if observers is None else observers))
+        for name, needs in self.name_resources.items():
+            self._refuse_unoffered(needs, f"name_resources[{quote(name[:50])}]")
         self._asking: set[Task] = set()  # running tasks with an open question (ask/answered)
         # Dropped without shutdown(): the clock stops, and a pool and a loop of our own are shut down.
         weakref.finalize(self, _dropped, self._clock, executor if owned else None, self._loop).atexit = False
@@ -197,6 +212,8 @@ class TaskManager(Scheduler):
             raise InvalidArgumentError(f"backoff must be a callable attempt -> seconds, got {describe(backoff)}")
         meta = check_metadata(metadata)
         needs = self.name_resources.get(name) if resources is None else check_resources(resources)
+        if needs:
+            self._refuse_unoffered(needs, f"task {quote(name[:50])}")
         deps = list(dict.fromkeys(check_ids("depends_on", depends_on))) if depends_on else []
         plan = _find_markers(args, kwargs) if (args or kwargs) else None
         if plan is not None:
@@ -473,7 +490,8 @@ class TaskManager(Scheduler):
 
     def get_statistics(self) -> dict[str, Any]:
         """Counts per status (they add up to ``total``), ``queued``, ``running``, records kept and
-        forgotten, and latency percentiles."""
+        forgotten, latency percentiles, and ``resources``: what the executor's workers offer, what
+        attempts hold and how many ready tasks wait, per resource (None if it offers none)."""
         with self._lock:
             stats: dict[str, Any] = {status.value: count for status, count in self._counts.items()}
             asking = self._asking_count()  # running tasks whose code waits for an answer
@@ -494,8 +512,24 @@ class TaskManager(Scheduler):
                 forgotten_records=self._retention.forgotten,
                 queue_wait_seconds=self._queue_wait.summary(),
                 run_time_seconds=self._run_time.summary(),
+                resources=self._resource_statistics(),
             )
             return stats
+
+    def _resource_statistics(self) -> dict[str, Any] | None:
+        """Under the lock: per resource, what the workers offer, what attempts hold, how many ready
+        tasks wait for it (None if the executor does not offer resources)."""
+        account = self._account
+        if account is None:
+            return None
+        waiting: dict[str, int] = {}
+        entries = [e for lane in self._lanes for e in lane.needy.entries()] + account.unplaced
+        for task in {id(e[2]): e[2] for e in entries}.values():
+            if task.status is PENDING and not task.inflight:
+                for name in task.resources:
+                    waiting[name] = waiting.get(name, 0) + 1
+        return {"offered": dict(account.offered), "held": dict(account.held), "waiting": waiting,
+                "workers": [dict(offer) for offer in account.offers]}
 
     def shutdown(self, wait: bool = True, cancel_pending: bool = False) -> None:
         """Take no new tasks; optionally cancel those not yet running (and scheduled retries);
@@ -557,6 +591,19 @@ class TaskManager(Scheduler):
             if capacity is not None:
                 return capacity
         return self.max_workers
+
+    def _refuse_unoffered(self, needs: Mapping[str, float], what: str) -> None:
+        """On an executor whose offers never change (this machine's threads), a need no worker can
+        meet would wait forever: refuse it now, naming what is offered."""
+        account = self._account
+        if account is None or not account.fixed:
+            return
+        if account.missing(needs) is not None:
+            raise InvalidArgumentError(
+                f"{what} needs {format_resources(needs)}, more than this machine offers "
+                f"({format_resources(account.offered) or 'no resources'}: {self.executor.describe()}); give "
+                "TaskManager(resources=...) what the machine has, or run it where workers offer it (a DaskExecutor)"
+            )
 
     def _require(self, task_id: Any) -> Task:
         if not isinstance(task_id, str):

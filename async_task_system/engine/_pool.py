@@ -6,9 +6,11 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Mapping
 from typing import Any
 
 from ._executor import AttemptReporter, Executor, TaskCall
+from ._resources import check_resources, format_resources
 
 __all__ = ["ThreadExecutor"]
 
@@ -21,6 +23,10 @@ class ThreadExecutor(Executor):
     The manager never hands it more attempts than it has threads, so the pool's
     own FIFO queue stays empty and the manager's priority order holds.
 
+    ``resources``: what this machine offers, e.g. ``{"GPU": 1}`` (``TaskManager(resources=)``). The
+    manager then accounts them: tasks whose needs are held by running ones wait (others run past
+    them), and a task needing more than offered is refused at submit. None: needs are not accounted.
+
     A worker that has just reported an attempt's end, and is handed the next
     attempt while it reports (the manager gives the freed slot to the best ready
     task), runs that attempt itself instead of queueing it to the pool: the same
@@ -30,8 +36,13 @@ class ThreadExecutor(Executor):
     and waits for it finds it on another thread.
     """
 
-    def __init__(self, threads: int, *, thread_name_prefix: str = "task-worker") -> None:
+    def __init__(self, threads: int, *, thread_name_prefix: str = "task-worker",
+                 resources: Mapping[str, float] | None = None) -> None:
         self.capacity = threads
+        # This machine's capacities, e.g. {"GPU": 1}: the manager runs at once only tasks whose needs fit.
+        self.resources = None if resources is None else check_resources(resources)
+        if self.resources is not None:
+            self.offers = [self.resources]  # one worker: this machine (else None, the class's: not accounted)
         self._pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=thread_name_prefix)
         self._local = threading.local()  # .handoff: a list while this thread reports an end, else None
 
@@ -68,8 +79,11 @@ class ThreadExecutor(Executor):
         own = threading.current_thread() in getattr(self._pool, "_threads", ())
         self._pool.shutdown(wait=wait and not own)
 
+    fixed_offers = True  # a machine's capacities do not grow: a need beyond them is refused at submit
+
     def describe(self) -> str:
-        return f"ThreadExecutor(threads={self.capacity})"
+        offers = "" if self.resources is None else f", resources={{{format_resources(self.resources)}}}"
+        return f"ThreadExecutor(threads={self.capacity}{offers})"
 
 
 def _attempt(call: TaskCall) -> tuple[bool, Any]:

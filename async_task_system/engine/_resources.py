@@ -10,13 +10,13 @@ read the checked ``TaskCall.resources``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..errors import InvalidArgumentError
 from ._validate import describe, exact_str, quote
 
-__all__ = ["check_resources", "check_name_resources", "fits", "format_resources"]
+__all__ = ["check_resources", "check_name_resources", "fits", "format_resources", "unmet"]
 
 
 def check_resources(value: Any, what: str = "resources") -> dict[str, float]:
@@ -87,6 +87,19 @@ def check_name_resources(value: Any, what: str = "name_resources") -> dict[str, 
 def fits(needs: Mapping[str, float], offers: Mapping[str, float]) -> bool:
     """Whether a worker offering ``offers`` can ever run an attempt that needs ``needs``."""
     return all(offers.get(name, 0.0) >= quantity for name, quantity in needs.items())
+
+
+def unmet(needs: Mapping[str, float], offers: Sequence[Mapping[str, float]]) -> str | None:
+    """None if one of the workers' ``offers`` can run ``needs``; else why not:
+    ``"no worker offers GPU=2 (the workers offer GPU=1 in all)"``."""
+    if not needs or any(fits(needs, offer) for offer in offers):
+        return None
+    offered: dict[str, float] = {}
+    for offer in offers:
+        for name, quantity in offer.items():
+            offered[name] = offered.get(name, 0.0) + quantity
+    return f"no worker offers {format_resources(needs)}" + (
+        f" (the workers offer {format_resources(offered)} in all)" if offered else " (the workers offer no resources)")
 
 
 def format_resources(resources: Mapping[str, float]) -> str:

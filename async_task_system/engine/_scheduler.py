@@ -21,12 +21,14 @@ from collections.abc import Callable
 from types import CoroutineType
 from typing import Any
 
+from ._capacity import Account, Needy, read_offers
 from ._executor import Executor, TaskCall
 from ._info import FINAL_STATES, TaskError, TaskEvent, TaskInfo, TaskStatus
 from ._loop import EventLoopExecutor, refuse_coroutine_result
 from ._markers import resolve_markers
 from ._observers import TaskObserver
 from ._pool import ThreadExecutor
+from ._resources import format_resources
 from ._retention import Retention
 from ._retry import should_retry
 from ._state import Task
@@ -94,12 +96,13 @@ class Lane:
     timeouts and retention are the manager's, shared. Fields are guarded by the manager's lock.
     """
 
-    __slots__ = ("executor", "limit", "ready", "running", "abandoned", "reporter", "shared", "last_capacity")
+    __slots__ = ("executor", "limit", "ready", "needy", "running", "abandoned", "reporter", "shared", "last_capacity")
 
     def __init__(self, scheduler: Scheduler, executor: Executor, limit: int) -> None:
         self.executor = executor
         self.limit = limit
         self.ready: list[tuple[int, int, Task]] = []  # heap of (-priority, seq, task)
+        self.needy = Needy()  # ready tasks that need resources, when the executor offers them (``_capacity``)
         self.running = 0  # slots held by attempts in flight
         self.abandoned = 0  # attempts still in flight (or about to begin) whose task already ended
         self.reporter = Reporter(scheduler, self)
@@ -127,6 +130,11 @@ class Scheduler:
         if self._coroutines.executor is executor:  # its capacity bounds both lanes together
             self._threads.shared, self._coroutines.shared = self._coroutines, self._threads
         self._parked: dict[str, list[tuple[int, int, Task]]] = {}  # ready, but over their name limit
+        self._account = _account(executor)  # resources offered and held; None: the executor does not say
+        try:
+            executor.attach(self._threads.reporter)
+        except Exception:  # noqa: BLE001 - an executor's hook must not stop the manager being built
+            _log.exception("the executor's attach() raised; it will report capacity changes with its first attempt")
         self._retention = Retention(self.max_finished, self.result_ttl, self._tasks)
         self._clock = Clock(self._lock, self._retention)
         self._running_by_name: dict[str, int] = {}
@@ -142,15 +150,26 @@ class Scheduler:
     # ------------------------------------------------------------ dispatch
 
     def _make_ready(self, task: Task) -> None:
-        heapq.heappush(task.lane.ready, (-task.priority, task.seq, task))
+        self._requeue((-task.priority, task.seq, task))
+
+    def _requeue(self, entry: tuple[int, int, Task]) -> None:
+        """Queue a ready task: in its lane's heap, or with the needy ones if the executor accounts resources."""
+        task = entry[2]
+        if task.resources and self._account is not None:
+            task.lane.needy.push(entry)
+        else:
+            heapq.heappush(task.lane.ready, entry)
 
     def _dispatch(self, effects: Effects) -> None:
         """Hand each lane's ready tasks to its executor while it has free slots, best priority first."""
         for lane in self._lanes:
-            if lane.ready:
+            if lane.ready or lane.needy.heaps:
                 self._dispatch_lane(lane, effects)
 
     def _dispatch_lane(self, lane: Lane, effects: Effects) -> None:
+        if lane.needy.heaps:
+            self._dispatch_needy(lane, effects)
+            return
         capacity = self._capacity(lane)
         ready, limit, shared = lane.ready, lane.limit, lane.shared
         while ready and lane.running < limit:
@@ -165,22 +184,88 @@ class Scheduler:
             if name_limit is not None and self._running_by_name.get(task.name, 0) >= name_limit:
                 heapq.heappush(self._parked.setdefault(task.name, []), entry)
                 continue
-            lane.running += 1
-            self._running_by_name[task.name] = self._running_by_name.get(task.name, 0) + 1
-            task.holds_slot = True
-            attempt = task.inflight = task.attempts + 1
-            task.attempts = attempt
-            if task.started_at is None:
-                task.started_at = time.time()
-                self._queue_wait.add(task.started_at - task.created_at)
-            self._move(task, RUNNING, "started", effects, attempt)
-            call = TaskCall(
-                task_id=task.id, name=task.name, attempt=attempt, fn=task.fn, args=task.args,
-                kwargs=task.kwargs, token=task.token, context=task.context, metadata=task.metadata,
-                priority=task.priority, timeout=task.timeout, scopes=self._scopes_for(task),
-                resources=task.resources,
-            )
-            effects.starts.append((lane, call, task if task.plan is not None else None))
+            self._launch(lane, task, effects)
+
+    def _dispatch_needy(self, lane: Lane, effects: Effects) -> None:
+        """``_dispatch_lane`` while some ready tasks need resources: best priority first over the plain
+        heap and the needy heaps. A task whose needs are held by running attempts stays queued and
+        *reserves* them for this round, so no lower-priority task takes them first, while tasks that
+        need something else (or nothing) start behind it. A task that no worker can run is kept
+        aside, with the reason on its record, until the offers change (``_capacity_changed``)."""
+        capacity = self._capacity(lane)
+        account, ready, needy, limit, shared = self._account, lane.ready, lane.needy, lane.limit, lane.shared
+        reserved: dict[str, float] = {}
+        closed: set[tuple[str, ...]] = set()  # needy heaps whose best task must wait: all of theirs wait
+        waiting: list[tuple[int, int, Task]] = []
+        while lane.running < limit:
+            if capacity is not None and lane.running + lane.abandoned + (
+                    shared.running + shared.abandoned if shared is not None else 0) >= capacity:
+                break
+            head = needy.best(closed)
+            if head is None or (ready and ready[0][:2] < head[1][:2]):
+                if not ready:
+                    break
+                entry = heapq.heappop(ready)
+            else:
+                entry = needy.pop(head[0])
+            task = entry[2]
+            if task.status is not PENDING or task.inflight:
+                continue
+            name_limit = self.name_limits.get(task.name)
+            if name_limit is not None and self._running_by_name.get(task.name, 0) >= name_limit:
+                heapq.heappush(self._parked.setdefault(task.name, []), entry)
+                continue
+            needs = task.resources
+            if needs and account is not None:
+                missing = account.missing(needs)
+                if missing is not None:
+                    self._wait_for(task, missing, effects)
+                    account.park(entry)
+                    continue
+                if not account.fits_now(needs, reserved):
+                    for name, quantity in needs.items():
+                        reserved[name] = reserved.get(name, 0.0) + quantity
+                    waiting.append(entry)
+                    closed.add(head[0])
+                    continue
+                account.acquire(needs)
+            self._launch(lane, task, effects)
+        for entry in waiting:
+            needy.push(entry)
+
+    def _wait_for(self, task: Task, reason: str, effects: Effects) -> None:
+        """A task no worker can run: the reason on its record (kept current), and once in its log."""
+        if task.waiting_reason is None:
+            self._log(task, "waiting_for_resources", reason, effects)
+        task.waiting_reason = reason
+
+    def _waiting_reason(self, task: Task) -> str | None:
+        """Why a pending task waits for resources: no worker offers them, or running tasks hold them."""
+        if task.status is not PENDING or not task.resources or self._account is None:
+            return None
+        if task.waiting_reason is None and not self._account.fits_now(task.resources, {}):
+            return f"waiting for {format_resources(task.resources)}, held by running tasks"
+        return task.waiting_reason
+
+    def _launch(self, lane: Lane, task: Task, effects: Effects) -> None:
+        """Hand one attempt of ``task`` to the lane's executor (after the lock)."""
+        task.waiting_reason = None
+        lane.running += 1
+        self._running_by_name[task.name] = self._running_by_name.get(task.name, 0) + 1
+        task.holds_slot = True
+        attempt = task.inflight = task.attempts + 1
+        task.attempts = attempt
+        if task.started_at is None:
+            task.started_at = time.time()
+            self._queue_wait.add(task.started_at - task.created_at)
+        self._move(task, RUNNING, "started", effects, attempt)
+        call = TaskCall(
+            task_id=task.id, name=task.name, attempt=attempt, fn=task.fn, args=task.args,
+            kwargs=task.kwargs, token=task.token, context=task.context, metadata=task.metadata,
+            priority=task.priority, timeout=task.timeout, scopes=self._scopes_for(task),
+            resources=task.resources,
+        )
+        effects.starts.append((lane, call, task if task.plan is not None else None))
 
     def _capacity(self, lane: Lane) -> int | None:
         """The lane executor's capacity; if reading it raises (a property asking a cluster), the last value
@@ -221,6 +306,8 @@ class Scheduler:
         effects = Effects()
         with self._lock:
             task = self._tasks.get(call.task_id)
+            if task is None or task.inflight == call.attempt:  # the branches below that account for it
+                self._release_resources(call)
             if task is not None and task.inflight == call.attempt:
                 task.inflight = 0
                 if task.status is RUNNING:
@@ -261,7 +348,7 @@ class Scheduler:
         while parked:  # give the freed place to the best parked task still waiting for it
             entry = heapq.heappop(parked)
             if entry[2].status is PENDING and not entry[2].inflight:
-                heapq.heappush(entry[2].lane.ready, entry)
+                self._requeue(entry)
                 break
         if parked is not None and not parked:
             del self._parked[task.name]
@@ -285,6 +372,7 @@ class Scheduler:
                 self._clock.add(time.monotonic() + call.timeout, DEADLINE, call.task_id, call.attempt)
             else:
                 lane.abandoned -= 1  # its task ended between dispatch and start: the worker is free again
+                self._release_resources(call)
                 if task is not None and task.inflight == call.attempt:
                     task.inflight = 0
                 self._dispatch(effects)
@@ -302,6 +390,8 @@ class Scheduler:
                 verdict = self._judge(hint, call, value)
         effects = Effects()
         with self._lock:
+            if call.resources:
+                self._release_resources(call)
             task = self._tasks.get(call.task_id)
             if task is None or task.inflight != call.attempt or task.status is not RUNNING:
                 lane.abandoned -= 1  # its slot was given back when the task ended
@@ -329,11 +419,22 @@ class Scheduler:
         self._run(effects)
 
     def _capacity_changed(self) -> None:
-        """The executor's capacity grew: hand it queued tasks now."""
+        """The executor's capacity or its workers changed: take its offers anew, hand it queued tasks now."""
         effects = Effects()
         with self._lock:
+            account = self._account
+            if account is not None and not account.fixed:
+                offers = _read_offers(self.executor)
+                if offers is not None and account.load(offers):
+                    for entry in account.unpark():  # a worker that offers them may have joined
+                        self._requeue(entry)
             self._dispatch(effects)
         self._run(effects)
+
+    def _release_resources(self, call: TaskCall) -> None:
+        """An attempt reported back (or will never run): what it held is free again."""
+        if call.resources and self._account is not None:
+            self._account.release(call.resources)
 
     def _judge(self, task: Task, call: TaskCall, exc: BaseException) -> _Verdict:
         """Outside the lock: what a failed attempt leads to (runs ``retry_on`` and ``backoff``)."""
@@ -505,8 +606,7 @@ class Scheduler:
             except Exception:  # noqa: BLE001 - an executor whose shutdown raises
                 _log.exception("shutting the executor down raised")
 
-    @staticmethod
-    def _snapshot(task: Task) -> TaskInfo:
+    def _snapshot(self, task: Task) -> TaskInfo:
         asking = task.question is not None and task.status is RUNNING
         return TaskInfo(
             id=task.id, name=task.name, status=TaskStatus.WAITING_FOR_INPUT if asking else task.status,
@@ -515,8 +615,28 @@ class Scheduler:
             attempts=task.attempts, max_retries=task.max_retries, timeout=task.timeout,
             depends_on=task.depends_on, result=task.result, error=task.error,
             events=tuple(task.events), metadata=dict(task.metadata), question=task.question if asking else None,
-            resources=dict(task.resources),
+            resources=dict(task.resources), waiting_reason=self._waiting_reason(task) if task.resources else None,
         )
+
+
+def _read_offers(executor: Executor) -> list[dict[str, float]] | None:
+    """``executor.offers`` as plain dicts; None if it has none or reading them raised (logged)."""
+    try:
+        return read_offers(executor.offers)
+    except Exception:  # noqa: BLE001 - a property asking a cluster must not escape dispatch
+        _log.exception("reading the executor's offers raised; resources are accounted as before")
+        return None
+
+
+def _account(executor: Executor) -> Account | None:
+    offers = _read_offers(executor)
+    if offers is None:
+        return None
+    try:
+        fixed = executor.fixed_offers is True
+    except Exception:  # noqa: BLE001 - a broken property: its offers may change
+        fixed = False
+    return Account(offers, fixed)
 
 
 def _call_all(calls: list[tuple[Callable[..., Any], tuple[Any, ...]]]) -> None:

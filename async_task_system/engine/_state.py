@@ -44,7 +44,7 @@ class Task:
         "backoff", "depends_on", "metadata", "status", "created_at", "started_at", "finished_at",
         "finished_mono", "attempts", "result", "error", "events", "token", "context", "seq",
         "waiters", "dependents", "unmet", "inflight", "holds_slot", "callbacks", "observers",
-        "dep_results", "plan", "lane", "question", "resources",
+        "dep_results", "plan", "lane", "question", "resources", "waiting_reason",
     )
 
     def __init__(self, task_id: str, name: str, fn: Callable[..., Any], args: tuple, kwargs: dict,
@@ -93,3 +93,4 @@ class Task:
         # WAITING_FOR_INPUT while the question is open.
         self.question: str | None = None
         self.resources = resources or {}  # what each attempt needs (checked), e.g. {"GPU": 1.0}
+        self.waiting_reason: str | None = None  # why it is ready but not started (resources), else None

@@ -33,8 +33,10 @@ to the cluster and reports back. Invariants:
   ``_dask_cluster``); on a change it tells the manager (``capacity_changed``), so queued
   attempts start at once rather than at the next submit or end.
 - An attempt that needs resources (``TaskCall.resources``, from ``submit(resources=)``)
-  is submitted with ``resources=``: Dask runs it only on a worker that offers them, and
-  keeps it queued until one joins (``waiting_for_resources()`` says which and why).
+  is submitted with ``resources=``: Dask runs it only on a worker that offers them. The
+  executor tells the manager what each worker offers (``offers``); the manager accounts
+  them, so it hands over such an attempt only while a worker has them free, and keeps a
+  task that no worker can run pending (with the reason) until one joins.
 - A callable may define ``unpack_remote(ok, value) -> (ok, value)``: called here, on the
   submitting side, with what its remote run returned or raised, before the manager sees
   it (a managed agent's run sends its token usage home this way).
@@ -139,7 +141,6 @@ class DaskExecutor(Executor):
         self.project_name = project_name = project_name or auto_project
         self._client, self._owns_client = _connect(client_or_address, connect_timeout)
         self._min_capacity = min_capacity
-        self._held_for_resources = 0  # attempts submitted with resources that have not begun
         self._run_time: float | None = None  # moving average of an attempt's run time on its worker, s
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
@@ -195,13 +196,14 @@ class DaskExecutor(Executor):
 
         The threads are counted from the executor's view of the workers, refreshed when a
         worker joins (queued attempts then start at once) or leaves (running attempts go on:
-        Dask moves those of a lost worker; new ones wait for a free thread). Attempts that
-        wait in the cluster for a resource and have not started are added on top.
+        Dask moves those of a lost worker; new ones wait for a free thread).
         """
-        base = max(self._min_capacity, self._watch.threads() * (1 + self.window))
-        # Attempts queued in the cluster for a resource (the one GPU) hold no thread: they do not
-        # count against the window, so CPU-only attempts keep flowing past them (up to 4x more).
-        return base + min(self._held_for_resources, 4 * base)
+        return max(self._min_capacity, self._watch.threads() * (1 + self.window))
+
+    @property
+    def offers(self) -> list[dict[str, float]]:  # type: ignore[override]
+        """What each worker offers (``[{"GPU": 1.0}, {}]``), for the manager's resource accounting."""
+        return self._watch.offers()
 
     @property
     def client(self) -> distributed.Client:
@@ -237,6 +239,10 @@ class DaskExecutor(Executor):
         except Exception:  # noqa: BLE001 - unhashable, or a __hash__ that raises: not known
             return False
 
+    def attach(self, reporter: AttemptReporter) -> None:
+        """The manager's hooks, before any attempt: a worker that joins reaches it (a task waiting for a GPU)."""
+        self._reporter = reporter
+
     def start(self, call: TaskCall, reporter: AttemptReporter) -> None:
         with self._lock:
             if self._closing:
@@ -262,8 +268,6 @@ class DaskExecutor(Executor):
         attempt.coroutine = callable_kind(call.fn) == "coroutine"
         with self._lock:
             self._inflight[key] = attempt
-            if attempt.resources:
-                self._held_for_resources += 1
         call.token.add_callback(lambda reason: self._cancel_remote(key, reason))
         if threading.current_thread() is self._reporting:
             self._outbox.append(attempt)  # shipped with the others this report starts, in one message
@@ -301,8 +305,7 @@ class DaskExecutor(Executor):
     def _refused(self, attempts: list[_Attempt], exc: BaseException) -> None:
         for attempt in attempts:
             with self._lock:
-                if self._inflight.pop(attempt.key, None) is not None and attempt.resources:
-                    self._held_for_resources -= 1
+                self._inflight.pop(attempt.key, None)
                 self._idle.notify_all()
             with contextlib.suppress(Exception):
                 attempt.ctx.run(attempt.scopes.__exit__, type(exc), exc, exc.__traceback__)
@@ -475,9 +478,6 @@ class DaskExecutor(Executor):
     def _begin(self, attempt: _Attempt) -> bool:
         """The gate, once per attempt: whether the manager still wants it run."""
         if attempt.began is None:
-            if attempt.resources:
-                with self._lock:
-                    self._held_for_resources -= 1
             try:
                 attempt.began = bool(attempt.reporter.attempt_starting(attempt.call))
             except BaseException:  # noqa: BLE001 - a broken reporter must not stop the report thread

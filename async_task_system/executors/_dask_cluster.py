@@ -22,7 +22,7 @@ import dask
 import distributed
 from dask.utils import parse_timedelta
 
-from ..engine._resources import fits, format_resources
+from ..engine._resources import unmet
 
 if TYPE_CHECKING:
     from ._dask import DaskExecutor
@@ -62,6 +62,10 @@ class ClusterWatch:
         with self._lock:
             return sum(w.threads for w in self._workers.values())
 
+    def offers(self) -> list[dict[str, float]]:
+        """Each worker's resources (``{}`` for a worker without), in address order."""
+        return [dict(w.resources) for _, w in sorted(self.workers().items())]
+
     def resources(self) -> dict[str, float]:
         """Each resource's total over all workers."""
         totals: dict[str, float] = {}
@@ -71,16 +75,8 @@ class ClusterWatch:
         return totals
 
     def missing(self, needs: Mapping[str, float]) -> str | None:
-        """None if some worker offers ``needs``; else why not ("no worker offers GPU=1")."""
-        if not needs:
-            return None
-        workers = self.workers().values()
-        if any(fits(needs, w.resources) for w in workers):
-            return None
-        offered = self.resources()
-        return f"no worker offers {format_resources(needs)}" + (
-            f" (the cluster offers {format_resources(offered)})" if offered else " (its workers offer no resources)"
-        )
+        """None if some worker offers ``needs``; else why not ("no worker offers GPU=1 ...")."""
+        return unmet(needs, self.offers())
 
     # ------------------------------------------------------------ updates
 

@@ -77,6 +77,33 @@ async def _behave_async(kind: str, seconds: float) -> str:
     return _behave(kind, 0)
 
 
+class _Gpu:
+    """The one local GPU: the units in use by running tasks (``peak`` must stay <= 1)."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.now = self.peak = 0.0
+
+    def use(self, quantity: float) -> None:
+        with self.lock:
+            self.now += quantity
+            self.peak = max(self.peak, self.now)
+
+    def run(self, kind: str, seconds: float, quantity: float) -> str:
+        self.use(quantity)
+        try:
+            return _behave(kind, seconds)
+        finally:
+            self.use(-quantity)
+
+    async def run_async(self, kind: str, seconds: float, quantity: float) -> str:
+        self.use(quantity)
+        try:
+            return await _behave_async(kind, seconds)
+        finally:
+            self.use(-quantity)
+
+
 async def _listed(value):
     await asyncio.sleep(0)
     return [value]
@@ -99,7 +126,9 @@ class EngineMachine(RuleBasedStateMachine):
         super().__init__()
         self.threads_before = set(threading.enumerate())
         self.recorder = _Recorder()
-        self.tm = TaskManager(max_workers=2, max_coroutines=3, name_limits={"limited": 1}, observers=[self.recorder])
+        self.gpu = _Gpu()
+        self.tm = TaskManager(max_workers=2, max_coroutines=3, name_limits={"limited": 1}, observers=[self.recorder],
+                              resources={"GPU": 1})
         self.ids: list[str] = []
         self.callbacks: collections.Counter[str] = collections.Counter()
         self.callbacks_added: collections.Counter[str] = collections.Counter()
@@ -120,6 +149,18 @@ class EngineMachine(RuleBasedStateMachine):
             timeout=timeout, max_retries=retries, backoff=lambda attempt: 0.001,
             metadata={"observer_raises": observer_raises},
         )
+        self.ids.append(tid)
+
+    @precondition(lambda self: not self.closed)
+    @rule(kind=st.sampled_from(["ok", "fail", "system_exit", "hang"]), seconds=st.sampled_from([0, 0.005, 0.02]),
+          timeout=st.sampled_from([None, 0.01]), retries=st.integers(0, 1), priority=st.integers(-2, 2),
+          as_coroutine=st.booleans(), quantity=st.sampled_from([1, 0.5]))
+    def submit_needing_the_gpu(self, kind, seconds, timeout, retries, priority, as_coroutine, quantity):
+        if kind == "hang":
+            as_coroutine, timeout = True, 0.01
+        fn = self.gpu.run_async if as_coroutine else self.gpu.run
+        tid = self.tm.submit(fn, (kind, seconds, quantity), name="gpu", priority=priority, timeout=timeout,
+                             max_retries=retries, backoff=lambda attempt: 0.001, resources={"GPU": quantity})
         self.ids.append(tid)
 
     @precondition(lambda self: not self.closed)
@@ -278,6 +319,11 @@ class EngineMachine(RuleBasedStateMachine):
             assert stats[key] >= 0, (key, stats)
         assert stats["busy_slots"] <= stats["max_workers"]
         assert stats["busy_coroutine_slots"] <= stats["max_coroutines"]
+        assert stats["resources"]["held"].get("GPU", 0) <= 1 + 1e-9, stats["resources"]
+
+    @invariant()
+    def the_gpu_is_never_used_beyond_one_unit(self):
+        assert self.gpu.peak <= 1 + 1e-9, self.gpu.peak
 
     @invariant()
     def at_most_one_final_transition(self):
@@ -296,6 +342,7 @@ class EngineMachine(RuleBasedStateMachine):
         stats = self.tm.get_statistics()
         assert stats["unfinished"] == 0 and stats["busy_slots"] == 0 and stats["abandoned_threads"] == 0, stats
         assert stats["busy_coroutine_slots"] == 0 and stats["abandoned_coroutines"] == 0, stats
+        assert stats["resources"]["held"] == {}, stats["resources"]  # every attempt gave its GPU back
         for tid in self.ids:
             assert self.tm.get(tid).status.is_final
         deadline = time.monotonic() + 5  # observers and callbacks run just after the final transition
