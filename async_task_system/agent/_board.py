@@ -128,6 +128,8 @@ class TaskBoard:
         self.asking: Callable[[str], bool] | None = None
         self._waits: set[_Waiting] = set()  # the waits in progress (wait_or_question), woken when they may return
         self._watched: set[str] = set()  # unfinished ids with a done-callback (_ended) registered
+        #: questions a wait report has shown (task id, question): a later wait waits for the answer
+        self._shown_questions: set[tuple[str, str]] = set()
         self._variables: Callable[[], Mapping[str, Any]] = dict  # the model's interpreter state, if readable
         self.placeholders = Placeholders(
             referable=self._referable, exists=self._submitted.__contains__, variables=lambda: self._variables(),
@@ -271,6 +273,8 @@ class TaskBoard:
         waited = time.monotonic() - start
         infos = self._infos(report_ids, strict=False)
         self._saw(infos)
+        with self._lock:
+            self._shown_questions.update((i.id, i.question) for i in infos if i.question is not None)
         finished = sum(1 for info in infos if info.done)
         scope = "" if report_ids is ids else f"; this run's {len(infos)} tasks"
         lines = [f"Waited {waited:.1f}s for {len(ids)} task{'' if len(ids) == 1 else 's'} "
@@ -285,7 +289,8 @@ class TaskBoard:
             if group:
                 lines.append(f"{status} ({len(group)}): " + self._line(group, status))
         if any(info.status is TaskStatus.WAITING_FOR_INPUT for info in infos):
-            lines.append("A task waits for your answer: send_message(task_id, answer), then wait again.")
+            lines.append("A task waits for your answer: send_message(task_id, answer), then wait again (a wait "
+                         "without answering waits for someone else to answer, up to max_wait_time).")
         elif not_done:
             if asked > bound:
                 lines.append(f"Stopped at {why} (you asked max_wait_time={asked:g}); the unfinished tasks keep "
@@ -315,7 +320,7 @@ class TaskBoard:
             while True:
                 with self._lock:
                     pending = list(waiting.pending)
-                if waiting.satisfied() or any(asking(tid) for tid in pending):
+                if waiting.satisfied() or any(asking(tid) and self._new_question(tid) for tid in pending):
                     break
                 left = end - time.monotonic()
                 if left <= 0 or self._stop.is_set():
@@ -326,6 +331,16 @@ class TaskBoard:
             with self._lock:
                 self._waits.discard(waiting)
         return self.tm.wait(ids, timeout=0, return_when=mode)
+
+    def _new_question(self, task_id: str) -> bool:
+        """Whether ``task_id``'s open question is one no wait report has shown yet (a shown one is
+        waited out: the model, or a person at the CLI or over HTTP, is answering it)."""
+        try:
+            question = self.tm.get(task_id).question
+        except UnknownTaskError:
+            return False
+        with self._lock:
+            return question is not None and (task_id, question) not in self._shown_questions
 
     def _watch(self, ids: list[str]) -> None:
         """One done-callback per task, ever (not one per wait); a final task's runs at once."""

@@ -90,9 +90,10 @@ class _GuardedScope:
 class AttemptReporter(Protocol):
     """The manager's side of an executor: how an executor reports on a ``TaskCall``. Never raises."""
 
-    def attempt_starting(self, call: TaskCall) -> bool:
+    def attempt_starting(self, call: TaskCall, where: str | None = None) -> bool:
         """Call just before running; False means do not run (the task was cancelled meanwhile).
-        The attempt's timeout counts from here."""
+        The attempt's timeout counts from here. ``where``: the worker that runs it (e.g. a Dask
+        worker's address), logged in the task's events as ``worker``."""
 
     def attempt_finished(self, call: TaskCall, ok: bool, value: Any) -> None:
         """Call once after running: ``ok`` with the result, or not ``ok`` with the exception."""

@@ -34,7 +34,7 @@ from ._retry import should_retry
 from ._state import Task
 from ._stats import Samples
 from ._timers import DEADLINE, RETRY, Clock
-from ._validate import MAX_SECONDS, describe
+from ._validate import MAX_SECONDS, describe, exact_str
 
 __all__ = ["Scheduler", "Effects", "Lane"]
 
@@ -355,10 +355,11 @@ class Scheduler:
 
     # ------------------------------------------------------------ executor hooks
 
-    def _attempt_starting(self, lane: Lane, call: TaskCall) -> bool:
-        """Just before an attempt runs: False if its task ended meanwhile. Starts its timeout clock."""
+    def _attempt_starting(self, lane: Lane, call: TaskCall, where: str | None = None) -> bool:
+        """Just before an attempt runs: False if its task ended meanwhile. Starts its timeout clock.
+        ``where``: the worker it runs on, logged as a ``worker`` event (executors in other processes)."""
         token = call.token
-        if not token._cancelled and call.timeout is None:
+        if not token._cancelled and call.timeout is None and where is None:
             return True  # the common case takes no lock
         effects = Effects()
         with self._lock:
@@ -369,7 +370,10 @@ class Scheduler:
                                f"{call.attempt} started: {token._reason}", effects)
                 live = False
             if live:
-                self._clock.add(time.monotonic() + call.timeout, DEADLINE, call.task_id, call.attempt)
+                if where is not None:
+                    self._log(task, "worker", exact_str(where)[:200], effects, call.attempt)
+                if call.timeout is not None:
+                    self._clock.add(time.monotonic() + call.timeout, DEADLINE, call.task_id, call.attempt)
             else:
                 lane.abandoned -= 1  # its task ended between dispatch and start: the worker is free again
                 self._release_resources(call)

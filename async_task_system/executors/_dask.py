@@ -479,7 +479,7 @@ class DaskExecutor(Executor):
         """The gate, once per attempt: whether the manager still wants it run."""
         if attempt.began is None:
             try:
-                attempt.began = bool(attempt.reporter.attempt_starting(attempt.call))
+                attempt.began = bool(attempt.reporter.attempt_starting(attempt.call, attempt.worker))
             except BaseException:  # noqa: BLE001 - a broken reporter must not stop the report thread
                 attempt.began = False
         return attempt.began

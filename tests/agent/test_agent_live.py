@@ -505,3 +505,25 @@ def test_request_input_in_a_coroutine_task_fails_saying_why_instead_of_stalling_
     assert info.status is TaskStatus.FAILED
     assert "cannot run inside a coroutine task" in info.error.message
     assert "failed" in answer
+
+
+def test_a_second_wait_on_a_shown_question_waits_for_someone_to_answer_it(make_agent) -> None:
+    """The first wait returns with the question; a model that waits again without answering (a person
+    answers at the CLI or over HTTP) is not sent back at once each time: it waits for the answer."""
+    agent = make_agent(["t = submit_task('tool', 'write_report', {'topic': 'sales'})\n"
+                        "print(wait_for_tasks([t], max_wait_time=25))",
+                        "print(wait_for_tasks([t], max_wait_time=25))",
+                        "final_answer(get_task_results()[t])"], tools=[write_report])
+    runner, result = run_in_background(agent)
+    deadline = time.monotonic() + 20
+    while len(agent.model.received) < 2 and time.monotonic() < deadline:  # the second wait has begun
+        time.sleep(0.01)
+    time.sleep(0.3)
+    assert len(agent.model.received) == 2, "the second wait returned without an answer"
+    assert agent.answer("t1", "2019")
+    runner.join(30)
+
+    assert result["answer"] == "sales report for 2019"
+    first, second = (last_observation(m) for m in agent.model.received[1:3])
+    assert "waiting_for_input (1)" in first and "A task waits for your answer" in first
+    assert "completed (1)" in second and "Stopped at" not in second

@@ -33,6 +33,18 @@ def test_results_come_from_worker_processes(tm, dask_client):
     assert pids <= worker_pids
 
 
+
+def test_each_task_records_the_worker_it_ran_on(tm, dask_client):
+    """The record says where the task ran (what `async-agent run`'s table shows): the worker's address."""
+    pid_of = dask_client.run(os.getpid)  # worker address -> its pid
+    ids = [tm.submit(whoami, (i,)) for i in range(6)]
+    assert not tm.wait(ids, timeout=60).not_done
+    for task_id in ids:
+        info = tm.get(task_id)
+        workers = [e.reason for e in info.events if e.kind == "worker"]
+        assert len(workers) == 1 and workers[0] in pid_of
+        assert pid_of[workers[0]] == tm.result(task_id)["pid"]
+
 def test_capacity_is_the_clusters_threads_times_one_plus_the_window(dask_client):
     threads = sum(dask_client.nthreads().values())
     assert threads == 4

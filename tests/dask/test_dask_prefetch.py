@@ -31,7 +31,7 @@ class RecordingReporter:
         self.begun: list[str] = []
         self.ended: list[tuple[str, bool, object]] = []
 
-    def attempt_starting(self, call: TaskCall) -> bool:
+    def attempt_starting(self, call: TaskCall, where: str | None = None) -> bool:
         with self.lock:
             self.begun.append(call.task_id)
         return True
