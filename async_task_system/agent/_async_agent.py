@@ -51,7 +51,7 @@ from ._inbox import hook_inbox
 from ._input import InputRequests, reset_requests, set_requests
 from ._managed import Coordinator, Usage, usage_of
 from ._message_tool import SendMessageTool, send_message
-from ._messages import Mailboxes, message_text, reset_mailboxes, set_mailboxes
+from ._messages import Mailboxes, inbox_text, message_text, reset_mailboxes, set_mailboxes
 from ._notices import CompletionNotices
 from ._observation import NoResult
 from ._progress import reset_sink, set_sink
@@ -396,13 +396,7 @@ class AsyncAgent(Coordinator):
                 + (f" ({queued} unread)." if queued > 1 else "."))
 
     def _drain_told(self) -> str | None:
-        messages = self.mailboxes.take(_OWN_BOX)
-        if not messages:
-            return None
-        if len(messages) == 1:
-            return f"New message from your user (act on it):\n{messages[0]}"
-        body = "\n".join(f"{n}. {m}" for n, m in enumerate(messages, 1))
-        return f"New messages from your user (act on them; the last one wins):\n{body}"
+        return inbox_text(self.mailboxes.take(_OWN_BOX), "your user", "act on it")
 
     def shutdown(self, wait: bool = True) -> None:
         """Cancel every unfinished task, take no more, and (with ``wait``) return once no

@@ -106,14 +106,15 @@ class RemoteBoxes:
         return []
 
 
-def inbox_text(messages: list[str]) -> str | None:
-    """Messages as one user message for the agent they were sent to, or None."""
+def inbox_text(messages: list[str], sender: str = "the agent that gave you this task",
+               one: str = "answer it or act on it") -> str | None:
+    """Messages as one user message for the agent they were sent to (from ``sender``), or None."""
     if not messages:
         return None
     if len(messages) == 1:
-        return f"New message from the agent that gave you this task (answer it or act on it):\n{messages[0]}"
+        return f"New message from {sender} ({one}):\n{messages[0]}"
     body = "\n".join(f"{n}. {m}" for n, m in enumerate(messages, 1))
-    return f"New messages from the agent that gave you this task (act on them; the last one wins):\n{body}"
+    return f"New messages from {sender} (act on them; the last one wins):\n{body}"
 
 
 def set_mailboxes(boxes: Mailboxes | None) -> contextvars.Token:
