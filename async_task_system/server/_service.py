@@ -117,11 +117,11 @@ class TaskService:
         self.store.prune(retain_finished, retain_seconds)
         self._finished_since_prune, self._last_prune = 0, time.monotonic()
         self._write_lock = threading.RLock()  # submit + insert, and observer writes, in order
-        self._watch_lock = threading.Lock()
-        self._watchers: dict[str, list[Callable[[], None]]] = {}
+        self._prune_lock = threading.Lock()
+        self._final_wakers = _Wakers()  # long-polls waiting for a record to become final
         self._live_runs: dict[str, Any] = {}  # run id -> AsyncAgent while it runs
         self._run_inbox: dict[str, list[str]] = {}  # run id -> messages sent before its agent existed
-        self._event_watchers: dict[str, list[Callable[[], None]]] = {}
+        self._event_wakers = _Wakers()  # event streams waiting for a record's next event
         boot = self.store.boot
         self.manager = TaskManager(
             max_workers, max_unfinished=max_unfinished,
@@ -257,24 +257,17 @@ class TaskService:
         text = data if isinstance(data, str) else json.dumps({"id": key, **data}, ensure_ascii=False,
                                                              allow_nan=False, default=str)
         self.store.add_event(key, kind, text)
-        self._notify_events(key)
+        self._event_wakers.wake(key)
 
     def events_after(self, key: str, after: int, limit: int) -> tuple[list[tuple[int, str, str]], bool]:
         return self.store.events_after(key, after, limit)
 
     def watch_events(self, key: str, wake: Callable[[], None]) -> None:
         """Call ``wake()`` (from any thread) whenever an event of ``key`` is stored."""
-        with self._watch_lock:
-            self._event_watchers.setdefault(key, []).append(wake)
+        self._event_wakers.add(key, wake)
 
     def unwatch_events(self, key: str, wake: Callable[[], None]) -> None:
-        _forget(self._watch_lock, self._event_watchers, key, wake)
-
-    def _notify_events(self, key: str) -> None:
-        with self._watch_lock:
-            wakes = list(self._event_watchers.get(key, ()))
-        for wake in wakes:
-            wake()
+        self._event_wakers.remove(key, wake)
 
     def list(self, status: str | None, limit: int, offset: int, max_bytes: int) -> dict[str, Any]:
         """A page of records, newest first, bounded by ``limit`` and about ``max_bytes``."""
@@ -381,17 +374,10 @@ class TaskService:
 
     def watch(self, key: str, wake: Callable[[], None]) -> None:
         """Call ``wake()`` (from any thread) when the record ``key`` becomes final."""
-        with self._watch_lock:
-            self._watchers.setdefault(key, []).append(wake)
+        self._final_wakers.add(key, wake)
 
     def unwatch(self, key: str, wake: Callable[[], None]) -> None:
-        _forget(self._watch_lock, self._watchers, key, wake)
-
-    def _notify(self, key: str) -> None:
-        with self._watch_lock:
-            wakes = list(self._watchers.get(key, ()))
-        for wake in wakes:
-            wake()
+        self._final_wakers.remove(key, wake)
 
     # ------------------------------------------------------------------ status
 
@@ -455,7 +441,7 @@ class TaskService:
             url = f"/tasks/{info.id}/result" if table == "tasks" else f"/runs/{info.id}"
             with contextlib.suppress(Exception):  # the record is written; a stream then ends on its status
                 self.add_event(info.id, END, end_event(info.id, fields, url))
-            self._notify(info.id)
+            self._final_wakers.wake(info.id)
         self._maybe_prune()
 
     def _write(self, table: str, key: str, fields: dict[str, Any]) -> None:
@@ -468,7 +454,7 @@ class TaskService:
     def _maybe_prune(self) -> None:
         """Retention, every 100 finished records (fewer for a small ``retain_finished``) or every
         60 s, in the thread that finished one."""
-        with self._watch_lock:
+        with self._prune_lock:
             self._finished_since_prune += 1
             every = 100 if self.retain_finished is None else max(1, min(100, self.retain_finished // 10))
             due = self._finished_since_prune >= every or time.monotonic() - self._last_prune > 60
@@ -496,14 +482,30 @@ class TaskService:
         return fields
 
 
-def _forget(lock: threading.Lock, watchers: dict[str, list[Callable[[], None]]], key: str,
-            wake: Callable[[], None]) -> None:
-    with lock:
-        wakes = watchers.get(key)
-        if wakes and wake in wakes:
-            wakes.remove(wake)
-            if not wakes:
-                del watchers[key]
+class _Wakers:
+    """Wake-up callbacks by record key: added and removed by waiters, called from any thread."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._by_key: dict[str, list[Callable[[], None]]] = {}
+
+    def add(self, key: str, wake: Callable[[], None]) -> None:
+        with self._lock:
+            self._by_key.setdefault(key, []).append(wake)
+
+    def remove(self, key: str, wake: Callable[[], None]) -> None:
+        with self._lock:
+            wakes = self._by_key.get(key)
+            if wakes and wake in wakes:
+                wakes.remove(wake)
+                if not wakes:
+                    del self._by_key[key]
+
+    def wake(self, key: str) -> None:
+        with self._lock:
+            wakes = list(self._by_key.get(key, ()))
+        for wake in wakes:
+            wake()
 
 
 def _with_result_url(record: dict[str, Any] | None) -> dict[str, Any] | None:
