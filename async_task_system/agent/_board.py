@@ -126,6 +126,7 @@ class TaskBoard:
         self._seen_done: set[str] = set()  # finished tasks a report already showed the model (no notice needed)
         #: whether a task waits for an answer (``watch_questions``): a wait for it returns at once
         self.asking: Callable[[str], bool] | None = None
+        self._question_of: Callable[[str], str | None] = lambda task_id: None  # its open question's text
         self._waits: set[_Waiting] = set()  # the waits in progress (wait_or_question), woken when they may return
         self._watched: set[str] = set()  # unfinished ids with a done-callback (_ended) registered
         #: questions a wait report has shown (task id, question): a later wait waits for the answer
@@ -192,8 +193,8 @@ class TaskBoard:
 
     def watch_questions(self, questions: Any) -> None:
         """Let waits return as soon as a task asks a question: ``questions`` (``InputRequests``)
-        says which tasks ask (``is_open``) and calls back when one starts to (``on_question``)."""
-        self.asking = questions.is_open
+        says which tasks ask (``is_open``, ``question``) and calls back when one starts to (``on_question``)."""
+        self.asking, self._question_of = questions.is_open, questions.question
         questions.on_question(self.wake)
 
     def wake(self, *_: Any) -> None:
@@ -335,10 +336,7 @@ class TaskBoard:
     def _new_question(self, task_id: str) -> bool:
         """Whether ``task_id``'s open question is one no wait report has shown yet (a shown one is
         waited out: the model, or a person at the CLI or over HTTP, is answering it)."""
-        try:
-            question = self.tm.get(task_id).question
-        except UnknownTaskError:
-            return False
+        question = self._question_of(task_id)
         with self._lock:
             return question is not None and (task_id, question) not in self._shown_questions
 
