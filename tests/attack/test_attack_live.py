@@ -466,19 +466,27 @@ def test_a_message_of_a_str_subclass_with_a_broken_str_reaches_the_sub_agent(age
         runner.join(30)
 
 
-def test_messages_that_come_after_a_sub_agents_last_step_are_logged_as_never_read(agents) -> None:
-    started, gate = threading.Event(), threading.Event()
+def _start_with_a_busy_listener(agents: Any, gate: threading.Event) -> tuple[Any, threading.Thread, threading.Event]:
+    """A coordinator whose managed agent "listener" sits in its one and only step until ``gate`` opens
+    (it never reads its box again); returns the agent, the thread running it, and "the listener started"."""
+    started = threading.Event()
 
-    def last_step(messages: list[Any]) -> str:  # its one and only step: it never reads its box again
+    def one_step(messages: list[Any]) -> str:
         started.set()
         gate.wait(20)
         return "final_answer('done')"
 
-    listener = CodeAgent(tools=[], model=ScriptedModel(last_step), name="listener", description="Busy.",
+    listener = CodeAgent(tools=[], model=ScriptedModel(one_step), name="listener", description="Busy.",
                          verbosity_level=0)
     agent = agents(_held_coordinator(gate), managed_agents=[listener])
     runner = threading.Thread(target=lambda: bounded(lambda: agent.run("go"), 30))
     runner.start()
+    return agent, runner, started
+
+
+def test_messages_that_come_after_a_sub_agents_last_step_are_logged_as_never_read(agents) -> None:
+    gate = threading.Event()
+    agent, runner, started = _start_with_a_busy_listener(agents, gate)
     try:
         assert started.wait(10)
         task_id = agent.task_manager.tasks()[0].id
@@ -517,18 +525,8 @@ def test_messages_for_a_pending_agent_task_that_is_cancelled_are_dropped(agents)
 
 
 def test_a_flood_of_messages_is_bounded_and_each_refusal_says_why(agents) -> None:  # held
-    started, gate = threading.Event(), threading.Event()
-
-    def busy(messages: list[Any]) -> str:  # in its first step until the test ends: it reads nothing
-        started.set()
-        gate.wait(20)
-        return "final_answer('done')"
-
-    listener = CodeAgent(tools=[], model=ScriptedModel(busy), name="listener", description="Busy.",
-                         verbosity_level=0)
-    agent = agents(_held_coordinator(gate), managed_agents=[listener])
-    runner = threading.Thread(target=lambda: bounded(lambda: agent.run("go"), 30))
-    runner.start()
+    gate = threading.Event()
+    agent, runner, started = _start_with_a_busy_listener(agents, gate)  # it reads nothing until the end
     try:
         assert started.wait(10)
         task_id = agent.task_manager.tasks()[0].id
