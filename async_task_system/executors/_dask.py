@@ -50,7 +50,9 @@ import contextlib
 import contextvars
 import itertools
 import os
+import pickle
 import threading
+import time
 import types
 import uuid
 import weakref
@@ -91,6 +93,8 @@ __all__ = ["DaskExecutor", "WorkerTracingPlugin", "WorkerJoinedPlugin", "find_un
 _AUTO = "auto"
 #: Queued work per worker thread that the prefetch window aims at, in seconds of run time.
 PREFETCH_SECONDS = 0.05
+#: How often the report thread looks for attempts that ended without a note (a worker died), seconds.
+SWEEP_SECONDS = 0.25
 
 
 class DaskExecutor(Executor):
@@ -171,7 +175,7 @@ class DaskExecutor(Executor):
                                     instrumentors=tuple(instrumentors)),
                 name="async_task_system-tracing",
             )
-        self._watch: ClusterWatch = watch_cluster(self, DaskExecutor._attempt_started, WorkerJoinedPlugin())
+        self._watch: ClusterWatch = watch_cluster(self, DaskExecutor._noted, WorkerJoinedPlugin())
         self._messages = DaskMessages(self._client, self._key_prefix)
         self._travels: weakref.WeakSet[Any] = weakref.WeakSet()  # callables that pickled (``check``)
 
@@ -299,8 +303,7 @@ class DaskExecutor(Executor):
                 self._refused(group, exc)
                 continue
             for attempt, future in zip(group, futures):
-                attempt.future = future
-                future.add_done_callback(self._on_done)
+                attempt.future = future  # its outcome comes in its worker's note, or the sweep finds it
 
     def _refused(self, attempts: list[_Attempt], exc: BaseException) -> None:
         for attempt in attempts:
@@ -415,21 +418,31 @@ class DaskExecutor(Executor):
         """Dask's callback thread: a future finished, erred or was cancelled."""
         self._push(("done", future))
 
-    def _attempt_started(self, key: str, worker: str | None) -> None:
-        """On the client's event loop: a worker started the attempt ``key``."""
-        if key in self._inflight:
-            self._push(("started", key, worker))
+    def _noted(self, note: dict[str, Any]) -> None:
+        """On the client's event loop: a worker's note (``_dask_notes``): attempts it started, small outcomes."""
+        inflight, worker = self._inflight, note.get("worker")
+        for key in note.get("started", ()):
+            if key in inflight:
+                self._push(("started", key, worker))
+        for key, data, took in note.get("done", ()):
+            if key in inflight:
+                self._push(("noted", key, worker, data, took) if data is not None else ("watch", key))
 
     def _report_loop(self) -> None:
-        """The report thread: begins, outcomes (gathered in batches) and capacity changes."""
+        """The report thread: begins, outcomes (from notes, or gathered in batches), capacity changes,
+        and every ``SWEEP_SECONDS`` the sweep for attempts that ended without a note."""
+        next_sweep = time.monotonic() + SWEEP_SECONDS
         while True:
             queue = self._queue
             if not queue:
                 with self._queue_cv:
                     self._report_waiting = True  # before looking again: a push from now on wakes us
-                    while not queue:
-                        self._queue_cv.wait()
+                    while not queue and (wait := next_sweep - time.monotonic()) > 0:
+                        self._queue_cv.wait(wait)
                     self._report_waiting = False
+            if time.monotonic() >= next_sweep:
+                self._sweep()
+                next_sweep = time.monotonic() + SWEEP_SECONDS
             items = [queue.popleft() for _ in range(len(queue))]  # pops are atomic: a push meanwhile stays
             finished: list[distributed.Future] = []
             for item in items:
@@ -439,15 +452,21 @@ class DaskExecutor(Executor):
                     if attempt is not None:
                         attempt.worker = item[2]
                         self._begin(attempt)
+                elif kind == "noted":  # a small outcome, in its worker's note: no fetch
+                    self._noted_outcome(*item[1:])
+                elif kind == "watch":  # failed, or a big value: Dask's word on it comes next
+                    self._watch_future(item[1])
                 elif kind == "done":
                     future = item[1]
-                    if future.status == "finished":
+                    if future.key not in self._inflight:
+                        pass  # reported already, from its note
+                    elif future.status == "finished":
                         finished.append(future)
                     else:  # erred or cancelled: its exception is already here, no round trip
-                        self._finished(future, *_outcome_here(self._client, future))
+                        self._finished(future.key, *_outcome_here(self._client, future))
                 elif kind == "outcomes":
                     for future, (ok, value, took) in zip(item[1], item[2]):
-                        self._finished(future, ok, value, took)
+                        self._finished(future.key, ok, value, took)
                 elif kind == "capacity":
                     notify = getattr(self._reporter, "capacity_changed", None)
                     if notify is not None:
@@ -484,11 +503,42 @@ class DaskExecutor(Executor):
                 attempt.began = False
         return attempt.began
 
-    def _finished(self, future: distributed.Future, ok: bool, value: Any, took: float | None = None) -> None:
+    def _watch_future(self, key: str) -> None:
+        attempt = self._inflight.get(key)
+        if attempt is not None and attempt.future is not None and not attempt.watched:
+            attempt.watched = True
+            attempt.future.add_done_callback(self._on_done)
+
+    def _sweep(self) -> None:
+        """On the report thread: attempts that Dask says ended but no note told of (their worker died,
+        the attempt did not load there) are fetched as any other. Queued behind the notes already here."""
+        with self._lock:
+            attempts = list(self._inflight.values())
+        for attempt in attempts:
+            future = attempt.future
+            if future is not None and not attempt.watched and future.status != "pending":
+                attempt.watched = True
+                self._push(("done", future))
+
+    def _noted_outcome(self, key: str, worker: str | None, data: bytes, took: float) -> None:
+        """On the report thread: the outcome a worker's note carried, unless it does not load here
+        (then Dask's "finished", which comes after the note, fetches it as any other)."""
+        attempt = self._inflight.get(key)
+        if attempt is None:
+            return
+        try:
+            value = pickle.loads(data)
+        except BaseException:  # noqa: BLE001 - a class unknown here, a failing __setstate__: fetched, fails there
+            return
+        if attempt.worker is None:
+            attempt.worker = worker
+        self._finished(key, True, value, took)
+
+    def _finished(self, key: str, ok: bool, value: Any, took: float | None = None) -> None:
         """On the report thread: end the attempt's scopes and report its outcome to the manager.
 
         ``took``: the seconds it ran on its worker (the prefetch window follows their average)."""
-        attempt = self._inflight.get(future.key)
+        attempt = self._inflight.get(key)
         if attempt is None:
             return
         call, reporter, ctx, scopes = attempt.call, attempt.reporter, attempt.ctx, attempt.scopes
@@ -520,12 +570,13 @@ class DaskExecutor(Executor):
         finally:
             self._messages.release(call.task_id)
             with self._lock:
-                self._inflight.pop(future.key, None)
+                self._inflight.pop(key, None)
                 close = self._closing and not self._inflight and not self._closed
                 if close:
                     self._closed = True
                 self._idle.notify_all()
-            future.release()
+            if attempt.future is not None:
+                attempt.future.release()
             if close:
                 self._close()
 
@@ -558,7 +609,7 @@ class _Attempt:
     """One submitted attempt, until it is reported."""
 
     __slots__ = ("key", "call", "reporter", "ctx", "scopes", "meta", "resources", "future", "began", "worker",
-                 "coroutine")
+                 "coroutine", "watched")
 
     def __init__(self, key: str, call: TaskCall, reporter: AttemptReporter, ctx: contextvars.Context,
                  scopes: contextlib.ExitStack) -> None:
@@ -569,6 +620,7 @@ class _Attempt:
         self.began: bool | None = None  # None until the manager's gate was asked (at the remote start)
         self.worker: str | None = None  # the worker's address, once it started there
         self.coroutine = False  # a coroutine function: it runs on the worker's event loop
+        self.watched = False  # a done callback is on its future (or the sweep queued it)
 
 
 _PLAIN = (str, int, float, bool, type(None), bytes)

@@ -23,6 +23,7 @@ import distributed
 from dask.utils import parse_timedelta
 
 from ..engine._resources import unmet
+from ._dask_notes import NOTES_TOPIC
 
 if TYPE_CHECKING:
     from ._dask import DaskExecutor
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
 __all__ = ["WorkerInfo", "ClusterWatch", "watch_cluster"]
 
 WORKER_JOINED_TOPIC = "async_task_system-worker-joined"
-STARTED_TOPIC = "async_task_system-attempt-started"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,7 +122,7 @@ _watches_lock = threading.Lock()
 _watches: weakref.WeakKeyDictionary[distributed.Client, ClusterWatch] = weakref.WeakKeyDictionary()
 
 
-def watch_cluster(executor: DaskExecutor, on_started: Callable[[DaskExecutor, str, str | None], None],
+def watch_cluster(executor: DaskExecutor, on_notes: Callable[[DaskExecutor, dict[str, Any]], None],
                   plugin: distributed.diagnostics.plugin.WorkerPlugin) -> ClusterWatch:
     """The client's ``ClusterWatch`` (made, filled and subscribed on first use), with ``executor`` in it."""
     client = executor.client
@@ -139,13 +139,13 @@ def watch_cluster(executor: DaskExecutor, on_started: Callable[[DaskExecutor, st
     async def on_worker_joined(event: Any) -> None:
         await watch.refresh()
 
-    def on_attempt_started(event: Any) -> None:
-        msg = event[1]
+    def on_attempt_notes(event: Any) -> None:
+        note = event[1]
         for each in watch.executors():
-            on_started(each, msg["key"], msg.get("worker"))
+            on_notes(each, note)
 
     client.subscribe_topic(WORKER_JOINED_TOPIC, on_worker_joined)
-    client.subscribe_topic(STARTED_TOPIC, on_attempt_started)
+    client.subscribe_topic(NOTES_TOPIC, on_attempt_notes)
     client.loop.add_callback(watch.poll)
     client.register_plugin(plugin, name="async_task_system-worker-joined")
     return watch

@@ -31,10 +31,12 @@ from ..tracing._remote import (
     carried_attributes,
     configure_worker_tracing,
     flush_worker_spans,
+    tracer_provider_set,
     worker_tracing_active,
 )
-from ._dask_cluster import STARTED_TOPIC, WORKER_JOINED_TOPIC
+from ._dask_cluster import WORKER_JOINED_TOPIC
 from ._dask_messages import DaskInbox
+from ._dask_notes import WorkerNotes
 from ._mailbox import set_inbox
 
 __all__ = [
@@ -46,6 +48,7 @@ _registry_lock = threading.Lock()
 _running: dict[str, CancelToken] = {}  # Dask key -> token of the attempt running here
 _cancelled: collections.OrderedDict[str, str] = collections.OrderedDict()  # key -> reason, bounded
 _MAX_CANCELLED = 10_000
+_notes = WorkerNotes()  # this worker process's notes to the client: starts, small outcomes
 
 
 class CoroutineCancelled(TaskCancelledError):
@@ -69,16 +72,23 @@ def run_attempt(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
     Returns its value and the seconds it ran here (what sizes the prefetch window: a time measured
     on the client would add the round trip's delays, which grow with the load)."""
     key = meta["key"]
-    token = _register(meta)
+    worker = _this_worker()
     try:
-        # A copy of the worker thread's context (Dask's get_worker() lives in it): nothing the
-        # task sets leaks into the next task on this thread.
-        began = time.perf_counter()
-        value = contextvars.copy_context().run(_invoke, fn, args, kwargs, meta, token)
-        return value, time.perf_counter() - began
-    finally:
-        _unregister(key)
-        flush_worker_spans()
+        token = _register(meta, worker)
+        try:
+            # A copy of the worker thread's context (Dask's get_worker() lives in it): nothing the
+            # task sets leaks into the next task on this thread.
+            began = time.perf_counter()
+            value = contextvars.copy_context().run(_invoke, fn, args, kwargs, meta, token)
+            took = time.perf_counter() - began
+        finally:
+            _unregister(key)
+            flush_worker_spans()
+    except BaseException:
+        _note_end(worker, key, ok=False)
+        raise
+    _note_end(worker, key, value, took)  # after the spans: the client may report the outcome at once
+    return value, took
 
 
 async def run_attempt_async(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -89,7 +99,20 @@ async def run_attempt_async(fn: Callable[..., Any], args: tuple[Any, ...], kwarg
     submitter's trace context attached. Spans are flushed on a thread, never blocking the loop.
     """
     key = meta["key"]
-    token = _register(meta)
+    worker = _this_worker()
+    try:
+        value, took = await _run_coroutine_attempt(fn, args, kwargs, meta, worker)
+    except BaseException:
+        _note_end(worker, key, ok=False)
+        raise
+    _note_end(worker, key, value, took)
+    return value, took
+
+
+async def _run_coroutine_attempt(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any],
+                                 meta: dict[str, Any], worker: distributed.Worker | None) -> tuple[Any, float]:
+    key = meta["key"]
+    token = _register(meta, worker)
     loop = asyncio.get_running_loop()
     began = time.perf_counter()
     task = loop.create_task(_invoke_async(fn, args, kwargs, meta, token), context=contextvars.copy_context())
@@ -113,7 +136,15 @@ async def run_attempt_async(fn: Callable[..., Any], args: tuple[Any, ...], kwarg
     return value, time.perf_counter() - began
 
 
-def _register(meta: dict[str, Any]) -> CancelToken:
+def _this_worker() -> distributed.Worker | None:
+    """The worker this runs on; None if none (tests call the runners directly)."""
+    try:
+        return distributed.get_worker()
+    except ValueError:
+        return None
+
+
+def _register(meta: dict[str, Any], worker: distributed.Worker | None) -> CancelToken:
     """The attempt's token, registered under its key; raises if a cancel for it arrived first."""
     key = meta["key"]
     token = CancelToken()
@@ -123,10 +154,17 @@ def _register(meta: dict[str, Any]) -> CancelToken:
             _running[key] = token
     if reason is not None:
         raise TaskCancelledError(f"task {meta['task_id']} was cancelled before it started: {reason}")
-    with contextlib.suppress(ValueError):  # not on a worker (tests call this directly): nobody to tell
-        worker = distributed.get_worker()
-        worker.log_event(STARTED_TOPIC, {"key": key, "worker": worker.address})
+    if worker is not None:
+        with contextlib.suppress(Exception):  # its loop closed: no note
+            _notes.started(worker, key)
     return token
+
+
+def _note_end(worker: distributed.Worker | None, key: str, value: Any = None, took: float | None = None,
+              *, ok: bool = True) -> None:
+    if worker is not None:
+        with contextlib.suppress(Exception):  # no note (the worker closes): the client sweeps for it
+            _notes.ended(worker, key, value, took, ok=ok)
 
 
 def _unregister(key: str) -> None:
@@ -158,14 +196,18 @@ async def _invoke_async(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: d
 
 @contextlib.contextmanager
 def _span(meta: dict[str, Any], token: CancelToken) -> Any:
-    """``current_task()`` and its inbox set, the carried trace context attached, the attempt's worker span open."""
-    from opentelemetry import trace
-
+    """``current_task()`` and its inbox set, the carried trace context attached, the attempt's worker span
+    open (unless this process has no tracer provider: then no span would be recorded)."""
     _current.set(TaskContext(meta["task_id"], meta["name"], meta["attempt"], token))
     inbox = DaskInbox(meta["inbox"], meta["task_id"]) if "inbox" in meta else None
     set_inbox(inbox)  # what send_message() sent the task (a managed agent reads it before each step)
     carrier = meta.get("carrier")
     with attach_carrier(carrier), contextlib.closing(inbox) if inbox is not None else contextlib.nullcontext():
+        if not tracer_provider_set():
+            yield
+            return
+        from opentelemetry import trace
+
         attributes = {"task.id": meta["task_id"], "task.name": meta["name"], "task.attempt": meta["attempt"],
                       "dask.key": meta["key"], "process.pid": os.getpid()}
         with contextlib.suppress(ValueError):

@@ -20,11 +20,11 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 from opentelemetry import context as otel_context
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
 
 __all__ = [
     "OPENINFERENCE_CONTEXT_KEYS", "capture_carrier", "attach_carrier", "carried_attributes",
-    "configure_worker_tracing", "flush_worker_spans", "worker_tracing_active",
+    "configure_worker_tracing", "flush_worker_spans", "tracer_provider_set", "worker_tracing_active",
 ]
 
 #: The OpenTelemetry context keys under which ``openinference.instrumentation.using_attributes``
@@ -53,7 +53,7 @@ def capture_carrier() -> dict[str, Any]:
 @contextlib.contextmanager
 def attach_carrier(carrier: Mapping[str, Any] | None) -> Iterator[None]:
     """Make ``carrier``'s trace context (and OpenInference attributes) current; detach after."""
-    if not carrier:
+    if not carrier or not (carrier.get("headers") or carrier.get("attributes")):
         yield
         return
     ctx = propagate.extract(dict(carrier.get("headers") or {}))
@@ -118,6 +118,11 @@ def configure_worker_tracing(endpoint: str, *, service_name: str = "async_task_s
         _provider.add_span_processor(BatchSpanProcessor(GuardedExporter(exporter, endpoint)))  # a down collector: one warning
         _endpoints.add(endpoint)
         return True
+
+
+def tracer_provider_set() -> bool:
+    """Whether this process has a tracer provider that records spans (not OpenTelemetry's default no-op)."""
+    return not isinstance(trace.get_tracer_provider(), (trace.ProxyTracerProvider, trace.NoOpTracerProvider))
 
 
 def worker_tracing_active() -> bool:
