@@ -11,12 +11,16 @@ to the cluster and reports back. Invariants:
   window adapts to how long attempts run (measured on the worker, so the load on the round
   trip does not shrink it): about ``PREFETCH_SECONDS`` of queued work per thread, at most
   ``prefetch`` attempts (many for no-op tool calls, none for sub-agents).
-- An attempt *begins* (``reporter.attempt_starting``) when it starts on a worker: the worker logs a
-  start event that the client receives, not when it is submitted. An attempt whose outcome
-  arrives first begins then, just before it ends.
-- Outcomes come home in batches: each finished future is queued by its done callback; the
-  report thread fetches all queued results in one gather on the client's loop (without
-  waiting for it) and reports them as they arrive.
+- An attempt *begins* (``reporter.attempt_starting``) when it starts on a worker, as the worker's
+  notes say (``_dask_notes``), not when it is submitted. A start is noted with the worker's next
+  note, or alone once it is 5 ms old, so an attempt whose outcome arrives first begins then, just
+  before it ends.
+- Outcomes come home in those notes: a value that pickles to at most 8 KB travels in the note
+  that says the attempt ended (no round trip to fetch it). A bigger value, and an error, come
+  Dask's way: the note says to wait for the future, whose done callback then fetches the value
+  (one gather for all that are queued, on the client's loop) or brings the error. Every
+  ``SWEEP_SECONDS`` the report thread also looks for attempts that ended without any note (their
+  worker died, the attempt did not load there) and fetches those the same way.
 - Each attempt is one Dask task with a unique key and ``pure=False``; the callable
   and its arguments travel as *arguments* of a wrapper, so a tool's keyword
   arguments named ``priority``, ``key``, ``retries``, ``pure``, ``workers`` reach it.

@@ -1,18 +1,18 @@
 """Notes from the workers to the ``DaskExecutor``: which attempts started, and small outcomes.
 
-One topic of the scheduler's event broker carries them. A worker batches its notes: a start
-waits up to ``START_DELAY`` for company; an attempt that ends sends at once, with the starts
-that wait, its value if it pickles to at most ``VALUE_LIMIT`` bytes. The client then reports
-that attempt without fetching its result (a round trip through the scheduler to the worker
-and back per batch); a bigger value, or one that does not travel this way, is fetched as
-before when Dask says the attempt ended. The note leaves the worker before Dask's own
-"task finished" message on the same stream, so it reaches the client first.
+One topic of the scheduler's event broker carries them. A worker batches its notes (``WorkerNotes``):
+an attempt that ends is noted at the worker loop's next turn, together with whatever else is
+pending, and with its value if that pickles to at most ``VALUE_LIMIT`` bytes (at most
+``NOTE_LIMIT`` for all values of one note). The client then reports the attempt without
+fetching its result (a round trip through the scheduler to the worker and back). The note
+leaves the worker before Dask's own "task finished" message on the same stream, so it reaches
+the client first. A start goes with the worker's next note, or alone once ``START_DELAY`` old.
 
 A note is ``{"worker": address, "started": [key, ...], "done": [[key, pickled value, seconds], ...]}``;
-an attempt that failed, or whose value is too big, is listed with ``None`` for both, so the client
-knows to wait for Dask's word on it.
-The scheduler keeps the last ``distributed.admin.low-level-log-length`` notes (1,000 by default)
-of the topic, so ``VALUE_LIMIT`` bounds what they hold there.
+an attempt that failed, or whose value did not fit, is listed with ``None`` for both: the client
+waits for Dask's word on it (the value fetched, or the error).
+The scheduler keeps the topic's last ``distributed.admin.low-level-log-length`` notes (1,000 by
+default), so ``NOTE_LIMIT`` bounds what they hold there (32 MB).
 """
 
 from __future__ import annotations
@@ -27,13 +27,15 @@ from typing import Any
 import distributed
 from dask.sizeof import sizeof
 
-__all__ = ["NOTES_TOPIC", "START_DELAY", "VALUE_LIMIT", "WorkerNotes", "pickled_small"]
+__all__ = ["NOTES_TOPIC", "NOTE_LIMIT", "START_DELAY", "VALUE_LIMIT", "WorkerNotes", "pickled_small"]
 
 NOTES_TOPIC = "async_task_system-attempt-notes"
 #: Seconds a start note waits on its worker for others (or for its attempt's end) before it goes alone.
 START_DELAY = 0.005
 #: Largest pickled value that travels in a note, in bytes; a bigger one is fetched from its worker.
-VALUE_LIMIT = 16_000
+VALUE_LIMIT = 8_000
+#: Most pickled bytes of values in one note.
+NOTE_LIMIT = 32_000
 
 
 _SCALARS = (type(None), bool, int, float)
@@ -70,6 +72,7 @@ class WorkerNotes:
         self._lock = threading.Lock()
         self._starts: dict[str, float] = {}  # keys whose start is not sent yet -> when, oldest first
         self._ends: list[list[Any]] = []  # [key, pickled value or None (fetch it), seconds or None]
+        self._bytes = 0  # of the values in _ends
         self._soon = False  # a send of everything pending is queued on the worker's loop
         self._timer = False  # the loop's timer for old starts is armed
 
@@ -86,6 +89,11 @@ class WorkerNotes:
         data = pickled_small(value) if ok else None
         on_loop = worker.thread_id == threading.get_ident()
         with self._lock:
+            if data is not None:
+                if self._bytes + len(data) > NOTE_LIMIT:
+                    data = None  # this note is full: the client fetches it
+                else:
+                    self._bytes += len(data)
             self._starts.pop(key, None)  # its end says it started
             self._ends.append([key, data, took if ok else None])
             queue = not self._soon and not on_loop
@@ -117,7 +125,7 @@ class WorkerNotes:
         with self._lock:
             starts, ends = list(self._starts), self._ends
             self._starts.clear()
-            self._ends = []
+            self._ends, self._bytes = [], 0
             if soon:
                 self._soon = False
         if starts or ends:

@@ -321,3 +321,32 @@ class Unhashable:
 
     def __call__(self) -> str:
         return "ran"
+
+
+def echo(value: Any) -> Any:
+    return value
+
+
+def only_in_a_worker(payload: str, client_pid: int) -> str:
+    """Rebuilds a value in any process but the client's (as a class the client lacks would)."""
+    if os.getpid() == client_pid:
+        raise RuntimeError(f"{payload!r} cannot be loaded in the client")
+    return payload
+
+
+class WorkerOnly:
+    """A value that pickles anywhere and loads in the workers only."""
+
+    def __init__(self, payload: str, client_pid: int) -> None:
+        self.payload, self.client_pid = payload, client_pid
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return only_in_a_worker, (self.payload, self.client_pid)
+
+
+def make_worker_only(payload: str, client_pid: int) -> WorkerOnly:
+    return WorkerOnly(payload, client_pid)
+
+
+def make_lambda(n: int) -> Any:
+    return lambda: n * 2
