@@ -20,7 +20,7 @@ to the cluster and reports back. Invariants:
   Dask's way: the note says to wait for the future, whose done callback then fetches the value
   (one gather for all that are queued, on the client's loop) or brings the error. Every
   ``SWEEP_SECONDS`` the report thread also looks for attempts that ended without any note (their
-  worker died, the attempt did not load there) and fetches those the same way.
+  worker died) and fetches those the same way.
 - Each attempt is one Dask task with a unique key and ``pure=False``; the callable
   and its arguments travel as *arguments* of a wrapper, so a tool's keyword
   arguments named ``priority``, ``key``, ``retries``, ``pure``, ``workers`` reach it.
@@ -508,14 +508,15 @@ class DaskExecutor(Executor):
         return attempt.began
 
     def _watch_future(self, key: str) -> None:
+        """Dask's word on ``key`` is wanted: its done callback (not shipped yet: the sweep finds it)."""
         attempt = self._inflight.get(key)
         if attempt is not None and attempt.future is not None and not attempt.watched:
             attempt.watched = True
             attempt.future.add_done_callback(self._on_done)
 
     def _sweep(self) -> None:
-        """On the report thread: attempts that Dask says ended but no note told of (their worker died,
-        the attempt did not load there) are fetched as any other. Queued behind the notes already here."""
+        """On the report thread: attempts that Dask says ended but no note told of (their worker died)
+        are fetched as any other. Queued behind the notes already here, so a note that came first wins."""
         with self._lock:
             attempts = list(self._inflight.values())
         for attempt in attempts:
@@ -526,13 +527,14 @@ class DaskExecutor(Executor):
 
     def _noted_outcome(self, key: str, worker: str | None, data: bytes, took: float) -> None:
         """On the report thread: the outcome a worker's note carried, unless it does not load here
-        (then Dask's "finished", which comes after the note, fetches it as any other)."""
+        (then it is fetched Dask's way, and fails with Dask's loading error)."""
         attempt = self._inflight.get(key)
         if attempt is None:
             return
         try:
             value = pickle.loads(data)
-        except BaseException:  # noqa: BLE001 - a class unknown here, a failing __setstate__: fetched, fails there
+        except BaseException:  # noqa: BLE001 - a class unknown here, a failing __setstate__
+            self._watch_future(key)
             return
         if attempt.worker is None:
             attempt.worker = worker
