@@ -122,6 +122,10 @@ class DaskExecutor(Executor):
     trip of idle time per attempt.
     ``connect_timeout``: seconds to reach the scheduler (default: Dask's
     ``distributed.comm.timeouts.connect``, 30 s).
+    ``note_values``: a value that pickles to at most 8 KB comes home in its worker's note, without a
+    round trip (``_dask_notes``). The scheduler keeps the last 1,000 notes of their topic, where any
+    client of the cluster can read them (as it can any data there while its task holds it); False:
+    every value is fetched from its worker, and none outlives its task on the cluster.
     """
 
     #: Coroutine functions run on the workers' event loops (``run_attempt_async``), cancelled for real.
@@ -137,6 +141,7 @@ class DaskExecutor(Executor):
         min_capacity: int = 1,
         prefetch: int = 8,
         connect_timeout: float | None = None,
+        note_values: bool = True,
     ) -> None:
         if not isinstance(min_capacity, int) or isinstance(min_capacity, bool) or min_capacity < 1:
             raise InvalidArgumentError(f"min_capacity must be an int >= 1, got {min_capacity!r}")
@@ -144,7 +149,10 @@ class DaskExecutor(Executor):
             raise InvalidArgumentError(
                 f"prefetch must be an int from 0 to 64 (attempts queued per worker thread), got {prefetch!r}"
             )
+        if not isinstance(note_values, bool):
+            raise InvalidArgumentError(f"note_values must be True or False, got {note_values!r}")
         self.prefetch = prefetch
+        self.note_values = note_values
         self.trace_endpoint, auto_project, headers = _trace_target(trace_endpoint)  # checked before connecting
         self.project_name = project_name = project_name or auto_project
         self._client, self._owns_client = _connect(client_or_address, connect_timeout)
@@ -258,7 +266,7 @@ class DaskExecutor(Executor):
         self._reporter = reporter
         if call.token.cancelled and not reporter.attempt_starting(call):
             return  # cancelled between dispatch and here: nothing to ship
-        key = f"{call.name}-{call.task_id}-a{call.attempt}-{self._key_prefix}{next(self._keys)}"
+        key = f"{_key_part(call.name)}-{call.task_id}-a{call.attempt}-{self._key_prefix}{next(self._keys)}"
         # The attempt's observer scopes (the library's task span) are entered here, around the
         # remote run, in a copy of the submitter's context; the carrier is taken inside them.
         ctx = call.context.copy() if call.context is not None else contextvars.Context()
@@ -272,7 +280,7 @@ class DaskExecutor(Executor):
             self._refused([attempt], exc)
             return
         attempt.meta = {"key": key, "task_id": call.task_id, "name": call.name, "attempt": call.attempt,
-                        "carrier": carrier, "inbox": self._key_prefix}
+                        "carrier": carrier, "inbox": self._key_prefix, "note_values": self.note_values}
         attempt.coroutine = callable_kind(call.fn) == "coroutine"
         with self._lock:
             self._inflight[key] = attempt
@@ -430,7 +438,7 @@ class DaskExecutor(Executor):
                 self._push(("started", key, worker))
         for key, data, took in note.get("done", ()):
             if key in inflight:
-                self._push(("noted", key, worker, data, took) if data is not None else ("watch", key))
+                self._push(("noted", key, worker, data, took) if data is not None else ("watch", key, worker))
 
     def _report_loop(self) -> None:
         """The report thread: begins, outcomes (from notes, or gathered in batches), capacity changes,
@@ -459,7 +467,7 @@ class DaskExecutor(Executor):
                 elif kind == "noted":  # a small outcome, in its worker's note: no fetch
                     self._noted_outcome(*item[1:])
                 elif kind == "watch":  # failed, or a big value: Dask's word on it comes next
-                    self._watch_future(item[1])
+                    self._watch_future(*item[1:])
                 elif kind == "done":
                     future = item[1]
                     if future.key not in self._inflight:
@@ -507,9 +515,11 @@ class DaskExecutor(Executor):
                 attempt.began = False
         return attempt.began
 
-    def _watch_future(self, key: str) -> None:
+    def _watch_future(self, key: str, worker: str | None = None) -> None:
         """Dask's word on ``key`` is wanted: its done callback (not shipped yet: the sweep finds it)."""
         attempt = self._inflight.get(key)
+        if attempt is not None and attempt.worker is None:
+            attempt.worker = worker  # where it ran, for the record, even if it never was noted as started
         if attempt is not None and attempt.future is not None and not attempt.watched:
             attempt.watched = True
             attempt.future.add_done_callback(self._on_done)
@@ -531,13 +541,16 @@ class DaskExecutor(Executor):
         attempt = self._inflight.get(key)
         if attempt is None:
             return
-        try:
-            value = pickle.loads(data)
-        except BaseException:  # noqa: BLE001 - a class unknown here, a failing __setstate__
-            self._watch_future(key)
-            return
         if attempt.worker is None:
             attempt.worker = worker
+        try:
+            value = pickle.loads(data)
+        except Exception:  # noqa: BLE001 - a class unknown here, a failing __setstate__: Dask's way, its error
+            self._watch_future(key)
+            return
+        except BaseException as exc:  # noqa: BLE001 - SystemExit & co. loading it: Dask's way would stop the loop
+            self._finished(key, False, exc)
+            return
         self._finished(key, True, value, took)
 
     def _finished(self, key: str, ok: bool, value: Any, took: float | None = None) -> None:
@@ -630,6 +643,13 @@ class _Attempt:
 
 
 _PLAIN = (str, int, float, bool, type(None), bytes)
+_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.")
+
+
+def _key_part(name: str) -> str:
+    """A task name as part of a Dask key: its first 60 characters, each outside ``[A-Za-z0-9_.]`` as ``_``
+    (a lone surrogate in a key breaks the client's connection; ``-`` would split Dask's key groups)."""
+    return "".join(c if c in _KEY_CHARS else "_" for c in str(name)[:60]) or "task"
 
 
 def _plain(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:

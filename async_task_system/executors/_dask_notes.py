@@ -22,12 +22,13 @@ import contextlib
 import pickle
 import threading
 import time
+import weakref
 from typing import Any
 
 import distributed
 from dask.sizeof import sizeof
 
-__all__ = ["NOTES_TOPIC", "NOTE_LIMIT", "START_DELAY", "VALUE_LIMIT", "WorkerNotes", "pickled_small"]
+__all__ = ["NOTES_TOPIC", "NOTE_LIMIT", "START_DELAY", "VALUE_LIMIT", "WorkerNotes", "notes_of", "pickled_small"]
 
 NOTES_TOPIC = "async_task_system-attempt-notes"
 #: Seconds a start note waits on its worker for others (or for its attempt's end) before it goes alone.
@@ -43,7 +44,10 @@ _SIZED = (str, bytes)
 
 
 def pickled_small(value: Any) -> bytes | None:
-    """``value`` pickled if it is at most ``VALUE_LIMIT`` bytes and plain ``pickle`` takes it, else None."""
+    """``value`` pickled if it is at most ``VALUE_LIMIT`` bytes and plain ``pickle`` takes it, else None.
+
+    Raises what measuring or pickling it raised if that is no ``Exception`` (``SystemExit``...): such a
+    value would stop the worker when Dask measured or sent it, so its attempt fails instead."""
     try:
         kind = type(value)
         if kind in _SCALARS:
@@ -54,7 +58,7 @@ def pickled_small(value: Any) -> bytes | None:
         elif sizeof(value) > 4 * VALUE_LIMIT:
             return None  # surely too big: not worth pickling to find out
         data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
-    except BaseException:  # noqa: BLE001 - a value that refuses (or a broken __reduce__/__sizeof__): Dask's way
+    except Exception:  # noqa: BLE001 - a value that refuses (or a broken __reduce__/__sizeof__): Dask's way
         return None
     return data if len(data) <= VALUE_LIMIT else None
 
@@ -83,10 +87,11 @@ class WorkerNotes:
         if arm:
             worker.loop.add_callback(self._arm, worker, START_DELAY)
 
-    def ended(self, worker: distributed.Worker, key: str, value: Any = None, took: float | None = None,
+    def ended(self, worker: distributed.Worker, key: str, data: bytes | None = None, took: float | None = None,
               *, ok: bool = True) -> None:
-        """``key`` ended: with ``value`` (sent if small) if ``ok``, else with an error (Dask brings it)."""
-        data = pickled_small(value) if ok else None
+        """``key`` ended: with its value pickled as ``data`` (None: too big, the client fetches it) if
+        ``ok``, else with an error (Dask brings it)."""
+        data = data if ok else None
         on_loop = worker.thread_id == threading.get_ident()
         with self._lock:
             if data is not None:
@@ -128,6 +133,19 @@ class WorkerNotes:
             self._ends, self._bytes = [], 0
             if soon:
                 self._soon = False
-        if starts or ends:
+        if starts or ends:  # the scheduler adds "worker": the address of the worker whose stream carried it
             with contextlib.suppress(Exception):  # the worker closes: Dask re-runs its attempts, the client sweeps
                 worker.log_event(NOTES_TOPIC, {"worker": worker.address, "started": starts, "done": ends})
+
+
+_lock = threading.Lock()
+_by_worker: weakref.WeakKeyDictionary[distributed.Worker, WorkerNotes] = weakref.WeakKeyDictionary()
+
+
+def notes_of(worker: distributed.Worker) -> WorkerNotes:
+    """The ``WorkerNotes`` of ``worker`` (one per worker: an in-process cluster has several in one process)."""
+    notes = _by_worker.get(worker)
+    if notes is None:
+        with _lock:
+            notes = _by_worker.setdefault(worker, WorkerNotes())
+    return notes

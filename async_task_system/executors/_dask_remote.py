@@ -36,7 +36,7 @@ from ..tracing._remote import (
 )
 from ._dask_cluster import WORKER_JOINED_TOPIC
 from ._dask_messages import DaskInbox
-from ._dask_notes import WorkerNotes
+from ._dask_notes import notes_of, pickled_small
 from ._mailbox import set_inbox
 
 __all__ = [
@@ -48,7 +48,6 @@ _registry_lock = threading.Lock()
 _running: dict[str, CancelToken] = {}  # Dask key -> token of the attempt running here
 _cancelled: collections.OrderedDict[str, str] = collections.OrderedDict()  # key -> reason, bounded
 _MAX_CANCELLED = 10_000
-_notes = WorkerNotes()  # this worker process's notes to the client: starts, small outcomes
 
 
 class CoroutineCancelled(TaskCancelledError):
@@ -84,10 +83,11 @@ def run_attempt(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
         finally:
             _unregister(key)
             flush_worker_spans()
+        data = _for_note(value, meta)
     except BaseException:
         _note_end(worker, key, ok=False)
         raise
-    _note_end(worker, key, value, took)  # after the spans: the client may report the outcome at once
+    _note_end(worker, key, data, took)  # after the spans: the client may report the outcome at once
     return value, took
 
 
@@ -102,10 +102,11 @@ async def run_attempt_async(fn: Callable[..., Any], args: tuple[Any, ...], kwarg
     worker = _this_worker()
     try:
         value, took = await _run_coroutine_attempt(fn, args, kwargs, meta, worker)
+        data = _for_note(value, meta)
     except BaseException:
         _note_end(worker, key, ok=False)
         raise
-    _note_end(worker, key, value, took)
+    _note_end(worker, key, data, took)
     return value, took
 
 
@@ -156,15 +157,26 @@ def _register(meta: dict[str, Any], worker: distributed.Worker | None) -> Cancel
         raise TaskCancelledError(f"task {meta['task_id']} was cancelled before it started: {reason}")
     if worker is not None:
         with contextlib.suppress(Exception):  # its loop closed: no note
-            _notes.started(worker, key)
+            notes_of(worker).started(worker, key)
     return token
 
 
-def _note_end(worker: distributed.Worker | None, key: str, value: Any = None, took: float | None = None,
+def _for_note(value: Any, meta: dict[str, Any]) -> bytes | None:
+    """The value pickled for its end note, if small (and the executor wants values in notes); raises
+    ``CarriedBaseException`` for a value that raises ``SystemExit`` & co. when measured or pickled."""
+    if not meta.get("note_values", True):
+        return None
+    try:
+        return pickled_small(value)
+    except BaseException as exc:  # noqa: BLE001 - Dask measuring or sending it would stop the worker
+        raise CarriedBaseException(exc) from None
+
+
+def _note_end(worker: distributed.Worker | None, key: str, data: bytes | None = None, took: float | None = None,
               *, ok: bool = True) -> None:
     if worker is not None:
         with contextlib.suppress(Exception):  # no note (the worker closes): the client sweeps for it
-            _notes.ended(worker, key, value, took, ok=ok)
+            notes_of(worker).ended(worker, key, data, took, ok=ok)
 
 
 def _unregister(key: str) -> None:
