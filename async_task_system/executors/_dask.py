@@ -13,14 +13,15 @@ to the cluster and reports back. Invariants:
   ``prefetch`` attempts (many for no-op tool calls, none for sub-agents).
 - An attempt *begins* (``reporter.attempt_starting``) when it starts on a worker, as the worker's
   notes say (``_dask_notes``), not when it is submitted. A start is noted with the worker's next
-  note, or alone once it is 5 ms old, so an attempt whose outcome arrives first begins then, just
+  note, or alone once it is 20 ms old, so an attempt whose outcome arrives first begins then, just
   before it ends.
 - Outcomes come home in those notes: a value that pickles to at most 8 KB travels in the note
-  that says the attempt ended (no round trip to fetch it). A bigger value, and an error, come
-  Dask's way: the note says to wait for the future, whose done callback then fetches the value
-  (one gather for all that are queued, on the client's loop) or brings the error. Every
-  ``SWEEP_SECONDS`` the report thread also looks for attempts that ended without any note (their
-  worker died) and fetches those the same way.
+  that says the attempt ended (no round trip to fetch it); a busy worker gathers its ends for up
+  to 20 ms into one note. A bigger value, and an error, come Dask's way: the note says to wait
+  for the future, whose done callback then fetches the value (one gather for all that are queued,
+  on the client's loop) or brings the error. Every ``SWEEP_SECONDS`` the report thread also looks
+  for attempts that Dask said had ended at the previous sweep without any note since (their worker
+  died) and fetches those the same way.
 - Each attempt is one Dask task with a unique key and ``pure=False``; the callable
   and its arguments travel as *arguments* of a wrapper, so a tool's keyword
   arguments named ``priority``, ``key``, ``retries``, ``pure``, ``workers`` reach it.
@@ -82,6 +83,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 from ._dask_cluster import ClusterWatch, WorkerInfo, watch_cluster  # noqa: E402
 from ._dask_messages import DaskMessages  # noqa: E402
+from ._dask_notes import PREFIX_LENGTH, attempt_key  # noqa: E402
 from ._dask_remote import (  # noqa: E402
     CarriedBaseException,
     CoroutineCancelled,
@@ -160,7 +162,7 @@ class DaskExecutor(Executor):
         self._run_time: float | None = None  # moving average of an attempt's run time on its worker, s
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
-        self._key_prefix = uuid.uuid4().hex[:8]  # keys unique across executors and clients
+        self.key_prefix = uuid.uuid4().hex[:PREFIX_LENGTH]  # keys unique across executors and clients
         self._keys = itertools.count()
         self._inflight: dict[str, _Attempt] = {}  # key -> an attempt submitted and not yet reported
         self._closing = False
@@ -172,6 +174,7 @@ class DaskExecutor(Executor):
         self._queue: collections.deque[tuple[Any, ...]] = collections.deque()
         self._queue_cv = threading.Condition(threading.Lock())
         self._report_waiting = False  # the report thread waits on _queue_cv: a push must wake it
+        self._ended_unnoted: set[str] = set()  # keys the last sweep found ended without a note
         self._outbox: list[_Attempt] = []  # started on the report thread, shipped when its round ends
         self._reporting = threading.Thread(target=self._report_loop, name="dask-executor-report", daemon=True)
         self._reporting.start()
@@ -188,7 +191,7 @@ class DaskExecutor(Executor):
                 name="async_task_system-tracing",
             )
         self._watch: ClusterWatch = watch_cluster(self, DaskExecutor._noted, WorkerJoinedPlugin())
-        self._messages = DaskMessages(self._client, self._key_prefix)
+        self._messages = DaskMessages(self._client, self.key_prefix)
         self._travels: weakref.WeakSet[Any] = weakref.WeakSet()  # callables that pickled (``check``)
 
     # ------------------------------------------------------------ Executor interface
@@ -266,7 +269,7 @@ class DaskExecutor(Executor):
         self._reporter = reporter
         if call.token.cancelled and not reporter.attempt_starting(call):
             return  # cancelled between dispatch and here: nothing to ship
-        key = f"{_key_part(call.name)}-{call.task_id}-a{call.attempt}-{self._key_prefix}{next(self._keys)}"
+        key = attempt_key(call.name, call.task_id, call.attempt, self.key_prefix, next(self._keys))
         # The attempt's observer scopes (the library's task span) are entered here, around the
         # remote run, in a copy of the submitter's context; the carrier is taken inside them.
         ctx = call.context.copy() if call.context is not None else contextvars.Context()
@@ -280,7 +283,7 @@ class DaskExecutor(Executor):
             self._refused([attempt], exc)
             return
         attempt.meta = {"key": key, "task_id": call.task_id, "name": call.name, "attempt": call.attempt,
-                        "carrier": carrier, "inbox": self._key_prefix, "note_values": self.note_values}
+                        "carrier": carrier, "inbox": self.key_prefix, "note_values": self.note_values}
         attempt.coroutine = callable_kind(call.fn) == "coroutine"
         with self._lock:
             self._inflight[key] = attempt
@@ -525,15 +528,19 @@ class DaskExecutor(Executor):
             attempt.future.add_done_callback(self._on_done)
 
     def _sweep(self) -> None:
-        """On the report thread: attempts that Dask says ended but no note told of (their worker died)
-        are fetched as any other. Queued behind the notes already here, so a note that came first wins."""
+        """On the report thread: attempts that Dask said had ended already at the last sweep, and no note
+        told of since (their worker died), are fetched as any other (a note may come after Dask's word)."""
         with self._lock:
             attempts = list(self._inflight.values())
+        seen, self._ended_unnoted = self._ended_unnoted, set()
         for attempt in attempts:
             future = attempt.future
             if future is not None and not attempt.watched and future.status != "pending":
-                attempt.watched = True
-                self._push(("done", future))
+                if attempt.key in seen:
+                    attempt.watched = True
+                    self._push(("done", future))
+                else:
+                    self._ended_unnoted.add(attempt.key)
 
     def _noted_outcome(self, key: str, worker: str | None, data: bytes, took: float) -> None:
         """On the report thread: the outcome a worker's note carried, unless it does not load here
@@ -617,6 +624,7 @@ class DaskExecutor(Executor):
             self._client.run(cancel_on_worker, key, reason, on_error="ignore")
 
     def _close(self) -> None:
+        self._watch.remove(self)
         self._push(("stop",))
         self._control.shutdown(wait=False)
         if self._owns_client:
@@ -643,13 +651,7 @@ class _Attempt:
 
 
 _PLAIN = (str, int, float, bool, type(None), bytes)
-_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.")
 
-
-def _key_part(name: str) -> str:
-    """A task name as part of a Dask key: its first 60 characters, each outside ``[A-Za-z0-9_.]`` as ``_``
-    (a lone surrogate in a key breaks the client's connection; ``-`` would split Dask's key groups)."""
-    return "".join(c if c in _KEY_CHARS else "_" for c in str(name)[:60]) or "task"
 
 
 def _plain(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:

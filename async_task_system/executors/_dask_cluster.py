@@ -23,7 +23,7 @@ import distributed
 from dask.utils import parse_timedelta
 
 from ..engine._resources import unmet
-from ._dask_notes import NOTES_TOPIC
+from ._dask_notes import NOTES_TOPIC, prefix_of
 
 if TYPE_CHECKING:
     from ._dask import DaskExecutor
@@ -51,6 +51,7 @@ class ClusterWatch:
         self._lock = threading.Lock()
         self._workers: dict[str, WorkerInfo] = {}
         self._executors: weakref.WeakSet[DaskExecutor] = weakref.WeakSet()
+        self._by_prefix: weakref.WeakValueDictionary[str, DaskExecutor] = weakref.WeakValueDictionary()
 
     # ------------------------------------------------------------ reads (cheap, no round trip)
 
@@ -116,6 +117,28 @@ class ClusterWatch:
     def add(self, executor: DaskExecutor) -> None:
         with self._lock:
             self._executors.add(executor)
+            self._by_prefix[executor.key_prefix] = executor
+
+    def remove(self, executor: DaskExecutor) -> None:
+        """``executor`` closed: no more notes or cluster changes for it."""
+        with self._lock:
+            self._executors.discard(executor)
+            self._by_prefix.pop(executor.key_prefix, None)
+
+    def route(self, note: Mapping[str, Any]) -> list[tuple[DaskExecutor, dict[str, Any]]]:
+        """A worker's note split by the executor each record is for (the prefix in its key)."""
+        parts: dict[str, dict[str, Any]] = {}
+        worker = note.get("worker")
+        for field_name in ("started", "done"):
+            for record in note.get(field_name) or ():
+                key = record if field_name == "started" else record[0]
+                part = parts.get(prefix := prefix_of(key))
+                if part is None:
+                    part = parts[prefix] = {"worker": worker, "started": [], "done": []}
+                part[field_name].append(record)
+        with self._lock:
+            return [(executor, part) for prefix, part in parts.items()
+                    if (executor := self._by_prefix.get(prefix)) is not None]
 
 
 _watches_lock = threading.Lock()
@@ -140,9 +163,8 @@ def watch_cluster(executor: DaskExecutor, on_notes: Callable[[DaskExecutor, dict
         await watch.refresh()
 
     def on_attempt_notes(event: Any) -> None:
-        note = event[1]
-        for each in watch.executors():
-            on_notes(each, note)
+        for executor, part in watch.route(event[1]):
+            on_notes(executor, part)
 
     client.subscribe_topic(WORKER_JOINED_TOPIC, on_worker_joined)
     client.subscribe_topic(NOTES_TOPIC, on_attempt_notes)

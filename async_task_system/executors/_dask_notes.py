@@ -1,16 +1,16 @@
 """Notes from the workers to the ``DaskExecutor``: which attempts started, and small outcomes.
 
 One topic of the scheduler's event broker carries them. A worker batches its notes (``WorkerNotes``):
-an attempt that ends is noted at the worker loop's next turn, together with whatever else is
-pending, and with its value if that pickles to at most ``VALUE_LIMIT`` bytes (at most
-``NOTE_LIMIT`` for all values of one note). The client then reports the attempt without
-fetching its result (a round trip through the scheduler to the worker and back). The note
-leaves the worker before Dask's own "task finished" message on the same stream, so it reaches
-the client first. A start goes with the worker's next note, or alone once ``START_DELAY`` old.
+an attempt's end is noted at once if the worker has nothing else to run, else within ``NOTE_DELAY``
+together with the others' ends; its value goes in the note if it pickles to at most ``VALUE_LIMIT``
+bytes (at most ``NOTE_LIMIT`` for all values of one note). The client then reports the attempt
+without fetching its result (a round trip through the scheduler to the worker and back). A start
+goes with the worker's next note, or alone once ``NOTE_DELAY`` old.
 
 A note is ``{"worker": address, "started": [key, ...], "done": [[key, pickled value, seconds], ...]}``;
 an attempt that failed, or whose value did not fit, is listed with ``None`` for both: the client
-waits for Dask's word on it (the value fetched, or the error).
+waits for Dask's word on it (the value fetched, or the error). A note may reach the client before
+or after Dask's own word that the attempt ended; the client waits for the note (see ``_sweep``).
 The scheduler keeps the topic's last ``distributed.admin.low-level-log-length`` notes (1,000 by
 default), so ``NOTE_LIMIT`` bounds what they hold there (32 MB).
 """
@@ -28,15 +28,34 @@ from typing import Any
 import distributed
 from dask.sizeof import sizeof
 
-__all__ = ["NOTES_TOPIC", "NOTE_LIMIT", "START_DELAY", "VALUE_LIMIT", "WorkerNotes", "notes_of", "pickled_small"]
+__all__ = ["NOTES_TOPIC", "NOTE_DELAY", "NOTE_LIMIT", "PREFIX_LENGTH", "attempt_key", "prefix_of", "VALUE_LIMIT", "WorkerNotes", "notes_of", "pickled_small"]
 
 NOTES_TOPIC = "async_task_system-attempt-notes"
-#: Seconds a start note waits on its worker for others (or for its attempt's end) before it goes alone.
-START_DELAY = 0.005
+#: Seconds a note waits on a busy worker for others to go with it (one message for many: each
+#: costs the worker, the scheduler and the client a fixed time).
+NOTE_DELAY = 0.02
 #: Largest pickled value that travels in a note, in bytes; a bigger one is fetched from its worker.
 VALUE_LIMIT = 8_000
 #: Most pickled bytes of values in one note.
 NOTE_LIMIT = 32_000
+
+
+_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.")
+PREFIX_LENGTH = 8
+
+
+def attempt_key(name: str, task_id: str, attempt: int, prefix: str, number: int) -> str:
+    """The Dask key of an attempt: ``{name}-{task id}-a{attempt}-{executor prefix}{number}``.
+
+    The name is cut to 60 characters, each outside ``[A-Za-z0-9_.]`` made ``_`` (a lone surrogate in
+    a key breaks the client's connection; ``-`` would split Dask's key groups)."""
+    safe = "".join(c if c in _KEY_CHARS else "_" for c in name[:60]) or "task"
+    return f"{safe}-{task_id}-a{attempt}-{prefix}{number}"
+
+
+def prefix_of(key: str) -> str:
+    """The executor prefix in an ``attempt_key`` (notes are routed to their executor by it)."""
+    return key[key.rfind("-") + 1:][:PREFIX_LENGTH]
 
 
 _SCALARS = (type(None), bool, int, float)
@@ -64,35 +83,34 @@ def pickled_small(value: Any) -> bytes | None:
 
 
 class WorkerNotes:
-    """One worker process's pending notes, sent from its event loop (callable from any thread).
+    """One worker's pending notes, sent from its event loop (callable from any thread).
 
-    An ended attempt's note is sent at the loop's next turn, with every note pending then, and
-    before Dask's own message that the attempt ended (queued after it on the same loop); on the
-    loop itself, at once. A start goes with the next note sent, or alone once it is
-    ``START_DELAY`` old (so a short attempt's start costs no message of its own).
+    An attempt's end is sent at once if nothing else runs or waits on the worker (so a chain of
+    dependent tasks waits for no timer); while others do, it waits up to ``NOTE_DELAY`` for their
+    ends to go with it. A start goes with the next note, or alone once ``NOTE_DELAY`` old (a short
+    attempt's start is never sent: its end says it).
     """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._starts: dict[str, float] = {}  # keys whose start is not sent yet -> when, oldest first
         self._ends: list[list[Any]] = []  # [key, pickled value or None (fetch it), seconds or None]
+        self._first_end = 0.0  # when the oldest of _ends ended
         self._bytes = 0  # of the values in _ends
-        self._soon = False  # a send of everything pending is queued on the worker's loop
-        self._timer = False  # the loop's timer for old starts is armed
+        self._armed = False  # the loop's timer is set (or being set)
 
     def started(self, worker: distributed.Worker, key: str) -> None:
         with self._lock:
             self._starts[key] = time.monotonic()
-            arm, self._timer = not self._timer, True
+            arm, self._armed = not self._armed, True
         if arm:
-            worker.loop.add_callback(self._arm, worker, START_DELAY)
+            worker.loop.add_callback(self._arm, worker, NOTE_DELAY)
 
     def ended(self, worker: distributed.Worker, key: str, data: bytes | None = None, took: float | None = None,
               *, ok: bool = True) -> None:
         """``key`` ended: with its value pickled as ``data`` (None: too big, the client fetches it) if
         ``ok``, else with an error (Dask brings it)."""
         data = data if ok else None
-        on_loop = worker.thread_id == threading.get_ident()
         with self._lock:
             if data is not None:
                 if self._bytes + len(data) > NOTE_LIMIT:
@@ -100,42 +118,57 @@ class WorkerNotes:
                 else:
                     self._bytes += len(data)
             self._starts.pop(key, None)  # its end says it started
+            if not self._ends:
+                self._first_end = time.monotonic()
             self._ends.append([key, data, took if ok else None])
-            queue = not self._soon and not on_loop
-            self._soon = self._soon or queue
-        if on_loop:
-            self._send(worker)  # before the loop goes on to Dask's own message about it
-        elif queue:
-            worker.loop.add_callback(self._send, worker)
+            now = not _others_busy(worker)
+            arm = not now and not self._armed
+            self._armed = self._armed or arm
+        if now:
+            if worker.thread_id == threading.get_ident():
+                self._send(worker)
+            else:
+                worker.loop.add_callback(self._send, worker)
+        elif arm:
+            worker.loop.add_callback(self._arm, worker, NOTE_DELAY)
 
     def _arm(self, worker: distributed.Worker, delay: float) -> None:
         asyncio.get_running_loop().call_later(delay, self._tick, worker)
 
     def _tick(self, worker: distributed.Worker) -> None:
-        """On the worker's loop: send the starts if the oldest is due, else look again when it is."""
+        """On the worker's loop: send what is pending if its oldest is due, else look again when it is."""
         with self._lock:
-            if not self._starts:
-                self._timer = False
+            oldest = min([*([self._first_end] if self._ends else []), *list(self._starts.values())[:1]],
+                         default=None)
+            if oldest is None:
+                self._armed = False
                 return
-            age = time.monotonic() - next(iter(self._starts.values()))
-        if age < START_DELAY:
-            self._arm(worker, START_DELAY - age)
-            return
-        with self._lock:
-            self._timer = False
-        self._send(worker, soon=False)
+            wait = oldest + NOTE_DELAY - time.monotonic()
+            if wait <= 0:
+                self._armed = False
+        if wait > 0:
+            self._arm(worker, wait)
+        else:
+            self._send(worker)
 
-    def _send(self, worker: distributed.Worker, soon: bool = True) -> None:
-        """On the worker's loop: one note with everything pending."""
+    def _send(self, worker: distributed.Worker) -> None:
+        """On the worker's loop: one note with everything pending, if anything is."""
         with self._lock:
             starts, ends = list(self._starts), self._ends
             self._starts.clear()
             self._ends, self._bytes = [], 0
-            if soon:
-                self._soon = False
         if starts or ends:  # the scheduler adds "worker": the address of the worker whose stream carried it
             with contextlib.suppress(Exception):  # the worker closes: Dask re-runs its attempts, the client sweeps
                 worker.log_event(NOTES_TOPIC, {"worker": worker.address, "started": starts, "done": ends})
+
+
+def _others_busy(worker: distributed.Worker) -> bool:
+    """Whether the worker runs another task than the one ending now, or has one ready to run."""
+    try:
+        state = worker.state
+        return state.executing_count > 1 or bool(state.ready)
+    except Exception:  # noqa: BLE001 - a Dask without these: send at once, as if idle
+        return False
 
 
 _lock = threading.Lock()
