@@ -17,7 +17,8 @@ to the cluster and reports back. Invariants:
   before it ends.
 - Outcomes come home in those notes: a value that pickles to at most 8 KB travels in the note
   that says the attempt ended (no round trip to fetch it); a busy worker gathers its ends for up
-  to 20 ms into one note. A bigger value, and an error, come Dask's way: the note says to wait
+  to 20 ms into one note; a value is sealed with the executor's secret (which travels in the
+  attempt), so a note another client logs on the topic is ignored. A bigger value, and an error, come Dask's way: the note says to wait
   for the future, whose done callback then fetches the value (one gather for all that are queued,
   on the client's loop) or brings the error. Every ``SWEEP_SECONDS`` the report thread also looks
   for attempts that Dask said had ended at the previous sweep without any note since (their worker
@@ -53,9 +54,11 @@ import asyncio
 import collections
 import contextlib
 import contextvars
+import hmac
 import itertools
 import os
 import pickle
+import secrets
 import threading
 import time
 import types
@@ -83,7 +86,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 
 from ._dask_cluster import ClusterWatch, WorkerInfo, watch_cluster  # noqa: E402
 from ._dask_messages import DaskMessages  # noqa: E402
-from ._dask_notes import PREFIX_LENGTH, attempt_key  # noqa: E402
+from ._dask_notes import PREFIX_LENGTH, attempt_key, seal_of  # noqa: E402
 from ._dask_remote import (  # noqa: E402
     CarriedBaseException,
     CoroutineCancelled,
@@ -163,6 +166,7 @@ class DaskExecutor(Executor):
         self._lock = threading.Lock()
         self._idle = threading.Condition(self._lock)
         self.key_prefix = uuid.uuid4().hex[:PREFIX_LENGTH]  # keys unique across executors and clients
+        self._seal = secrets.token_hex(16)  # what workers seal noted values with (``seal_of``)
         self._keys = itertools.count()
         self._inflight: dict[str, _Attempt] = {}  # key -> an attempt submitted and not yet reported
         self._closing = False
@@ -283,7 +287,8 @@ class DaskExecutor(Executor):
             self._refused([attempt], exc)
             return
         attempt.meta = {"key": key, "task_id": call.task_id, "name": call.name, "attempt": call.attempt,
-                        "carrier": carrier, "inbox": self.key_prefix, "note_values": self.note_values}
+                        "carrier": carrier, "inbox": self.key_prefix, "note_values": self.note_values,
+                        "seal": self._seal}
         attempt.coroutine = callable_kind(call.fn) == "coroutine"
         with self._lock:
             self._inflight[key] = attempt
@@ -439,9 +444,12 @@ class DaskExecutor(Executor):
         for key in note.get("started", ()):
             if key in inflight:
                 self._push(("started", key, worker))
-        for key, data, took in note.get("done", ()):
+        for key, data, took, *seal in note.get("done", ()):
             if key in inflight:
-                self._push(("noted", key, worker, data, took) if data is not None else ("watch", key, worker))
+                if data is None:
+                    self._push(("watch", key, worker))
+                elif seal and hmac.compare_digest(seal[0], seal_of(self._seal, key, data)):
+                    self._push(("noted", key, worker, data, took))
 
     def _report_loop(self) -> None:
         """The report thread: begins, outcomes (from notes, or gathered in batches), capacity changes,

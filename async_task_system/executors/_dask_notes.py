@@ -7,7 +7,7 @@ bytes (at most ``NOTE_LIMIT`` for all values of one note). The client then repor
 without fetching its result (a round trip through the scheduler to the worker and back). A start
 goes with the worker's next note, or alone once ``NOTE_DELAY`` old.
 
-A note is ``{"worker": address, "started": [key, ...], "done": [[key, pickled value, seconds], ...]}``;
+A note is ``{"worker": address, "started": [key, ...], "done": [[key, pickled value, seconds, seal], ...]}``;
 an attempt that failed, or whose value did not fit, is listed with ``None`` for both: the client
 waits for Dask's word on it (the value fetched, or the error). A note may reach the client before
 or after Dask's own word that the attempt ended; the client waits for the note (see ``_sweep``).
@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import pickle
 import threading
 import time
@@ -28,7 +30,7 @@ from typing import Any
 import distributed
 from dask.sizeof import sizeof
 
-__all__ = ["NOTES_TOPIC", "NOTE_DELAY", "NOTE_LIMIT", "PREFIX_LENGTH", "attempt_key", "prefix_of", "VALUE_LIMIT", "WorkerNotes", "notes_of", "pickled_small"]
+__all__ = ["NOTES_TOPIC", "NOTE_DELAY", "NOTE_LIMIT", "PREFIX_LENGTH", "attempt_key", "prefix_of", "seal_of", "VALUE_LIMIT", "WorkerNotes", "notes_of", "pickled_small"]
 
 NOTES_TOPIC = "async_task_system-attempt-notes"
 #: Seconds a note waits on a busy worker for others to go with it (one message for many: each
@@ -51,6 +53,12 @@ def attempt_key(name: str, task_id: str, attempt: int, prefix: str, number: int)
     a key breaks the client's connection; ``-`` would split Dask's key groups)."""
     safe = "".join(c if c in _KEY_CHARS else "_" for c in name[:60]) or "task"
     return f"{safe}-{task_id}-a{attempt}-{prefix}{number}"
+
+
+def seal_of(secret: str, key: str, data: bytes) -> bytes:
+    """The tag that shows a noted value came from the attempt its executor shipped (the secret travels in
+    the attempt, not in notes): another client logging a note on the topic cannot set a task's result."""
+    return hmac.new(secret.encode(), key.encode() + data, hashlib.sha256).digest()[:16]
 
 
 def prefix_of(key: str) -> str:
@@ -107,9 +115,9 @@ class WorkerNotes:
             worker.loop.add_callback(self._arm, worker, NOTE_DELAY)
 
     def ended(self, worker: distributed.Worker, key: str, data: bytes | None = None, took: float | None = None,
-              *, ok: bool = True) -> None:
+              *, ok: bool = True, seal: str = "") -> None:
         """``key`` ended: with its value pickled as ``data`` (None: too big, the client fetches it) if
-        ``ok``, else with an error (Dask brings it)."""
+        ``ok``, else with an error (Dask brings it). ``seal``: the executor's secret the value is sealed with."""
         data = data if ok else None
         with self._lock:
             if data is not None:
@@ -120,7 +128,7 @@ class WorkerNotes:
             self._starts.pop(key, None)  # its end says it started
             if not self._ends:
                 self._first_end = time.monotonic()
-            self._ends.append([key, data, took if ok else None])
+            self._ends.append([key, data, took if ok else None] + ([seal_of(seal, key, data)] if data is not None else []))
             now = not _others_busy(worker)
             arm = not now and not self._armed
             self._armed = self._armed or arm

@@ -87,7 +87,7 @@ def run_attempt(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str,
     except BaseException:
         _note_end(worker, key, ok=False)
         raise
-    _note_end(worker, key, data, took)  # after the spans: the client may report the outcome at once
+    _note_end(worker, key, data, took, seal=meta.get("seal", ""))  # after the spans: reported at once, maybe
     return value, took
 
 
@@ -106,7 +106,7 @@ async def run_attempt_async(fn: Callable[..., Any], args: tuple[Any, ...], kwarg
     except BaseException:
         _note_end(worker, key, ok=False)
         raise
-    _note_end(worker, key, data, took)
+    _note_end(worker, key, data, took, seal=meta.get("seal", ""))
     return value, took
 
 
@@ -173,10 +173,10 @@ def _for_note(value: Any, meta: dict[str, Any]) -> bytes | None:
 
 
 def _note_end(worker: distributed.Worker | None, key: str, data: bytes | None = None, took: float | None = None,
-              *, ok: bool = True) -> None:
+              *, ok: bool = True, seal: str = "") -> None:
     if worker is not None:
         with contextlib.suppress(Exception):  # no note (the worker closes): the client sweeps for it
-            notes_of(worker).ended(worker, key, data, took, ok=ok)
+            notes_of(worker).ended(worker, key, data, took, ok=ok, seal=seal)
 
 
 def _unregister(key: str) -> None:

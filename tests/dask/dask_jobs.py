@@ -350,3 +350,114 @@ def make_worker_only(payload: str, client_pid: int) -> WorkerOnly:
 
 def make_lambda(n: int) -> Any:
     return lambda: n * 2
+
+
+# ---------------------------------------------------------------- values for the notes attack (test_dask_notes_attack)
+
+_RAISE_KINDS = {"runtime": RuntimeError, "exit": SystemExit, "interrupt": KeyboardInterrupt}
+
+
+class EvalOnLoad:
+    """Pickles (plain pickle too) as ``eval(code)``: what the code does happens where it is unpickled."""
+
+    def __init__(self, code: str) -> None:
+        self.code = code
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (eval, (self.code,))
+
+
+class Raising:
+    """A value whose ``where`` method (``reduce``, ``sizeof``, ``repr``, ``eq``) raises ``kind``."""
+
+    def __init__(self, where: str, kind: str) -> None:
+        self.where, self.kind = where, kind
+
+    def _boom(self, what: str) -> None:
+        if self.where == what:
+            raise _RAISE_KINDS[self.kind](f"{what} refuses")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        self._boom("reduce")
+        return (Raising, (self.where, self.kind))
+
+    def __sizeof__(self) -> int:
+        self._boom("sizeof")
+        return 64
+
+    def __repr__(self) -> str:
+        self._boom("repr")
+        return f"Raising({self.where!r}, {self.kind!r})"
+
+    def __eq__(self, other: object) -> bool:
+        self._boom("eq")
+        return isinstance(other, Raising) and (self.where, self.kind) == (other.where, other.kind)
+
+    __hash__ = object.__hash__
+
+
+def identity(x: Any) -> Any:
+    return x
+
+
+def make_bytes(n: int) -> bytes:
+    return b"x" * n
+
+
+def make_str(n: int, ch: str = "a") -> str:
+    return ch * n
+
+
+def recursive_list() -> list:
+    a: list = []
+    a.append(a)
+    return a
+
+
+def deep_list(depth: int) -> list:
+    value: list = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
+def eval_value(code: str) -> EvalOnLoad:
+    return EvalOnLoad(code)
+
+
+def raising_value(where: str, kind: str) -> Raising:
+    return Raising(where, kind)
+
+
+def lambda_value() -> Any:
+    return lambda x: x + 1
+
+
+def generator_value() -> Any:
+    return (i for i in range(3))
+
+
+def sleep_then(seconds: float, value: Any) -> Any:
+    time.sleep(seconds)
+    return value
+
+
+async def async_bytes(n: int) -> bytes:
+    import asyncio
+
+    await asyncio.sleep(0)
+    return b"y" * n
+
+
+async def async_sleep_then(seconds: float, value: Any) -> Any:
+    import asyncio
+
+    await asyncio.sleep(seconds)
+    return value
+
+
+def worker_address(seconds: float = 0.0) -> str:
+    from distributed import get_worker
+
+    time.sleep(seconds)
+    return get_worker().address
