@@ -8,7 +8,9 @@ Arms (each run in this one process, interleaved, median of ``--rounds``):
    the manager at >= 0.8x raw Dask), plus raw ``submit`` + ``gather`` (results brought home, as the
    manager does) and the manager on a 4-thread pool for scale;
 2. ``--sleepers`` tasks of 0.5 s: 4 threads against 2 workers x 2 threads (ideal: n/4 x 0.5 s);
-3. CPU-bound pure-Python tasks: what processes buy over GIL-bound threads (2 cores here).
+3. CPU-bound pure-Python tasks: what processes buy over GIL-bound threads (2 cores here);
+4. latency: ``--chain`` dependent no-op tasks, each given the previous one's result, beside raw Dask's
+   chain of futures.
 
 ``--external``: the throughput arms again (manager and raw Dask, side by side) on a cluster whose
 scheduler runs in a process of its own (``dask scheduler`` + ``dask worker --nworkers 2 --nthreads 2``
@@ -35,7 +37,7 @@ from collections.abc import Callable  # noqa: E402
 
 from distributed import Client, LocalCluster, wait  # noqa: E402
 
-from async_task_system import TaskManager  # noqa: E402
+from async_task_system import ResultOf, TaskManager  # noqa: E402
 from async_task_system.executors import DaskExecutor  # noqa: E402
 
 
@@ -69,6 +71,37 @@ def run_manager(make: Callable[[], TaskManager], fn: Callable, args: tuple, n: i
         return elapsed
     finally:
         tm.shutdown(wait=True)
+
+
+def inc(x: int) -> int:
+    return x + 1
+
+
+def chain_manager(make: Callable[[], TaskManager], n: int) -> float:
+    """Seconds for ``n`` dependent no-op tasks, each taking the one before's result (``ResultOf``)."""
+    tm = make()
+    try:
+        start = time.perf_counter()
+        last = tm.submit(inc, (0,))
+        for _ in range(n - 1):
+            last = tm.submit(inc, (ResultOf(last),))
+        tm.wait([last])
+        elapsed = time.perf_counter() - start
+        if tm.get(last).result != n:
+            raise RuntimeError(f"the chain ended with {tm.get(last)}")
+        return elapsed
+    finally:
+        tm.shutdown(wait=True)
+
+
+def chain_raw_dask(client: Client, n: int) -> float:
+    start = time.perf_counter()
+    last = client.submit(inc, 0, pure=False)
+    for _ in range(n - 1):
+        last = client.submit(inc, last, pure=False)
+    if last.result() != n:
+        raise RuntimeError("the raw chain went wrong")
+    return time.perf_counter() - start
 
 
 def run_raw_dask(client: Client, n: int, gather: bool = False) -> float:
@@ -125,6 +158,7 @@ def main() -> None:
     parser.add_argument("--cpu-tasks", type=int, default=16)
     parser.add_argument("--cpu-loop", type=int, default=5_000_000)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--chain", type=int, default=50, help="dependent no-op tasks in the latency arm")
     parser.add_argument("--external", action="store_true",
                         help="also measure throughput on a `dask scheduler` + `dask worker` subprocess cluster")
     parser.add_argument("--out", default=os.path.join(_here, "results", "dask.md"))
@@ -159,6 +193,10 @@ def main() -> None:
         noop_gather.append(run_raw_dask(client, opts.noop, gather=True))
         cpu_threads.append(run_manager(threads, spin, (opts.cpu_loop,), opts.cpu_tasks))
         cpu_dask.append(run_manager(on_dask, spin, (opts.cpu_loop,), opts.cpu_tasks))
+    chain_ours, chain_raw = [], []
+    for _ in range(opts.rounds):
+        chain_raw.append(chain_raw_dask(client, opts.chain))
+        chain_ours.append(chain_manager(on_dask, opts.chain))
     sleep_threads = run_manager(threads, nap, (0.5,), opts.sleepers)
     sleep_dask = run_manager(on_dask, nap, (0.5,), opts.sleepers)
     ideal = opts.sleepers / 4 * 0.5
@@ -212,6 +250,18 @@ def main() -> None:
         f"Overhead per task over raw Dask: {per['dask'] - per['raw']:.2f} ms.",
         "",
         *(_external_lines(external, n) if external else []),
+        f"## Latency: a chain of {opts.chain} dependent no-op tasks (LocalCluster)",
+        "",
+        "| arm | wall | per link |",
+        "|---|---:|---:|",
+        f"| raw Dask: each `client.submit` given the previous future | {median(chain_raw):.3f} s | "
+        f"{median(chain_raw) / opts.chain * 1e3:.2f} ms |",
+        f"| TaskManager: each task given `ResultOf` the previous | {median(chain_ours):.3f} s | "
+        f"{median(chain_ours) / opts.chain * 1e3:.2f} ms |",
+        "",
+        f"Ratio TaskManager / raw Dask wall: **{median(chain_ours) / median(chain_raw):.2f}** (raw Dask hands "
+        "the value from worker to worker; the manager brings each home before it submits the next).",
+        "",
         "## Long and CPU-bound tasks",
         "",
         "| arm | threads (4) | Dask (2 workers x 2 threads) | Dask / threads |",
