@@ -215,13 +215,7 @@ def test_cancel_racing_the_end_of_tasks_finishes_each_once(tm):
     for n, tid in enumerate(ids):
         time.sleep(0.0015 * (n % 5))
         tm.cancel(tid)
-    assert not tm.wait(ids, timeout=15).not_done
-    for i, tid in enumerate(ids):
-        info = tm.get(tid)
-        assert len(finals(info)) == 1, [(e.kind, e.reason) for e in info.events]
-        assert info.status in (TaskStatus.CANCELLED, TaskStatus.COMPLETED)
-        if info.status is TaskStatus.COMPLETED:
-            assert info.result == i
+    _each_ended_once(tm, ids, TaskStatus.CANCELLED)
     tail = [tm.submit(identity, (i,)) for i in range(20)]  # the manager's slots all came back
     assert not tm.wait(tail, timeout=10).not_done
     assert [tm.get(t).result for t in tail] == list(range(20))
@@ -229,11 +223,16 @@ def test_cancel_racing_the_end_of_tasks_finishes_each_once(tm):
 
 def test_timeouts_racing_the_end_of_tasks_finish_each_once(tm):
     ids = [tm.submit(sleep_then, (0.02 + (i % 5) * 0.01, i), timeout=0.04) for i in range(60)]
+    _each_ended_once(tm, ids, TaskStatus.TIMEOUT)
+
+
+def _each_ended_once(tm, ids, stopped):
+    """Every task ended once, either ``stopped`` or completed with its own index as its value."""
     assert not tm.wait(ids, timeout=15).not_done
     for i, tid in enumerate(ids):
         info = tm.get(tid)
         assert len(finals(info)) == 1, [(e.kind, e.reason) for e in info.events]
-        assert info.status in (TaskStatus.TIMEOUT, TaskStatus.COMPLETED)
+        assert info.status in (stopped, TaskStatus.COMPLETED)
         if info.status is TaskStatus.COMPLETED:
             assert info.result == i
 
@@ -386,16 +385,11 @@ def _bounded(cm_factory, body, limit):
     return out.get("value", "the test's cluster did not close in time")
 
 
-@pytest.mark.xfail(strict=True, reason="LEFT (Dask's own: raw client.submit hangs the same way): an "
-                   "argument that unpickles on the scheduler but not on the worker kills the worker's stream from the "
-                   "scheduler; Dask requeues the task and its future stays pending, so nothing ends it but a timeout")
-def test_an_argument_that_does_not_unpickle_on_the_worker_fails_the_task():
-    code = ("__import__('dask_jobs').EvalOnLoad('1/0') if __import__('os').environ.get('ATS_ATTACK_CLIENT') "
-            "else 1/0")
-
+def _one_task_on_a_cluster_of_its_own(fn, args):
+    """The record of one task run on a cluster of its own (it may break that cluster), after at most 6 s."""
     def body(client):
         tm = TaskManager(max_workers=4, executor=DaskExecutor(client, trace_endpoint=None))
-        tid = tm.submit(identity, (EvalOnLoad(code),))
+        tid = tm.submit(fn, args)
         tm.wait([tid], timeout=6)
         info = tm.get(tid)
         tm.shutdown(wait=False, cancel_pending=True)
@@ -403,6 +397,17 @@ def test_an_argument_that_does_not_unpickle_on_the_worker_fails_the_task():
 
     info = _bounded(lambda: local_client(n_workers=1, threads=2), body, 15)
     assert not isinstance(info, str), info
+    return info
+
+
+@pytest.mark.xfail(strict=True, reason="LEFT (Dask's own: raw client.submit hangs the same way): an "
+                   "argument that unpickles on the scheduler but not on the worker kills the worker's stream from the "
+                   "scheduler; Dask requeues the task and its future stays pending, so nothing ends it but a timeout")
+def test_an_argument_that_does_not_unpickle_on_the_worker_fails_the_task():
+    code = ("__import__('dask_jobs').EvalOnLoad('1/0') if __import__('os').environ.get('ATS_ATTACK_CLIENT') "
+            "else 1/0")
+
+    info = _one_task_on_a_cluster_of_its_own(identity, (EvalOnLoad(code),))
     assert info.status is TaskStatus.FAILED, info.status
     assert "ZeroDivisionError" in f"{info.error.type} {info.error.message}"
 
@@ -426,16 +431,7 @@ def test_a_lone_surrogate_in_a_task_name_does_not_break_other_tasks():
 
 
 def test_a_value_whose_reduce_raises_systemexit_fails_the_task():
-    def body(client):
-        tm = TaskManager(max_workers=4, executor=DaskExecutor(client, trace_endpoint=None))
-        tid = tm.submit(raising_value, ("reduce", "exit"))
-        tm.wait([tid], timeout=6)
-        info = tm.get(tid)
-        tm.shutdown(wait=False, cancel_pending=True)
-        return info
-
-    info = _bounded(lambda: local_client(n_workers=1, threads=2), body, 15)
-    assert not isinstance(info, str), info
+    info = _one_task_on_a_cluster_of_its_own(raising_value, ("reduce", "exit"))
     assert info.status is TaskStatus.FAILED, info.status
 
 
