@@ -7,7 +7,8 @@ bytes (at most ``NOTE_LIMIT`` for all values of one note). The client then repor
 without fetching its result (a round trip through the scheduler to the worker and back). A start
 goes with the worker's next note, or alone once ``NOTE_DELAY`` old.
 
-A note is ``{"worker": address, "started": [key, ...], "done": [[key, pickled value, seconds, seal], ...]}``;
+A note is ``{"started": [key, ...], "done": [[key, pickled value, seconds, seal], ...]}``, to which the
+scheduler adds ``"worker"``, the address of the worker whose stream carried it;
 an attempt that failed, or whose value did not fit, is listed with ``None`` for both: the client
 waits for Dask's word on it (the value fetched, or the error). A note may reach the client before
 or after Dask's own word that the attempt ended; the client waits for the note (see ``_sweep``).
@@ -146,12 +147,13 @@ class WorkerNotes:
     def _tick(self, worker: distributed.Worker) -> None:
         """On the worker's loop: send what is pending if its oldest is due, else look again when it is."""
         with self._lock:
-            oldest = min([*([self._first_end] if self._ends else []), *list(self._starts.values())[:1]],
-                         default=None)
-            if oldest is None:
+            times = [next(iter(self._starts.values()))] if self._starts else []  # the oldest start
+            if self._ends:
+                times.append(self._first_end)
+            if not times:
                 self._armed = False
                 return
-            wait = oldest + NOTE_DELAY - time.monotonic()
+            wait = min(times) + NOTE_DELAY - time.monotonic()
             if wait <= 0:
                 self._armed = False
         if wait > 0:
@@ -167,7 +169,7 @@ class WorkerNotes:
             self._ends, self._bytes = [], 0
         if starts or ends:  # the scheduler adds "worker": the address of the worker whose stream carried it
             with contextlib.suppress(Exception):  # the worker closes: Dask re-runs its attempts, the client sweeps
-                worker.log_event(NOTES_TOPIC, {"worker": worker.address, "started": starts, "done": ends})
+                worker.log_event(NOTES_TOPIC, {"started": starts, "done": ends})
 
 
 def _others_busy(worker: distributed.Worker) -> bool:
