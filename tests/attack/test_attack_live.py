@@ -120,6 +120,15 @@ async def _raises_keyboard_interrupt() -> None:
     raise KeyboardInterrupt
 
 
+async def _swallows_its_cancellation() -> None:
+    """Sleeps for ever, ignoring every cancellation."""
+    while True:
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            pass
+
+
 async def _answer() -> int:
     return 42
 
@@ -208,11 +217,7 @@ def test_run_coroutine_of_a_coroutine_swallowing_its_cancellation_ends_at_shutdo
 
     async def stubborn() -> None:
         entered.set()
-        while True:
-            try:
-                await asyncio.sleep(10)
-            except asyncio.CancelledError:
-                pass
+        await _swallows_its_cancellation()
 
     caller: dict[str, Any] = {}
     worker = threading.Thread(target=lambda: caller.update(bounded(lambda: manager.run_coroutine(stubborn), 20)))
@@ -224,29 +229,15 @@ def test_run_coroutine_of_a_coroutine_swallowing_its_cancellation_ends_at_shutdo
 
 
 def test_run_coroutine_returns_at_its_timeout_even_if_the_coroutine_swallows_the_cancellation(tm) -> None:
-    async def stubborn() -> None:
-        while True:
-            try:
-                await asyncio.sleep(10)
-            except asyncio.CancelledError:
-                pass
-
-    outcome = bounded(lambda: tm.run_coroutine(stubborn, timeout=0.2), seconds=6)
+    outcome = bounded(lambda: tm.run_coroutine(_swallows_its_cancellation, timeout=0.2), seconds=6)
     assert "hung" not in outcome, "run_coroutine(timeout=0.2) did not return within 6 s"
     assert isinstance(outcome["error"], TimeoutError)
 
 
 def test_run_coroutine_returns_when_its_token_fires_even_if_the_coroutine_swallows_the_cancellation(tm) -> None:
-    async def stubborn() -> None:
-        while True:
-            try:
-                await asyncio.sleep(10)
-            except asyncio.CancelledError:
-                pass
-
     token = CancelToken()
     threading.Timer(0.2, token.cancel, ("enough",)).start()
-    outcome = bounded(lambda: tm.run_coroutine(stubborn, token=token), seconds=6)
+    outcome = bounded(lambda: tm.run_coroutine(_swallows_its_cancellation, token=token), seconds=6)
     assert "hung" not in outcome, "run_coroutine did not return within 6 s of its token firing"
     assert isinstance(outcome["error"], TaskCancelledError) and "enough" in str(outcome["error"])
     assert tm.result(tm.submit(_answer), timeout=5) == 42
