@@ -60,6 +60,12 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
     return {code: {"model": ErrorBody, "description": text[code]} for code in codes}
 
 
+def _event_stream_responses(events: str) -> dict[int | str, dict[str, Any]]:
+    """The OpenAPI responses of an events route: a ``text/event-stream`` of ``events``, or an error."""
+    return {**_errors(401, 404, 422),
+            200: {"description": f"Server-Sent Events: {events}", "content": {"text/event-stream": {}}}}
+
+
 class _Json(JSONResponse):
     """JSON as UTF-8; a text the store could not clean is sent with ``\\u`` escapes, never a 500."""
 
@@ -385,9 +391,8 @@ def create_app(
         return await _deliver(service.send_message, task_id, request.text, "task")
 
     @app.get("/tasks/{task_id}/events", dependencies=guarded, operation_id="task_events",
-             response_class=StreamingResponse, responses={**_errors(401, 404, 422), 200: {
-                 "description": "Server-Sent Events: status, question, answer, message, progress, then end",
-                 "content": {"text/event-stream": {}}}})
+             response_class=StreamingResponse,
+             responses=_event_stream_responses("status, question, answer, message, progress, then end"))
     async def task_events(task_id: str,
                           last_event_id: str | None = Header(None, description="resume after this event id"),
                           after: int | None = Query(None, ge=0, description="resume after this event id "
@@ -452,9 +457,8 @@ def _add_run_routes(app: FastAPI, service: TaskService, guarded: list[Any], max_
         return await _deliver(service.send_run_message, run_id, request.text, "run")
 
     @app.get("/runs/{run_id}/events", dependencies=guarded, operation_id="run_events",
-             response_class=StreamingResponse, responses={**_errors(401, 404, 422), 200: {
-                 "description": "Server-Sent Events: status, message, progress (its steps), then end",
-                 "content": {"text/event-stream": {}}}})
+             response_class=StreamingResponse,
+             responses=_event_stream_responses("status, message, progress (its steps), then end"))
     async def run_events(run_id: str,
                          last_event_id: str | None = Header(None, description="resume after this event id"),
                          after: int | None = Query(None, ge=0, description="resume after this event id")) -> Response:
